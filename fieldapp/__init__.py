@@ -1,0 +1,113 @@
+"""fieldapp: offline-first capture of administrative enforcement records (行政执法全过程记录)."""
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Flask, g, render_template, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .config import Settings, flask_config
+
+__version__ = "0.1.0"
+
+
+def create_app(config: dict | None = None, settings: Settings | None = None) -> Flask:
+    """Build the app. ``settings`` overrides the environment; ``config`` overrides Flask config."""
+    app = Flask(__name__, static_folder="static", template_folder="templates")
+    settings = settings or Settings()
+    app.config.update(flask_config(settings))
+    app.config["FIELDAPP_SETTINGS"] = settings
+    if config:
+        app.config.update(config)
+    if settings.trusted_proxies:
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=0)
+
+    from . import access, cli, db, i18n, security
+    from .auth.session import init_app as init_sessions
+
+    db.init_app(app)
+    i18n.init_app(app)
+    security.init_app(app)
+    init_sessions(app)
+    access.init_app(app)
+    cli.init_app(app)
+    _register_blueprints(app)
+    _register_error_pages(app)
+    _register_template_helpers(app)
+    _register_request_log(app, settings)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from .access import allow
+    from .admin import bp as admin_bp
+    from .auth import bp as auth_bp
+    from .capture import bp as capture_bp
+    from .ops import bp as ops_bp
+    from .sync import bp as sync_bp
+
+    for bp in (auth_bp, admin_bp, capture_bp, ops_bp, sync_bp):
+        app.register_blueprint(bp)
+    # Static files are the public app shell.
+    allow(public=True)(app.view_functions["static"])
+
+
+def _register_error_pages(app: Flask) -> None:
+    from flask import jsonify
+
+    def handler(status: int, code: str):
+        def render(_exc):
+            if request.path.startswith("/api/") or request.is_json:
+                return jsonify(error=code), status
+            return render_template("errors/error.html", status=status), status
+        return render
+
+    for status, code in ((403, "forbidden"), (404, "not_found"), (405, "method_not_allowed"),
+                         (410, "gone"), (413, "too_large"), (500, "server_error")):
+        app.register_error_handler(status, handler(status, code))
+
+
+def _register_template_helpers(app: Flask) -> None:
+    from flask_babel import get_locale
+    from zoneinfo import ZoneInfo
+
+    shanghai = ZoneInfo("Asia/Shanghai")
+
+    @app.template_filter("local")
+    def local_time(value, fmt: str = "%Y-%m-%d %H:%M"):
+        return value.astimezone(shanghai).strftime(fmt) if value else ""
+
+    @app.context_processor
+    def globals_():
+        from .access import role_label
+        from .models import Role
+        locale = "zh_CN" if get_locale().language == "zh" else "en"
+        return {"current_locale": locale, "Role": Role, "role_label": role_label}
+
+
+def _register_request_log(app: Flask, settings: Settings) -> None:
+    log = logging.getLogger("fieldapp.request")
+    if not settings.log_requests:
+        return
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+    @app.before_request
+    def _start_timer():
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def _log(response):
+        started = g.get("request_started")
+        elapsed = (time.perf_counter() - started) * 1000 if started else 0.0
+        from flask_login import current_user
+        who = str(current_user.id) if getattr(current_user, "is_authenticated", False) else "-"
+        log.info("%s %s %s %d %.1fms user=%s", request.remote_addr, request.method, request.path,
+                 response.status_code, elapsed, who)
+        return response

@@ -1,0 +1,6 @@
+"""Admin pages: units, users, roles and passkey enrolment."""
+from flask import Blueprint
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+from . import views  # noqa: E402,F401

@@ -1,0 +1,138 @@
+"""Admin pages. Each action is a form POST protected by the CSRF token."""
+from __future__ import annotations
+
+import uuid
+
+import segno
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from .. import db
+from ..access import allow
+from ..accounts import AccountError, create_unit, create_user, parse_roles, update_user
+from ..auth import enrollment
+from ..models import Enrollment, EnrollmentEvent, Passkey, Role, Unit, User, utcnow
+from . import bp
+
+
+def _units() -> list[Unit]:
+    return db.session().execute(select(Unit).order_by(Unit.code)).scalars().all()
+
+
+def _user_or_404(user_id: uuid.UUID) -> User:
+    user = db.session().get(User, user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+@bp.get("/")
+@allow(Role.ADMIN)
+def index():
+    users = db.session().execute(select(User).order_by(User.cert_no)).scalars().all()
+    return render_template("admin/index.html", units=_units(), users=users, roles=list(Role))
+
+
+@bp.post("/units")
+@allow(Role.ADMIN)
+def unit_create():
+    try:
+        with db.transaction():
+            unit = create_unit(request.form.get("code", ""), request.form.get("name", ""))
+        flash(_("Unit %(name)s created.", name=unit.name), "ok")
+    except AccountError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("admin.index"))
+
+
+@bp.post("/users")
+@allow(Role.ADMIN)
+def user_create():
+    try:
+        with db.transaction():
+            unit = db.session().get(Unit, uuid.UUID(request.form.get("unit_id", "")))
+            if unit is None:
+                raise AccountError(_("Choose a unit."))
+            user = create_user(request.form.get("name", ""), request.form.get("cert_no", ""), unit,
+                               parse_roles(request.form.getlist("roles")))
+    except (AccountError, ValueError) as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("admin.index"))
+    flash(_("User %(name)s created.", name=user.name), "ok")
+    return redirect(url_for("admin.user_detail", user_id=user.id))
+
+
+@bp.get("/users/<uuid:user_id>")
+@allow(Role.ADMIN)
+def user_detail(user_id: uuid.UUID):
+    user = _user_or_404(user_id)
+    enrollments = db.session().execute(
+        select(Enrollment).where(Enrollment.user_id == user.id).order_by(Enrollment.created_at.desc())
+    ).scalars().all()
+    return render_template("admin/user.html", user=user, units=_units(), roles=list(Role),
+                           enrollments=enrollments, now=utcnow())
+
+
+@bp.post("/users/<uuid:user_id>")
+@allow(Role.ADMIN)
+def user_update(user_id: uuid.UUID):
+    user = _user_or_404(user_id)
+    form = request.form
+    try:
+        with db.transaction():
+            unit = db.session().get(Unit, uuid.UUID(form.get("unit_id", str(user.unit_id))))
+            overseen = [db.session().get(Unit, uuid.UUID(u)) for u in form.getlist("overseen")]
+            if unit is None or None in overseen:
+                raise AccountError(_("Choose a unit."))
+            update_user(user, name=form.get("name"), unit=unit, roles=parse_roles(form.getlist("roles")),
+                        active=form.get("active") == "1", overseen_units=overseen)
+        flash(_("Saved."), "ok")
+    except (AccountError, ValueError) as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("admin.user_detail", user_id=user.id))
+
+
+@bp.post("/users/<uuid:user_id>/enroll")
+@allow(Role.ADMIN)
+def user_enroll(user_id: uuid.UUID):
+    user = _user_or_404(user_id)
+    if not user.active:
+        flash(_("Enable the user before issuing an enrolment code."), "error")
+        return redirect(url_for("admin.user_detail", user_id=user.id))
+    settings = current_app.config["FIELDAPP_SETTINGS"]
+    with db.transaction():
+        issued = enrollment.issue(user, settings.enrollment_hours, created_by=current_user.id)
+    link = enrollment.link(settings.base_url, issued.code)
+    qr_svg = segno.make(link, error="m").svg_inline(scale=5, dark="#111", light="#fff")
+    # Shown once: only the code's hash is stored, so it cannot be shown again later.
+    return render_template("admin/enrollment_issued.html", user=user, link=link, code=issued.code,
+                           qr_svg=qr_svg, expires_at=issued.enrollment.expires_at)
+
+
+@bp.post("/users/<uuid:user_id>/passkeys/<uuid:passkey_id>/revoke")
+@allow(Role.ADMIN)
+def passkey_revoke(user_id: uuid.UUID, passkey_id: uuid.UUID):
+    passkey = db.session().get(Passkey, passkey_id)
+    if passkey is None or passkey.user_id != user_id:
+        abort(404)
+    with db.transaction():
+        if passkey.revoked_at is None:
+            passkey.revoked_at = utcnow()
+    flash(_("Passkey revoked."), "ok")
+    return redirect(url_for("admin.user_detail", user_id=user_id))
+
+
+@bp.get("/enrollments")
+@allow(Role.ADMIN)
+def enrollment_problems():
+    """Which enrolments failed on the phone, and why (no platform passkey, cancelled, ...)."""
+    rows = db.session().execute(
+        select(EnrollmentEvent, Enrollment, User)
+        .join(Enrollment, EnrollmentEvent.enrollment_id == Enrollment.id)
+        .join(User, Enrollment.user_id == User.id)
+        .where(EnrollmentEvent.outcome.in_(["failed", "capability"]))
+        .order_by(EnrollmentEvent.at.desc()).limit(200)
+    ).all()
+    return render_template("admin/enrollments.html", rows=rows)

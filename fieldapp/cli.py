@@ -1,0 +1,139 @@
+"""`flask --app fieldapp …` commands for every admin task."""
+from __future__ import annotations
+
+import click
+from flask import current_app
+from sqlalchemy import func, select
+
+from . import db, migrate
+from .accounts import AccountError, create_unit, create_user, find_unit, find_user, parse_roles, update_user
+from .auth import enrollment
+from .models import Role, User
+
+
+def _settings():
+    return current_app.config["FIELDAPP_SETTINGS"]
+
+
+def _enrol_link(user: User) -> str:
+    issued = enrollment.issue(user, _settings().enrollment_hours)
+    return enrollment.link(_settings().base_url, issued.code)
+
+
+@click.command("init-db")
+def init_db_command():
+    """Create the database schema, or upgrade it to the latest migration."""
+    url = _settings().database_url
+    if url.startswith("sqlite:///"):
+        from pathlib import Path
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(url)
+    click.echo("database is at the latest schema")
+
+
+@click.command("create-unit")
+@click.argument("code")
+@click.argument("name")
+def create_unit_command(code: str, name: str):
+    """Create an enforcement unit (科室、队、所)."""
+    try:
+        with db.transaction():
+            unit = create_unit(code, name)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"unit {unit.code} created ({unit.id})")
+
+
+@click.command("create-user")
+@click.option("--name", required=True)
+@click.option("--cert-no", required=True, help="enforcement certificate number (执法证号)")
+@click.option("--unit", "unit_code", required=True, help="unit code")
+@click.option("--roles", default="officer", show_default=True,
+              help=f"comma-separated: {', '.join(r.value for r in Role)}")
+def create_user_command(name: str, cert_no: str, unit_code: str, roles: str):
+    """Create a user. They sign in with a passkey after `enroll`."""
+    try:
+        with db.transaction():
+            unit = find_unit(unit_code)
+            if unit is None:
+                raise AccountError(f"no unit {unit_code}")
+            user = create_user(name, cert_no, unit, parse_roles(roles))
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"user {user.name} ({user.cert_no}) created")
+
+
+@click.command("set-user")
+@click.argument("user_ref")
+@click.option("--roles", default=None)
+@click.option("--unit", "unit_code", default=None)
+@click.option("--disable/--enable", default=None, help="disabling ends the user's sessions at once")
+def set_user_command(user_ref: str, roles: str | None, unit_code: str | None, disable: bool | None):
+    """Change a user's roles or unit, or disable them."""
+    try:
+        with db.transaction():
+            user = find_user(user_ref)
+            if user is None:
+                raise AccountError(f"no user {user_ref}")
+            unit = find_unit(unit_code) if unit_code else None
+            if unit_code and unit is None:
+                raise AccountError(f"no unit {unit_code}")
+            update_user(user, unit=unit, roles=parse_roles(roles) if roles is not None else None,
+                        active=None if disable is None else not disable)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"user {user.cert_no} updated")
+
+
+@click.command("enroll")
+@click.argument("user_ref")
+def enroll_command(user_ref: str):
+    """Print a one-time enrolment link (valid 24 h) for USER (certificate number or id)."""
+    with db.transaction():
+        user = find_user(user_ref)
+        if user is None:
+            raise click.ClickException(f"no user {user_ref}")
+        if not user.active:
+            raise click.ClickException(f"user {user_ref} is disabled")
+        link = _enrol_link(user)
+    click.echo(link)
+
+
+DEMO_UNITS = [("LZ-ZF1", "综合行政执法大队一中队"), ("LZ-QX", "齐陵市场监督管理所")]
+DEMO_USERS = [
+    ("张伟", "37030319001", "LZ-ZF1", "officer"),
+    ("李娜", "37030319002", "LZ-ZF1", "officer"),
+    ("王强", "37030319010", "LZ-ZF1", "lead,officer"),
+    ("赵敏", "37030319021", "LZ-QX", "officer"),
+    ("刘洋", "37030319090", "LZ-ZF1", "supervisor"),
+    ("系统管理员", "ADMIN-0001", "LZ-ZF1", "admin"),
+]
+
+
+@click.command("seed-demo")
+def seed_demo_command():
+    """Create demo units and users (once) and print an enrolment link for each user."""
+    with db.transaction():
+        s = db.session()
+        if s.execute(select(func.count(User.id))).scalar_one() == 0:
+            units = {code: create_unit(code, name) for code, name in DEMO_UNITS}
+            for name, cert_no, unit_code, roles in DEMO_USERS:
+                create_user(name, cert_no, units[unit_code], parse_roles(roles))
+            click.echo("demo units and users created")
+        lines = []
+        for _name, cert_no, _unit, roles in DEMO_USERS:
+            user = find_user(cert_no)
+            if user is not None and user.active:
+                lines.append(f"  {user.name:<6} {roles:<14} {_enrol_link(user)}")
+    click.echo("enrolment links (one-time, valid 24 h):")
+    for line in lines:
+        click.echo(line)
+
+
+COMMANDS = [init_db_command, create_unit_command, create_user_command, set_user_command,
+            enroll_command, seed_demo_command]
+
+
+def init_app(app) -> None:
+    for command in COMMANDS:
+        app.cli.add_command(command)

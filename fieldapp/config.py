@@ -1,0 +1,115 @@
+"""Configuration from environment variables with the FIELDAPP_ prefix.
+
+Every setting has a safe default for the embedded mode (SQLite file and a local media folder under
+``./var``).  Security-relevant values (RP ID, allowed origins) come only from here, never from the
+request's Host header, because a forged Host must not change which origin a passkey is bound to.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"FIELDAPP_{name}", default)
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = _env(name)
+    if raw is None:
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = _env(name)
+    return default if raw is None else int(raw)
+
+
+def _load_secret_key(var_dir: Path) -> str:
+    """Use FIELDAPP_SECRET_KEY, or a random key persisted under var/ so that all workers share it.
+
+    A key generated per process would make each gunicorn worker reject the others' session cookies.
+    """
+    configured = _env("SECRET_KEY")
+    if configured:
+        return configured
+    key_file = var_dir / "secret_key"
+    if not key_file.exists():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        candidate = secrets.token_urlsafe(48)
+        # O_EXCL: when two workers start together exactly one writes the key, the other reads it.
+        try:
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(candidate)
+    return key_file.read_text().strip()
+
+
+@dataclass
+class Settings:
+    var_dir: Path = field(default_factory=lambda: Path(_env("VAR_DIR", "var")).resolve())
+    database_url: str | None = field(default_factory=lambda: _env("DATABASE_URL"))
+    media_dir: Path | None = None
+    rp_id: str = field(default_factory=lambda: _env("RP_ID", "localhost"))
+    rp_name: str = field(default_factory=lambda: _env("RP_NAME", "临淄区市场监管执法记录"))
+    origins: tuple[str, ...] = field(
+        default_factory=lambda: tuple(
+            o.strip().rstrip("/") for o in _env("ORIGINS", "http://localhost:8000").split(",") if o.strip()
+        )
+    )
+    demo: bool = field(default_factory=lambda: _env_bool("DEMO", False))
+    cookie_secure: bool = field(default_factory=lambda: _env_bool("COOKIE_SECURE", True))
+    session_hours: int = field(default_factory=lambda: _env_int("SESSION_HOURS", 12))
+    enrollment_hours: int = field(default_factory=lambda: _env_int("ENROLLMENT_HOURS", 24))
+    challenge_seconds: int = field(default_factory=lambda: _env_int("CHALLENGE_SECONDS", 300))
+    rate_limit_enabled: bool = field(default_factory=lambda: _env_bool("RATE_LIMIT", True))
+    # Per source address: generous, so that a whole office behind one NAT address signs in freely.
+    signin_ip_limit: int = field(default_factory=lambda: _env_int("SIGNIN_IP_LIMIT", 600))
+    # Per credential: failed verifications of one passkey, the signal of a targeted attack.
+    signin_credential_failure_limit: int = field(
+        default_factory=lambda: _env_int("SIGNIN_CREDENTIAL_FAILURE_LIMIT", 10)
+    )
+    rate_limit_window_seconds: int = field(default_factory=lambda: _env_int("RATE_LIMIT_WINDOW", 600))
+    # How many reverse proxies in front of us set X-Forwarded-For/Proto (0: trust no such header).
+    trusted_proxies: int = field(default_factory=lambda: _env_int("TRUSTED_PROXIES", 0))
+    log_requests: bool = field(default_factory=lambda: _env_bool("LOG_REQUESTS", True))
+
+    def __post_init__(self) -> None:
+        if self.media_dir is None:
+            self.media_dir = Path(_env("MEDIA_DIR", str(self.var_dir / "media"))).resolve()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.var_dir / 'fieldapp.sqlite3'}"
+
+    @property
+    def base_url(self) -> str:
+        """The origin used in links we print (enrolment links): the first allowed origin."""
+        return self.origins[0]
+
+
+def flask_config(settings: Settings) -> dict:
+    return {
+        "SECRET_KEY": _load_secret_key(settings.var_dir),
+        "SESSION_COOKIE_NAME": "fieldapp_session",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": settings.cookie_secure,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SECURE": settings.cookie_secure,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "PERMANENT_SESSION_LIFETIME": settings.session_hours * 3600,
+        # Tokens live as long as the session: an officer who opened the app in the morning and
+        # syncs in the afternoon must not fail on a token that expired in between.
+        "WTF_CSRF_TIME_LIMIT": None,
+        "WTF_CSRF_HEADERS": ["X-CSRFToken"],
+        "WTF_CSRF_SSL_STRICT": False,  # origins are checked against FIELDAPP_ORIGINS instead
+        "BABEL_DEFAULT_LOCALE": "zh_CN",
+        "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
+        "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+        "JSON_AS_ASCII": False,
+    }

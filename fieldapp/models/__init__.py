@@ -1,0 +1,19 @@
+"""All models, imported here so Alembic and the app see one metadata."""
+from .base import Base, utcnow
+from .identity import (
+    DivisionOversight,
+    Enrollment,
+    EnrollmentEvent,
+    Passkey,
+    RateLimitCounter,
+    Role,
+    Unit,
+    User,
+    UserRole,
+    WebAuthnChallenge,
+)
+
+__all__ = [
+    "Base", "utcnow", "DivisionOversight", "Enrollment", "EnrollmentEvent", "Passkey",
+    "RateLimitCounter", "Role", "Unit", "User", "UserRole", "WebAuthnChallenge",
+]

@@ -1,0 +1,6 @@
+"""Operations: health check, PWA manifest and service worker, language switch, security headers."""
+from flask import Blueprint
+
+bp = Blueprint("ops", __name__)
+
+from . import views  # noqa: E402,F401

@@ -1,0 +1,63 @@
+// Every page: register the service worker, show connectivity, offer app updates safely.
+import { t } from "./i18n.js";
+
+const status = document.getElementById("sync-status");
+
+function showConnectivity() {
+  if (!status) return;
+  status.textContent = navigator.onLine ? "" : t("offline");
+  status.dataset.state = navigator.onLine ? "online" : "offline";
+}
+window.addEventListener("online", showConnectivity);
+window.addEventListener("offline", showConnectivity);
+showConnectivity();
+
+// A capture screen sets this while the officer is in the middle of something; an update waits.
+export function captureInProgress() {
+  return document.body.dataset.captureInProgress === "true";
+}
+
+function offerUpdate(worker) {
+  const banner = document.getElementById("update-banner");
+  if (!banner || captureInProgress()) return;
+  banner.hidden = false;
+  banner.textContent = t("update_ready") + " ";
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "button";
+  button.textContent = t("update_now");
+  button.addEventListener("click", () => worker.postMessage({ type: "SKIP_WAITING" }));
+  banner.append(button);
+}
+
+async function registerServiceWorker() {
+  if (!("serviceWorker" in navigator)) return;
+  const registration = await navigator.serviceWorker.register("/sw.js", { scope: "/" });
+  if (registration.waiting && navigator.serviceWorker.controller) offerUpdate(registration.waiting);
+  registration.addEventListener("updatefound", () => {
+    const incoming = registration.installing;
+    incoming?.addEventListener("statechange", () => {
+      if (incoming.state === "installed" && navigator.serviceWorker.controller) offerUpdate(incoming);
+    });
+  });
+  // Keep this page for offline use: it loaded before the worker controlled it, so the worker
+  // did not see it go by.
+  navigator.serviceWorker.ready.then((ready) => {
+    ready.active?.postMessage({ type: "CACHE_PAGES", urls: [window.location.pathname] });
+  });
+  // Reload when an *update* takes over; the very first worker claiming the page needs no reload.
+  const hadController = !!navigator.serviceWorker.controller;
+  let reloading = false;
+  navigator.serviceWorker.addEventListener("controllerchange", () => {
+    if (reloading || !hadController) return;
+    reloading = true;
+    window.location.reload();
+  });
+}
+
+// Signing out must not leave this user's pages in the offline cache for the next person.
+document.getElementById("signout-form")?.addEventListener("submit", () => {
+  navigator.serviceWorker?.controller?.postMessage({ type: "FORGET_PAGES" });
+});
+
+registerServiceWorker().catch((error) => console.warn("service worker not registered", error));

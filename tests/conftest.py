@@ -1,0 +1,83 @@
+"""Fixtures shared by every layer: databases (SQLite and a real PostgreSQL), apps and clients.
+
+API and model tests take the ``db_url`` fixture and so run once per backend. The PostgreSQL cluster
+is started once per session; when it cannot start the tests skip on a developer's machine and fail
+under CI=true, so a missing install step cannot hide behind a skip.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+
+from fieldapp import migrate
+from tests.support.appfactory import make_app
+from tests.support.postgres import PostgresUnavailable, start_cluster
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+PG_TEMPLATE = "fieldapp_template"
+
+
+def skip_or_fail(reason: str):
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: a missing dependency is a failure, not a skip)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    try:
+        cluster = start_cluster()
+    except PostgresUnavailable as exc:
+        skip_or_fail(f"PostgreSQL unavailable: {exc}")
+    try:
+        cluster.execute(f"CREATE DATABASE {PG_TEMPLATE}")
+        migrate.upgrade(cluster.url(PG_TEMPLATE))
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.sqlite3"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
+def _fresh_database(backend: str, request, tmp_path: Path) -> str:
+    if backend == "sqlite":
+        target = tmp_path / "fieldapp.sqlite3"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
+        return f"sqlite:///{target}"
+    cluster = request.getfixturevalue("pg_cluster")
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    cluster.execute(f"CREATE DATABASE {name} TEMPLATE {PG_TEMPLATE}")
+    request.addfinalizer(lambda: cluster.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    return cluster.url(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path) -> str:
+    """A fresh, migrated database on each backend."""
+    return _fresh_database(request.param, request, tmp_path)
+
+
+@pytest.fixture
+def sqlite_url(request, tmp_path) -> str:
+    return _fresh_database("sqlite", request, tmp_path)
+
+
+@pytest.fixture
+def app(db_url, tmp_path):
+    app = make_app(db_url, tmp_path / "var")
+    yield app
+    app.extensions["fieldapp.engine"].dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

@@ -1,0 +1,22 @@
+"""Build a test app against a given database, with settings a test can read and change."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from fieldapp import create_app
+from fieldapp.config import Settings
+
+TEST_SECRET = "test-secret-key-not-for-production"
+
+
+def make_app(database_url: str, var_dir: Path, origin: str = "http://localhost", **overrides):
+    settings = Settings(
+        var_dir=var_dir,
+        database_url=database_url,
+        rp_id="localhost",
+        origins=(origin,),
+        cookie_secure=False,
+        log_requests=False,
+        **overrides,
+    )
+    return create_app({"SECRET_KEY": TEST_SECRET, "TESTING": True}, settings=settings)
