@@ -1,0 +1,196 @@
+"""Every route × every role × own/other unit, generated from app.url_map.
+
+A route that is not listed in ROUTES fails this test: whoever adds a route must say here who may
+call it, and the test then proves the app enforces exactly that (401/redirect for anonymous users,
+403 for a missing role, 404 for another unit's resource).
+"""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import select
+
+from fieldapp import db
+from fieldapp.accounts import create_unit, create_user, parse_roles, update_user
+from fieldapp.auth import enrollment
+from fieldapp.models import Passkey, Role, User
+from tests.support.appfactory import make_app
+from tests.support.flows import csrf_token
+
+PUBLIC = "public"
+SIGNED_IN = "signed_in"
+R = Role
+
+
+@dataclass(frozen=True)
+class Access:
+    who: str | frozenset[Role]
+    unit_scoped: bool = False  # the URL names a unit: other units' data answers 404
+
+
+ROUTES: dict[str, Access] = {
+    "static": Access(PUBLIC),
+    "ops.healthz": Access(PUBLIC),
+    "ops.manifest": Access(PUBLIC),
+    "ops.service_worker": Access(PUBLIC),
+    "ops.set_language": Access(PUBLIC),
+    "capture.help_page": Access(PUBLIC),
+    "sync.session_state": Access(PUBLIC),
+    "auth.signin_page": Access(PUBLIC),
+    "auth.signin_options": Access(PUBLIC),
+    "auth.signin_verify": Access(PUBLIC),
+    "auth.signout": Access(PUBLIC),
+    "auth.demo_page": Access(PUBLIC),
+    "auth.demo_signin": Access(PUBLIC),
+    "auth.enroll_page": Access(PUBLIC),
+    "auth.enroll_options": Access(PUBLIC),
+    "auth.enroll_verify": Access(PUBLIC),
+    "auth.enroll_event": Access(PUBLIC),
+    "capture.home": Access(SIGNED_IN),
+    "capture.units": Access(SIGNED_IN),
+    "capture.unit_page": Access(SIGNED_IN, unit_scoped=True),
+    "auth.passkeys_page": Access(SIGNED_IN),
+    "auth.passkey_add_options": Access(SIGNED_IN),
+    "auth.passkey_add_verify": Access(SIGNED_IN),
+    "auth.passkey_revoke": Access(SIGNED_IN),
+    "admin.index": Access(frozenset({R.ADMIN})),
+    "admin.enrollment_problems": Access(frozenset({R.ADMIN})),
+    "admin.unit_create": Access(frozenset({R.ADMIN})),
+    "admin.user_create": Access(frozenset({R.ADMIN})),
+    "admin.user_detail": Access(frozenset({R.ADMIN})),
+    "admin.user_update": Access(frozenset({R.ADMIN})),
+    "admin.user_enroll": Access(frozenset({R.ADMIN})),
+    "admin.passkey_revoke": Access(frozenset({R.ADMIN})),
+}
+
+# Who sees which unit's data (art. 5 and art. 29's leaders).
+SEES_EVERY_UNIT = {R.SUPERVISOR, R.BUREAU_HEAD, R.ADMIN}
+
+
+@dataclass(frozen=True)
+class Actor:
+    name: str
+    role: Role | None  # None: not signed in
+    oversees_other_unit: bool = False
+
+
+ACTORS = [Actor("anonymous", None)] + [Actor(r.value, r) for r in Role] + [
+    Actor("division_head_of_other_unit", R.DIVISION_HEAD, oversees_other_unit=True)
+]
+
+
+@pytest.fixture
+def world(db_url, tmp_path):
+    app = make_app(db_url, tmp_path / "var", demo=True)
+    with app.app_context(), db.transaction():
+        own = create_unit("OWN", "本单位")
+        other = create_unit("OTHER", "其他单位")
+        users = {}
+        for actor in ACTORS[1:]:
+            user = create_user(actor.name, f"C-{actor.name}", own, {actor.role})
+            if actor.oversees_other_unit:
+                update_user(user, overseen_units=[other])
+            users[actor.name] = user.id
+        target = create_user("他人", "C-target", other, parse_roles("officer"))
+        db.session().add(Passkey(user_id=target.id, credential_id=secrets.token_bytes(32),
+                                 public_key=b"\x00", label="x"))
+        db.session().flush()
+        passkey_id = db.session().execute(select(Passkey.id)).scalar_one()
+        code = enrollment.issue(target, 24).code
+        ids = {"own_unit": own.id, "other_unit": other.id, "target_user": target.id,
+               "passkey": passkey_id, "code": code}
+    yield app, users, ids
+    app.extensions["fieldapp.engine"].dispose()
+
+
+def url_variants(rule, ids) -> list[tuple[str, str]]:
+    """(variant, url) pairs: unit-scoped rules once for the own and once for another unit."""
+    values = {"user_id": ids["target_user"], "passkey_id": ids["passkey"], "code": ids["code"],
+              "filename": "css/app.css"}
+    values = {k: v for k, v in values.items() if k in rule.arguments}
+    if "unit_id" in rule.arguments:
+        return [(variant, rule.build({**values, "unit_id": ids[f"{variant}_unit"]})[1])
+                for variant in ("own", "other")]
+    return [("own", rule.build(values)[1])]
+
+
+def expected_outcome(access: Access, actor: Actor, variant: str) -> str:
+    if access.who == PUBLIC:
+        return "allowed"
+    if actor.role is None:
+        return "sign_in"
+    if access.who != SIGNED_IN and actor.role not in access.who:
+        return "forbidden"
+    if access.unit_scoped and variant == "other":
+        visible = actor.role in SEES_EVERY_UNIT or actor.oversees_other_unit
+        return "allowed" if visible else "not_found"
+    return "allowed"
+
+
+def request_as(app, users, actor: Actor, method: str, url: str):
+    client = app.test_client()
+    if actor.role is not None:
+        token = csrf_token(client)
+        signed_in = client.post("/auth/demo", data={"csrf_token": token, "user_id": str(users[actor.name])})
+        assert signed_in.status_code == 302
+    token = csrf_token(client)
+    if method == "GET":
+        return client.get(url)
+    return client.post(url, data={"csrf_token": token}, headers={"X-CSRFToken": token})
+
+
+def test_every_route_has_an_access_rule(world):
+    app, _, _ = world
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    missing = sorted(endpoints - ROUTES.keys())
+    assert not missing, f"routes without an access rule in this test: {missing}"
+    stale = sorted(ROUTES.keys() - endpoints)
+    assert not stale, f"rules for routes that no longer exist: {stale}"
+
+
+def test_every_route_answers_every_role_as_its_rule_says(world):
+    app, users, ids = world
+    failures = []
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        access = ROUTES[rule.endpoint]
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            for variant, url in url_variants(rule, ids):
+                for actor in ACTORS:
+                    expected = expected_outcome(access, actor, variant)
+                    response = request_as(app, users, actor, method, url)
+                    status = response.status_code
+                    location = response.headers.get("Location", "")
+                    actual = (
+                        "sign_in" if status == 401 or (status == 302 and "/auth/signin" in location
+                                                      and rule.endpoint not in {"auth.signout"})
+                        else "forbidden" if status == 403
+                        else "not_found" if status == 404 and expected == "not_found"
+                        else "allowed" if status not in (401, 403) else f"status {status}"
+                    )
+                    checked += 1
+                    if actual != expected:
+                        failures.append(f"{method} {url} as {actor.name}: expected {expected}, got {status} {location}")
+    assert checked > 200
+    assert not failures, "\n".join(failures)
+
+
+def test_division_head_sees_only_units_they_oversee(world):
+    app, users, ids = world
+    head = Actor("division_head", R.DIVISION_HEAD)
+    assert request_as(app, users, head, "GET", f"/units/{ids['other_unit']}").status_code == 404
+    overseer = Actor("division_head_of_other_unit", R.DIVISION_HEAD, oversees_other_unit=True)
+    page = request_as(app, users, overseer, "GET", f"/units/{ids['other_unit']}")
+    assert page.status_code == 200 and "他人" in page.get_data(as_text=True)
+    listing = request_as(app, users, head, "GET", "/units").get_data(as_text=True)
+    assert "本单位" in listing and "其他单位" not in listing
+
+
+def test_a_view_without_a_policy_is_refused_for_everybody(db_url, tmp_path):
+    app = make_app(db_url, tmp_path / "var")
+    app.add_url_rule("/unguarded", "unguarded", lambda: "secret")
+    response = app.test_client().get("/unguarded")
+    assert response.status_code == 403 and b"secret" not in response.data
+    app.extensions["fieldapp.engine"].dispose()
