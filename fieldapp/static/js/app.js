@@ -2,15 +2,38 @@
 import { t } from "./i18n.js";
 
 const status = document.getElementById("sync-status");
+const PROBE_INTERVAL_MS = 30_000;
+const PROBE_TIMEOUT_MS = 5_000;
 
-function showConnectivity() {
+function showConnectivity(online) {
   if (!status) return;
-  status.textContent = navigator.onLine ? "" : t("offline");
-  status.dataset.state = navigator.onLine ? "online" : "offline";
+  status.textContent = online ? "" : t("offline");
+  status.dataset.state = online ? "online" : "offline";
 }
-window.addEventListener("online", showConnectivity);
-window.addEventListener("offline", showConnectivity);
-showConnectivity();
+
+// navigator.onLine only says that some network exists; ask our server instead. Any HTTP answer
+// means it is reachable; a network error or a timeout means it is not.
+export async function serverReachable() {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), PROBE_TIMEOUT_MS);
+  try {
+    await fetch("/api/v1/session", { cache: "no-store", credentials: "same-origin", signal: controller.signal });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function probe() {
+  showConnectivity(await serverReachable());
+}
+window.addEventListener("online", probe);
+window.addEventListener("offline", () => showConnectivity(false));
+document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible") probe(); });
+setInterval(probe, PROBE_INTERVAL_MS);
+probe();
 
 // A capture screen sets this while the officer is in the middle of something; an update waits.
 export function captureInProgress() {
