@@ -377,7 +377,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def enroll_all(base_url: str, origin: str, codes: list[str]) -> list[BenchClient]:
     clients = [BenchClient(base_url, origin) for _ in codes]
-    for client, code in zip(clients, codes):
+    for client, code in zip(clients, codes, strict=True):
         client.enroll(code)
     return clients
 

@@ -52,8 +52,8 @@ def update() -> None:
         for message in catalog:
             if not message.id:
                 continue
-            if locale == "en" and not message.string:
-                message.string = message.id
+            if locale == "en":
+                message.string = message.id  # the msgids are the English text
             elif locale == "zh_Hans_CN" and not message.string and message.id in seed:
                 message.string = seed[message.id]
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,6 +87,8 @@ def problems() -> list[str]:
         for msgid in sorted(wanted):
             if not have.get(msgid):
                 found.append(f"{locale}: no translation for {msgid!r}")
+            elif locale == "en" and have[msgid] != msgid:
+                found.append(f"en: {msgid!r} is translated to {have[msgid]!r}; en must repeat the msgid")
         mo = po_path(locale).with_suffix(".mo")
         if not mo.exists() or mo.read_bytes() != _mo_bytes(locale):
             found.append(f"{locale}: {mo.name} is stale; run scripts/i18n.py compile")

@@ -8,7 +8,6 @@ worker or host and the verification go to another.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 from flask import current_app
 from sqlalchemy import select

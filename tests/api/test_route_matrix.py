@@ -15,7 +15,7 @@ from sqlalchemy import select
 from fieldapp import db
 from fieldapp.accounts import create_unit, create_user, parse_roles, update_user
 from fieldapp.auth import enrollment
-from fieldapp.models import Passkey, Role, User
+from fieldapp.models import Passkey, Role
 from tests.support.appfactory import make_app
 from tests.support.flows import csrf_token
 

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 
 from fieldapp import db
 from fieldapp.auth import enrollment
-from fieldapp.models import Enrollment, EnrollmentEvent, User, utcnow
+from fieldapp.models import Enrollment, EnrollmentEvent, utcnow
 from tests.support.flows import issue_code, seed_user
 
 pytestmark = pytest.mark.e2e

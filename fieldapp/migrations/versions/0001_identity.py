@@ -1,7 +1,7 @@
 """identity: units, users, roles, passkeys, enrolment, challenges, rate limits
 
 Revision ID: 0001_identity
-Revises: 
+Revises: (none)
 Create Date: 2026-11-27 04:33:38.931727
 """
 from alembic import op
