@@ -79,12 +79,18 @@ def _register_template_helpers(app: Flask) -> None:
     def local_time(value, fmt: str = "%Y-%m-%d %H:%M"):
         return value.astimezone(shanghai).strftime(fmt) if value else ""
 
+    @app.template_filter("combine")
+    def combine(first: dict, second: dict) -> dict:
+        return {**first, **second}
+
     @app.context_processor
     def globals_():
         from .access import role_label
         from .models import Role
         locale = "zh_CN" if get_locale().language == "zh" else "en"
-        return {"current_locale": locale, "Role": Role, "role_label": role_label}
+        from .capture.strings import capture_strings
+        return {"current_locale": locale, "Role": Role, "role_label": role_label,
+                "capture_strings": capture_strings}
 
 
 def _register_request_log(app: Flask, settings: Settings) -> None:

@@ -6,9 +6,10 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from . import db, migrate
+from .rules import publication
 from .accounts import AccountError, create_unit, create_user, find_unit, find_user, parse_roles, update_user
 from .auth import enrollment
-from .models import Role, User
+from .models import Case, Role, User
 
 
 def _settings():
@@ -28,7 +29,9 @@ def init_db_command():
         from pathlib import Path
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(url)
-    click.echo("database is at the latest schema")
+    with db.transaction():
+        current = publication.ensure_published()
+    click.echo(f"database is at the latest schema; rules catalogue version {current.version}")
 
 
 @click.command("create-unit")
@@ -110,6 +113,12 @@ DEMO_USERS = [
 ]
 
 
+DEMO_CASES = [
+    ("inspection", "临淄区齐都镇鲜果超市", "91370305MA3C00001X", "临淄区齐都镇桓公路 18 号", []),
+    ("penalty", "淄博某食品加工有限公司", None, "临淄区凤凰镇工业园 6 号", ["life_health"]),
+]
+
+
 @click.command("seed-demo")
 def seed_demo_command():
     """Create demo units and users (once) and print an enrolment link for each user."""
@@ -119,7 +128,10 @@ def seed_demo_command():
             units = {code: create_unit(code, name) for code, name in DEMO_UNITS}
             for name, cert_no, unit_code, roles in DEMO_USERS:
                 create_user(name, cert_no, units[unit_code], parse_roles(roles))
-            click.echo("demo units and users created")
+            for kind, party, code, address, flags in DEMO_CASES:
+                s.add(Case(unit_id=units["LZ-ZF1"].id, kind=kind, party_name=party, party_credit_code=code,
+                           party_address=address, flags=flags))
+            click.echo("demo units, users and cases created")
         lines = []
         for _name, cert_no, _unit, roles in DEMO_USERS:
             user = find_user(cert_no)

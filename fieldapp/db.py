@@ -22,7 +22,9 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 def _wants_write_lock() -> bool:
     # Outside a request (CLI, tests, benchmarks) we cannot know, so assume a write.
-    return not has_request_context() or request.method not in _SAFE_METHODS
+    if not has_request_context() or g.get("write_lock"):
+        return True
+    return request.method not in _SAFE_METHODS
 
 
 def make_engine(url: str) -> Engine:
@@ -75,6 +77,20 @@ def transaction() -> Iterator[Session]:
     except BaseException:
         s.rollback()
         raise
+
+
+@contextmanager
+def write_transaction() -> Iterator[Session]:
+    """A transaction that takes SQLite's write lock up front, for the rare GET that must write."""
+    s = session()
+    if s.in_transaction():
+        s.commit()
+    g.write_lock = True
+    try:
+        with transaction() as inner:
+            yield inner
+    finally:
+        g.write_lock = False
 
 
 def init_app(app) -> None:

@@ -26,6 +26,8 @@ self.addEventListener("message", (event) => {
   if (type === "SKIP_WAITING") self.skipWaiting();
   else if (type === "FORGET_PAGES") event.waitUntil(caches.delete(PAGES_CACHE));
   else if (type === "CACHE_PAGES") event.waitUntil(cachePages(event.data.urls || []));
+  // A page that loaded while this worker was activating is not controlled; it asks to be claimed.
+  else if (type === "CLAIM") event.waitUntil(self.clients.claim());
 });
 
 async function cachePages(urls) {

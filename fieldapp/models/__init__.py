@@ -1,5 +1,6 @@
 """All models, imported here so Alembic and the app see one metadata."""
 from .base import Base, utcnow
+from .casework import Case, CatalogueVersion, UnitStepType
 from .identity import (
     DivisionOversight,
     Enrollment,
@@ -14,6 +15,6 @@ from .identity import (
 )
 
 __all__ = [
-    "Base", "utcnow", "DivisionOversight", "Enrollment", "EnrollmentEvent", "Passkey",
+    "Base", "utcnow", "Case", "CatalogueVersion", "UnitStepType", "DivisionOversight", "Enrollment", "EnrollmentEvent", "Passkey",
     "RateLimitCounter", "Role", "Unit", "User", "UserRole", "WebAuthnChallenge",
 ]

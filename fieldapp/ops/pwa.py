@@ -15,27 +15,32 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SW_SOURCE = PROJECT_ROOT / "service_worker" / "sw.js"
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 
-# What an officer needs to open the app with no network. Pages are cached as they are visited.
-SHELL_FILES = (
-    "css/app.css",
-    "js/app.js",
-    "js/i18n.js",
-    "js/webauthn.js",
-    "js/signin.js",
-    "icons/icon-192.png",
-    "icons/maskable-192.png",
-)
+# What an officer needs to open the app with no network: every script and stylesheet (a module
+# left out would break the app offline, so they are found, not listed) and the small icons.
+# Pages are cached as they are visited.
+SHELL_ICONS = ("icons/icon-192.png", "icons/maskable-192.png")
+
+
+def shell_files() -> tuple[str, ...]:
+    found = sorted(
+        p.relative_to(STATIC_DIR).as_posix()
+        for pattern in ("css/**/*.css", "js/**/*.js")
+        for p in STATIC_DIR.glob(pattern)
+    )
+    return (*found, *SHELL_ICONS)
+
+
 SHELL_URLS = ("/manifest.webmanifest",)
 
 
 def precache_urls() -> list[str]:
-    return [f"/static/{f}" for f in SHELL_FILES] + list(SHELL_URLS)
+    return [f"/static/{f}" for f in shell_files()] + list(SHELL_URLS)
 
 
 @lru_cache(maxsize=1)
 def service_worker_source() -> str:
     digest = hashlib.sha256()
-    for name in SHELL_FILES:
+    for name in shell_files():
         digest.update(name.encode())
         digest.update((STATIC_DIR / name).read_bytes())
     body = SW_SOURCE.read_text(encoding="utf-8")

@@ -7,8 +7,8 @@ from flask.cli import FlaskGroup
 from sqlalchemy import func, select
 
 from fieldapp import db
-from fieldapp.cli import DEMO_USERS
-from fieldapp.models import Role, Unit, User
+from fieldapp.cli import DEMO_CASES, DEMO_USERS
+from fieldapp.models import Case, Role, Unit, User
 from tests.support.appfactory import make_app
 
 ORIGIN = "https://zfjl.example.gov.cn"
@@ -121,7 +121,7 @@ def test_set_user_disable_makes_the_user_inactive_and_enroll_refuses(app):
 
 def test_seed_demo_twice_creates_users_once_and_prints_links_both_times(app):
     first = ok(app, "seed-demo")
-    assert "demo units and users created" in first
+    assert "demo units, users and cases created" in first
     first_links = LINK.findall(first)
     assert len(first_links) == len(DEMO_USERS)
     assert count(app, User) == len(DEMO_USERS)
@@ -132,6 +132,7 @@ def test_seed_demo_twice_creates_users_once_and_prints_links_both_times(app):
     second_links = LINK.findall(second)
     assert len(second_links) == len(DEMO_USERS)
     assert count(app, User) == len(DEMO_USERS) and count(app, Unit) == units
+    assert count(app, Case) == len(DEMO_CASES)
     assert not set(first_links) & set(second_links)  # each run prints fresh one-time codes
     client = app.test_client()
     for link in second_links:

@@ -49,6 +49,9 @@ ROUTES: dict[str, Access] = {
     "auth.enroll_verify": Access(PUBLIC),
     "auth.enroll_event": Access(PUBLIC),
     "capture.home": Access(SIGNED_IN),
+    "sync.catalogue_latest": Access(SIGNED_IN),
+    "sync.catalogue_version": Access(SIGNED_IN),
+    "sync.open_cases": Access(SIGNED_IN),
     "capture.units": Access(SIGNED_IN),
     "capture.unit_page": Access(SIGNED_IN, unit_scoped=True),
     "auth.passkeys_page": Access(SIGNED_IN),
@@ -108,7 +111,7 @@ def world(db_url, tmp_path):
 def url_variants(rule, ids) -> list[tuple[str, str]]:
     """(variant, url) pairs: unit-scoped rules once for the own and once for another unit."""
     values = {"user_id": ids["target_user"], "passkey_id": ids["passkey"], "code": ids["code"],
-              "filename": "css/app.css"}
+              "filename": "css/app.css", "version": 1}
     values = {k: v for k, v in values.items() if k in rule.arguments}
     if "unit_id" in rule.arguments:
         return [(variant, rule.build({**values, "unit_id": ids[f"{variant}_unit"]})[1])

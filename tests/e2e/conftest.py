@@ -99,3 +99,21 @@ def authenticators(context, page):
     cdp = context.new_cdp_session(page)
     cdp.send("WebAuthn.enable", {"enableUI": False})
     return VirtualAuthenticators(cdp)
+
+
+def wait_until(page, expression: str, timeout_s: float = 15.0, arg=None):
+    """Poll a JS expression with page.evaluate until it is truthy.
+
+    page.wait_for_function evaluates its string with eval(), which the app's Content-Security-Policy
+    (no 'unsafe-eval') forbids; page.evaluate goes through the DevTools protocol and is not blocked.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = page.evaluate(expression, arg)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for: {expression}")
+        time.sleep(0.05)

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from fieldapp import db
 from fieldapp.auth import enrollment
 from fieldapp.models import Enrollment, EnrollmentEvent, utcnow
+from tests.e2e.conftest import wait_until
 from tests.support.flows import issue_code, seed_user
 
 pytestmark = pytest.mark.e2e
@@ -144,9 +145,9 @@ def test_with_the_app_loaded_once_a_reload_offline_shows_the_app_shell(live, con
     server, app = live
     authenticators.add("internal")
     register_on_phone(page, enrol_link(server, app))
-    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    wait_until(page, "navigator.serviceWorker.controller !== null")
     # The worker caches the page it did not see load; wait until it is there.
-    page.wait_for_function("caches.open('pages-v1').then(c => c.match('/')).then(r => !!r)")
+    wait_until(page, "caches.open('pages-v1').then(c => c.match('/')).then(r => !!r)")
     context.set_offline(True)
     response = page.reload()
     assert response is not None and response.from_service_worker

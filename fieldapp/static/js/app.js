@@ -66,6 +66,7 @@ async function registerServiceWorker() {
   // Keep this page for offline use: it loaded before the worker controlled it, so the worker
   // did not see it go by.
   navigator.serviceWorker.ready.then((ready) => {
+    if (!navigator.serviceWorker.controller) ready.active?.postMessage({ type: "CLAIM" });
     ready.active?.postMessage({ type: "CACHE_PAGES", urls: [window.location.pathname] });
   });
   // Reload when an *update* takes over; the very first worker claiming the page needs no reload.
@@ -84,3 +85,9 @@ document.getElementById("signout-form")?.addEventListener("submit", () => {
 });
 
 registerServiceWorker().catch((error) => console.warn("service worker not registered", error));
+
+// iPhones: Safari may erase a site's storage after seven days without use unless the app is on
+// the home screen. Ask before the officer captures anything.
+const isIOS = /iPhone|iPad|iPod/.test(navigator.userAgent);
+const standalone = window.matchMedia?.("(display-mode: standalone)").matches || navigator.standalone === true;
+if (isIOS && !standalone) document.getElementById("ios-banner")?.removeAttribute("hidden");

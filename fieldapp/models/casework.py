@@ -1,0 +1,64 @@
+"""Cases (案件/事项) and the published versions of the rules catalogue."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, new_id, utcnow
+from .identity import Unit
+
+
+class Case(Base):
+    """A case or matter of one unit. Its header (number, party) belongs to the server: a case a phone
+    opened on site is a proposal, and once synced only the lead edits the header."""
+
+    __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_unit_status", "unit_id", "status"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("units.id"))
+    kind: Mapped[str] = mapped_column(String(20))  # licensing | penalty | coercion | inspection
+    case_number: Mapped[str | None] = mapped_column(String(60))  # 案号, often assigned later
+    party_name: Mapped[str] = mapped_column(String(200))
+    party_credit_code: Mapped[str | None] = mapped_column(String(18))
+    party_address: Mapped[str | None] = mapped_column(String(300))
+    flags: Mapped[list] = mapped_column(JSON, default=list)  # catalogue case_flags (art. 9)
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open | closed | archived
+    origin: Mapped[str] = mapped_column(String(10), default="server")  # server | phone
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    act_ended_at: Mapped[datetime | None]  # 执法行为终结 (art. 25's 30 days count from here)
+    archived_at: Mapped[datetime | None]
+
+    unit: Mapped[Unit] = relationship()
+
+
+class CatalogueVersion(Base):
+    """Every catalogue ever published, whole: a record made with version N is read with version N."""
+
+    __tablename__ = "catalogue_versions"
+
+    version: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    published_at: Mapped[datetime] = mapped_column(default=utcnow)
+    published_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    note: Mapped[str] = mapped_column(String(300), default="")
+    content: Mapped[dict] = mapped_column(JSON)
+
+
+class UnitStepType(Base):
+    """A step type a unit added ("other cases that rules require", arts. 12, 19, 22, 24)."""
+
+    __tablename__ = "unit_step_types"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("units.id"), index=True)
+    step_id: Mapped[str] = mapped_column(String(80), unique=True)
+    definition: Mapped[dict] = mapped_column(JSON)  # the catalogue entry, as the TOML would hold it
+    introduced_in: Mapped[int] = mapped_column(ForeignKey("catalogue_versions.version"))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    note: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,428 @@
+"""The district regulation as data: stages, enforcement kinds, step types, flags and findings.
+
+Why data rather than code: the regulation (临淄区市场监督管理局行政执法全过程记录规定) changes by
+notice, units may add step types that "other rules require" (arts. 12, 19, 22, 24 each end so), and
+the phone must drive its capture screens offline from the same source the server checks records
+against. So the rules live in ``catalogue.toml``, each citing its article, and this module only
+parses, validates and serves them. A malformed catalogue fails loudly when loaded
+(:class:`CatalogueError`) instead of silently dropping a step officers must record.
+
+Citations are plain strings: ``"art. 12"``, ``"arts. 10–12"`` or ``"arts. 12, 19"`` for the district
+regulation, ``"行政处罚法 art. 42"`` for national law, several joined by ``"; "``.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields, replace
+from importlib import resources
+from typing import Any, TypeVar
+
+__all__ = [
+    "SEVERITIES", "CatalogueError", "Stage", "Kind", "StepType", "CaseFlag", "Reason", "Relation",
+    "FindingRule", "Catalogue", "load_builtin", "parse", "parse_step_type",
+]
+
+SEVERITIES = ("error", "warning")
+
+_ID = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
+# One citation: optional law name (no spaces), "art."/"arts.", numbers joined by "–", "-", "/" or ", ".
+_CITATION = re.compile(r"(?:(?P<law>[^\s;]+) )?arts?\. (?P<nums>\d+(?:(?:–|-|/|, )\d+)*)")
+
+
+class CatalogueError(ValueError):
+    """The catalogue data is malformed; the message names the section, the entry and the problem."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A stage of the whole process (art. 3); stage order is the order in the catalogue."""
+    id: str
+    label_zh: str
+    label_en: str
+    article: str
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of enforcement act (art. 2) and the section of the regulation that governs it."""
+    id: str
+    label_zh: str
+    label_en: str
+    article: str
+
+
+@dataclass(frozen=True)
+class StepType:
+    """A step an officer can record, with what it rests on, produces, and whether it needs audio/video.
+
+    ``unit_code`` is set only for step types a unit added itself (the "other cases" clauses).
+    """
+    id: str
+    kind: str
+    stage: str
+    label_zh: str
+    label_en: str
+    av_required: bool
+    av_article: str | None
+    articles: tuple[str, ...]
+    documents: tuple[str, ...]
+    field: bool
+    unit_code: str | None = None
+
+    def __post_init__(self) -> None:
+        # Accept lists from callers but keep the instance immutable and hashable.
+        for name in ("articles", "documents"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
+
+
+@dataclass(frozen=True)
+class CaseFlag:
+    """A case property that makes continuous recording from arrival to departure mandatory (art. 9)."""
+    id: str
+    label_zh: str
+    label_en: str
+    article: str
+
+
+@dataclass(frozen=True)
+class Reason:
+    """A category of reason why recording was interrupted (art. 9)."""
+    id: str
+    label_zh: str
+    label_en: str
+    article: str
+
+
+@dataclass(frozen=True)
+class Relation:
+    """Who refused a document in a service by leaving (留置送达), relative to the recipient."""
+    id: str
+    label_zh: str
+    label_en: str
+    article: str
+
+
+@dataclass(frozen=True)
+class FindingRule:
+    """A compliance finding the checks may raise, with its article and whether it blocks archiving."""
+    id: str
+    label_zh: str
+    label_en: str
+    article: str
+    severity: str
+    blocks_archiving: bool
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """One validated version of the rules; immutable, so one instance can be shared by all requests."""
+    version: int
+    title_zh: str
+    title_en: str
+    scope_article: str
+    stages: tuple[Stage, ...]
+    kinds: tuple[Kind, ...]
+    step_types: tuple[StepType, ...]
+    case_flags: tuple[CaseFlag, ...]
+    interruption_reasons: tuple[Reason, ...]
+    service_relations: tuple[Relation, ...]
+    findings: tuple[FindingRule, ...]
+
+    def step_types_for(self, kind: str) -> list[StepType]:
+        """Steps of one kind as the phone lists them: on-site steps first, then by stage, then file order."""
+        self.kind(kind)
+        order = {stage.id: i for i, stage in enumerate(self.stages)}
+        steps = [s for s in self.step_types if s.kind == kind]
+        return sorted(steps, key=lambda s: (not s.field, order[s.stage]))  # stable: keeps file order
+
+    def step_type(self, step_type_id: str) -> StepType:
+        return _by_id(self.step_types, step_type_id, "step type")
+
+    def finding(self, finding_id: str) -> FindingRule:
+        return _by_id(self.findings, finding_id, "finding")
+
+    def kind(self, kind_id: str) -> Kind:
+        return _by_id(self.kinds, kind_id, "kind")
+
+    def stage(self, stage_id: str) -> Stage:
+        return _by_id(self.stages, stage_id, "stage")
+
+    def with_extra_step_types(self, unit_steps: Iterable[StepType]) -> Catalogue:
+        """A new catalogue that also holds step types a unit defined (each must carry its unit_code).
+
+        Built-in ids win: a unit step may not reuse any existing id, so records keep one meaning.
+        """
+        extra = tuple(unit_steps)
+        for step in extra:
+            if not isinstance(step, StepType):
+                raise CatalogueError(f"unit step types: expected StepType, got {type(step).__name__}")
+            if not (isinstance(step.unit_code, str) and step.unit_code.strip()):
+                raise CatalogueError(f"step_types: {step.id!r}: a unit-defined step type needs unit_code")
+        catalogue = replace(self, step_types=self.step_types + extra)
+        _validate(catalogue)
+        return catalogue
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict for the phone's cache, shaped like the TOML so ``parse`` reads it back."""
+        return {
+            "version": self.version,
+            "meta": {"title": self.title_zh, "title_en": self.title_en,
+                     "scope_article": self.scope_article},
+            **{name: [_plain(item) for item in getattr(self, name)] for name in _SECTIONS},
+        }
+
+    def digest(self) -> str:
+        """SHA-256 of the canonical JSON: changes when unit step types change though version does not."""
+        text = json.dumps(self.to_json(), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def citations(self) -> frozenset[str]:
+        """Every single citation the catalogue makes, split at "; " (e.g. "art. 19", "行政强制法 art. 18")."""
+        found: set[str] = {self.scope_article}
+        for name in _SECTIONS:
+            for item in getattr(self, name):
+                texts = item.articles if isinstance(item, StepType) else (item.article,)
+                for text in texts:
+                    found.update(part.strip() for part in text.split(";"))
+        return frozenset(found)
+
+    def district_articles(self) -> frozenset[int]:
+        """Numbers of the district regulation's articles cited anywhere, ranges expanded."""
+        numbers: set[int] = set()
+        for citation in self.citations():
+            match = _CITATION.fullmatch(citation)
+            if match and not match.group("law"):
+                numbers.update(_expand(match.group("nums")))
+        return frozenset(numbers)
+
+
+_SECTIONS = ("stages", "kinds", "step_types", "case_flags", "interruption_reasons",
+             "service_relations", "findings")
+
+
+def _by_id(items: Iterable[T], wanted: str, what: str) -> T:
+    for item in items:
+        if item.id == wanted:  # type: ignore[attr-defined]
+            return item
+    raise KeyError(f"unknown {what} {wanted!r}")
+
+
+def _plain(item: Any) -> dict[str, Any]:
+    return {f.name: list(v) if isinstance(v := getattr(item, f.name), tuple) else v
+            for f in fields(item)}
+
+
+def _expand(nums: str) -> set[int]:
+    result: set[int] = set()
+    for part in re.split(r", |/", nums):
+        low, _, high = part.replace("-", "–").partition("–")
+        result.update(range(int(low), int(high or low) + 1))
+    return result
+
+
+@functools.cache
+def load_builtin() -> Catalogue:
+    """The catalogue shipped beside this module (cached: it is immutable)."""
+    text = resources.files(__package__).joinpath("catalogue.toml").read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogueError(f"catalogue.toml: {exc}") from exc
+    return parse(data)
+
+
+# ── parsing: shape first (keys present, none unknown), then content (_validate) ──────────────────
+
+class _Entry:
+    """Reads one table, remembering which keys were used so that a misspelt key is an error."""
+
+    def __init__(self, data: Any, where: str) -> None:
+        if not isinstance(data, Mapping):
+            raise CatalogueError(f"{where}: expected a table, got {type(data).__name__}")
+        self.data, self.where, self.used = data, where, set()
+
+    def get(self, key: str, *, optional: bool = False) -> Any:
+        self.used.add(key)
+        if key not in self.data:
+            if optional:
+                return None
+            raise CatalogueError(f"{self.where}: missing {key!r}")
+        value = self.data[key]
+        return tuple(value) if isinstance(value, list) else value
+
+    def close(self) -> None:
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            raise CatalogueError(f"{self.where}: unknown key(s) {', '.join(map(repr, unknown))}")
+
+
+def _where(section: str, index: int, data: Any) -> str:
+    ident = data.get("id") if isinstance(data, Mapping) else None
+    return f"{section}[{index}]" + (f" ({ident})" if isinstance(ident, str) else "")
+
+
+def _labelled(cls: type[T], entry: _Entry) -> T:
+    item = cls(id=entry.get("id"), label_zh=entry.get("label_zh"),  # type: ignore[call-arg]
+               label_en=entry.get("label_en"), article=entry.get("article"))
+    entry.close()
+    return item
+
+
+def _step(entry: _Entry) -> StepType:
+    step = StepType(
+        id=entry.get("id"), kind=entry.get("kind"), stage=entry.get("stage"),
+        label_zh=entry.get("label_zh"), label_en=entry.get("label_en"),
+        av_required=entry.get("av_required"), av_article=entry.get("av_article", optional=True),
+        articles=entry.get("articles"), documents=entry.get("documents"), field=entry.get("field"),
+        unit_code=entry.get("unit_code", optional=True),
+    )
+    entry.close()
+    return step
+
+
+def _finding(entry: _Entry) -> FindingRule:
+    item = FindingRule(
+        id=entry.get("id"), label_zh=entry.get("label_zh"), label_en=entry.get("label_en"),
+        article=entry.get("article"), severity=entry.get("severity"),
+        blocks_archiving=entry.get("blocks_archiving"),
+    )
+    entry.close()
+    return item
+
+
+def parse_step_type(data: Mapping[str, Any], *, unit_code: str | None = None) -> StepType:
+    """One step type from a dict, e.g. a unit's own definition, checked on its own.
+
+    ``unit_code`` (when given) overrides any in ``data``. Whether kind and stage exist and the id is
+    free is checked when the step joins a catalogue (:meth:`Catalogue.with_extra_step_types`).
+    """
+    if unit_code is not None and isinstance(data, Mapping):
+        data = {**data, "unit_code": unit_code}
+    ident = data.get("id") if isinstance(data, Mapping) else None
+    where = f"step type {ident!r}" if isinstance(ident, str) else "step type"
+    step = _step(_Entry(data, where))
+    _check_item(step, where)
+    return step
+
+
+def parse(data: Mapping[str, Any]) -> Catalogue:
+    """Build and validate a catalogue from TOML-shaped data (or ``Catalogue.to_json()`` output)."""
+    top = _Entry(data, "catalogue")
+    meta = _Entry(top.get("meta"), "meta")
+    readers = {
+        "stages": lambda e: _labelled(Stage, e), "kinds": lambda e: _labelled(Kind, e),
+        "step_types": _step, "case_flags": lambda e: _labelled(CaseFlag, e),
+        "interruption_reasons": lambda e: _labelled(Reason, e),
+        "service_relations": lambda e: _labelled(Relation, e), "findings": _finding,
+    }
+    sections: dict[str, tuple[Any, ...]] = {}
+    for name, read in readers.items():
+        raw = top.get(name)
+        if not isinstance(raw, tuple):
+            raise CatalogueError(f"{name}: expected an array of tables")
+        sections[name] = tuple(read(_Entry(item, _where(name, i, item))) for i, item in enumerate(raw))
+    catalogue = Catalogue(
+        version=top.get("version"), title_zh=meta.get("title"), title_en=meta.get("title_en"),
+        scope_article=meta.get("scope_article"), **sections,
+    )
+    meta.close()
+    top.close()
+    _validate(catalogue)
+    return catalogue
+
+
+# ── content checks, shared by parse() and with_extra_step_types() ───────────────────────────────
+
+def _text(value: Any, where: str, name: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise CatalogueError(f"{where}: {name} must be a non-empty string")
+
+
+def _citation(value: Any, where: str, name: str) -> None:
+    _text(value, where, name)
+    for part in value.split("; "):
+        if not _CITATION.fullmatch(part):
+            raise CatalogueError(f"{where}: {name} {value!r} is not a citation like 'art. 12' "
+                                 f"or '行政处罚法 art. 42'")
+
+
+def _flag(value: Any, where: str, name: str) -> None:
+    if not isinstance(value, bool):
+        raise CatalogueError(f"{where}: {name} must be true or false")
+
+
+def _validate(cat: Catalogue) -> None:
+    if not isinstance(cat.version, int) or isinstance(cat.version, bool) or cat.version < 1:
+        raise CatalogueError("version must be a positive integer")
+    _text(cat.title_zh, "meta", "title")
+    _text(cat.title_en, "meta", "title_en")
+    _citation(cat.scope_article, "meta", "scope_article")
+    kinds, stages = {k.id for k in cat.kinds}, {s.id for s in cat.stages}
+    for name in _SECTIONS:
+        items = getattr(cat, name)
+        if not items:
+            raise CatalogueError(f"{name}: must not be empty")
+        seen: set[str] = set()
+        for item in items:
+            where = f"{name}: {item.id!r}" if isinstance(item.id, str) else name
+            _check_item(item, where)
+            if item.id in seen:
+                raise CatalogueError(f"{name}: duplicate id {item.id!r}")
+            seen.add(item.id)
+            if isinstance(item, StepType):
+                if item.kind not in kinds:
+                    raise CatalogueError(f"{where}: unknown kind {item.kind!r}")
+                if item.stage not in stages:
+                    raise CatalogueError(f"{where}: unknown stage {item.stage!r}")
+
+
+def _check_item(item: Any, where: str) -> None:
+    """Checks one entry on its own; references to other sections are _validate's business."""
+    if not (isinstance(item.id, str) and _ID.fullmatch(item.id)):
+        raise CatalogueError(f"{where}: id must be snake_case ([a-z0-9_], starting with a letter)")
+    _text(item.label_zh, where, "label_zh")
+    _text(item.label_en, where, "label_en")
+    if isinstance(item, StepType):
+        _check_step(item, where)
+        return
+    _citation(item.article, where, "article")
+    if isinstance(item, FindingRule):
+        if item.severity not in SEVERITIES:
+            raise CatalogueError(f"{where}: severity {item.severity!r} is not one of {SEVERITIES}")
+        _flag(item.blocks_archiving, where, "blocks_archiving")
+
+
+def _check_step(step: StepType, where: str) -> None:
+    _text(step.kind, where, "kind")
+    _text(step.stage, where, "stage")
+    _flag(step.av_required, where, "av_required")
+    _flag(step.field, where, "field")
+    for name in ("articles", "documents"):
+        if not isinstance(getattr(step, name), tuple):
+            raise CatalogueError(f"{where}: {name} must be a list of strings")
+    if not step.articles:
+        raise CatalogueError(f"{where}: articles must cite at least one article")
+    for article in step.articles:
+        _citation(article, where, "articles entry")
+    for document in step.documents:
+        _text(document, where, "documents entry")
+    if len(set(step.documents)) != len(step.documents):
+        raise CatalogueError(f"{where}: a document is listed twice")
+    if step.av_required:
+        _citation(step.av_article, where, "av_article (required when av_required is true)")
+        if step.av_article not in step.articles:
+            raise CatalogueError(f"{where}: av_article {step.av_article!r} must also be in articles")
+    elif step.av_article is not None:
+        raise CatalogueError(f"{where}: av_article is set but av_required is false")
+    if step.unit_code is not None:
+        _text(step.unit_code, where, "unit_code")

@@ -1,0 +1,8 @@
+// What an officer reads when a save fails. A full disk is the one failure they can act on.
+import { t } from "../i18n.js";
+
+export function describeSaveError(error) {
+  const name = error?.name || "";
+  if (name === "QuotaExceededError" || /quota/i.test(error?.message || "")) return t("storage_full");
+  return `${t("save_failed")} (${name || error?.message || "?"})`;
+}

@@ -1,0 +1,47 @@
+// "Export unsynced records": every revision still in the outbox and every media file they
+// reference, as one JSON file the admin can import on the server when a phone cannot sync.
+
+import { get, getAll } from "./store.js";
+
+function blobToBase64(blob) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result).split(",", 2)[1] || "");
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(blob);
+  });
+}
+
+export async function buildExport() {
+  const outbox = await getAll("outbox");
+  const revisions = [];
+  const hashes = new Set();
+  for (const item of outbox) {
+    const revision = await get("revisions", item.key);
+    if (!revision) continue;
+    revisions.push(revision);
+    for (const m of revision.media) hashes.add(m.hash);
+  }
+  const media = [];
+  for (const hash of hashes) {
+    const row = await get("media", hash);
+    if (row?.blob) {
+      media.push({ alg: row.alg, hash: row.hash, size: row.size, type: row.type, data_base64: await blobToBase64(row.blob) });
+    }
+  }
+  return { format: "fieldapp-unsynced-export", format_version: 1, exported_at: new Date().toISOString(), revisions, media };
+}
+
+export async function exportUnsynced() {
+  const data = await buildExport();
+  const blob = new Blob([JSON.stringify(data)], { type: "application/json" });
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = `fieldapp-unsynced-${data.exported_at.replace(/[:.]/g, "-")}.json`;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  return data.revisions.length;
+}

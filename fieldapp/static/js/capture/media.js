@@ -1,0 +1,46 @@
+// Photos and clips: the original kept byte for byte, its SHA-256 computed here at capture, a small
+// preview for display, and the capture time and place from EXIF where the camera wrote them.
+
+import { readExif } from "./exif.js";
+
+export const PREVIEW_MAX_PX = 320;
+const IMAGE_TYPES = new Set(["image/jpeg", "image/png", "image/webp", "image/heic", "image/heif"]);
+
+export async function sha256Hex(buffer) {
+  const digest = await crypto.subtle.digest("SHA-256", buffer);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function makePreview(blob) {
+  try {
+    // One decode, resized on the way (width only: the height follows the aspect ratio). A full
+    // decode of a 12-MP photo just to learn its size would double the time to "已保存".
+    const bitmap = await createImageBitmap(blob, { resizeWidth: PREVIEW_MAX_PX, resizeQuality: "medium" });
+    const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+    canvas.getContext("2d").drawImage(bitmap, 0, 0);
+    bitmap.close();
+    return await canvas.convertToBlob({ type: "image/jpeg", quality: 0.7 });
+  } catch {
+    return null; // an image the browser cannot decode (HEIC on Chromium): kept, shown without preview
+  }
+}
+
+// Everything about one captured file, ready to store. `file` is kept as it is: never re-encoded.
+export async function ingest(file) {
+  const buffer = await file.arrayBuffer();
+  const type = file.type || "application/octet-stream";
+  const isImage = IMAGE_TYPES.has(type);
+  const [hash, preview] = await Promise.all([sha256Hex(buffer), isImage ? makePreview(file) : null]);
+  const exif = type === "image/jpeg" ? readExif(buffer) : null;
+  return {
+    alg: "sha-256",
+    hash,
+    size: file.size,
+    type,
+    blob: file,
+    preview,
+    exif,
+    name: file.name || "",
+    captured_at: new Date().toISOString(),
+  };
+}

@@ -1,0 +1,44 @@
+// A signature drawn with a finger on a canvas, kept as a PNG (media, hashed like a photo).
+
+import { h } from "./dom.js";
+import { t } from "../i18n.js";
+
+export function signaturePad(labelText) {
+  const canvas = h("canvas", { class: "signature", width: 600, height: 220, role: "img",
+                               "aria-label": labelText });
+  const ctx = canvas.getContext("2d");
+  ctx.lineWidth = 4;
+  ctx.lineCap = "round";
+  ctx.strokeStyle = "#111";
+  let drawing = false;
+  let strokes = 0;
+  const point = (event) => {
+    const rect = canvas.getBoundingClientRect();
+    return [(event.clientX - rect.left) * (canvas.width / rect.width),
+            (event.clientY - rect.top) * (canvas.height / rect.height)];
+  };
+  canvas.addEventListener("pointerdown", (event) => {
+    drawing = true;
+    canvas.setPointerCapture(event.pointerId);
+    ctx.beginPath();
+    ctx.moveTo(...point(event));
+  });
+  canvas.addEventListener("pointermove", (event) => {
+    if (!drawing) return;
+    ctx.lineTo(...point(event));
+    ctx.stroke();
+    strokes += 1;
+  });
+  const stop = () => { drawing = false; };
+  canvas.addEventListener("pointerup", stop);
+  canvas.addEventListener("pointercancel", stop);
+  const clearButton = h("button", { type: "button", class: "button small", onclick: () => {
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    strokes = 0;
+  } }, t("clear_signature"));
+  return {
+    element: h("div", { class: "signature-box" }, canvas, clearButton),
+    isEmpty: () => strokes === 0,
+    toBlob: () => new Promise((resolve) => canvas.toBlob(resolve, "image/png")),
+  };
+}

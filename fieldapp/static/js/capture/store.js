@@ -1,0 +1,100 @@
+// The phone's durable store: IndexedDB only (never the Cache API) for records, revisions, the
+// outbox, media blobs and cached server data. A save resolves only after its transaction has
+// completed with strict durability, so "已保存" on screen means it is on disk.
+
+const DB_NAME = "fieldapp";
+const DB_VERSION = 1;
+
+let dbPromise = null;
+
+function promisify(request) {
+  return new Promise((resolve, reject) => {
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+export function openStore() {
+  if (dbPromise) return dbPromise;
+  dbPromise = new Promise((resolve, reject) => {
+    const request = indexedDB.open(DB_NAME, DB_VERSION);
+    request.onupgradeneeded = () => {
+      const db = request.result;
+      // Current head of every record (one row per record id).
+      const records = db.createObjectStore("records", { keyPath: "id" });
+      records.createIndex("by_type", "type");
+      records.createIndex("by_parent", "parent_id");
+      // Immutable revisions, keyed "<record id>:<revision>".
+      const revisions = db.createObjectStore("revisions", { keyPath: "key" });
+      revisions.createIndex("by_record", "record_id");
+      // Revisions not yet acknowledged by the server, in the order they were made.
+      db.createObjectStore("outbox", { keyPath: "key" });
+      // Media by content hash: the original bytes, the phone's preview, what EXIF said.
+      const media = db.createObjectStore("media", { keyPath: "hash" });
+      media.createIndex("by_owner", "owner_id");
+      // Cached server data (catalogue, cases, session) and device settings.
+      db.createObjectStore("meta", { keyPath: "key" });
+    };
+    request.onsuccess = () => {
+      const db = request.result;
+      // Another tab upgrading the schema must not be blocked by us, and we must reopen after.
+      db.onversionchange = () => { db.close(); dbPromise = null; };
+      resolve(db);
+    };
+    request.onerror = () => reject(request.error);
+    request.onblocked = () => reject(new Error("database upgrade blocked by another tab"));
+  });
+  return dbPromise;
+}
+
+// Run fn(stores) in one read-write transaction; resolve when it has *completed* (durable), reject
+// with the transaction's error (QuotaExceededError on a full disk) when it aborts. Nothing of a
+// failed save is kept, and nothing saved before is touched.
+export async function write(storeNames, fn) {
+  const db = await openStore();
+  return new Promise((resolve, reject) => {
+    let tx;
+    try {
+      tx = db.transaction(storeNames, "readwrite", { durability: "strict" });
+    } catch (error) {
+      reject(error);
+      return;
+    }
+    const stores = Object.fromEntries(storeNames.map((n) => [n, tx.objectStore(n)]));
+    let result;
+    tx.oncomplete = () => resolve(result);
+    tx.onabort = () => reject(tx.error || new DOMException("transaction aborted", "AbortError"));
+    tx.onerror = (event) => event.preventDefault(); // let onabort report the real cause
+    try {
+      result = fn(stores);
+    } catch (error) {
+      tx.abort();
+      reject(error);
+    }
+  });
+}
+
+export async function get(storeName, key) {
+  const db = await openStore();
+  return promisify(db.transaction(storeName).objectStore(storeName).get(key));
+}
+
+export async function getAll(storeName, indexName = null, query = undefined) {
+  const db = await openStore();
+  const store = db.transaction(storeName).objectStore(storeName);
+  return promisify((indexName ? store.index(indexName) : store).getAll(query));
+}
+
+export async function count(storeName) {
+  const db = await openStore();
+  return promisify(db.transaction(storeName).objectStore(storeName).count());
+}
+
+export async function getMeta(key, fallback = null) {
+  const row = await get("meta", key);
+  return row ? row.value : fallback;
+}
+
+export function putMeta(key, value) {
+  return write(["meta"], ({ meta }) => { meta.put({ key, value }); });
+}

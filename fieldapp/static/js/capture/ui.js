@@ -1,0 +1,66 @@
+// Pieces every screen uses: status badges, save feedback, the "capture in progress" flag and
+// per-record edit locks across tabs.
+
+import { h } from "./dom.js";
+import { t } from "../i18n.js";
+import { describeSaveError } from "./errors.js";
+
+export const STATUS_LABEL = { unsynced: "status_unsynced", syncing: "status_syncing", synced: "status_synced", problem: "status_problem" };
+
+export function badge(record) {
+  return h("span", { class: `badge badge-${record.status}`, "data-testid": "record-status",
+                     dataset: { status: record.status } }, t(STATUS_LABEL[record.status] || "status_unsynced"));
+}
+
+export function navigate(hash) {
+  window.location.hash = hash;
+}
+
+export function setCaptureInProgress(active) {
+  document.body.dataset.captureInProgress = active ? "true" : "false";
+}
+
+// Run save(); show 已保存 only after it resolved (the IndexedDB transaction completed).
+export async function saveWithFeedback(messageEl, save) {
+  messageEl.textContent = t("saving");
+  messageEl.classList.remove("error");
+  try {
+    const result = await save();
+    messageEl.textContent = t("saved");
+    messageEl.dataset.state = "saved";
+    window.dispatchEvent(new CustomEvent("fieldapp:saved"));
+    return result;
+  } catch (error) {
+    messageEl.textContent = describeSaveError(error);
+    messageEl.dataset.state = "error";
+    messageEl.classList.add("error");
+    return null;
+  }
+}
+
+// One tab at a time may edit a record (Web Locks): a second tab is told instead of racing.
+export async function withEditLock(recordId, onLocked, onBusy) {
+  if (!navigator.locks) return onLocked(() => {});
+  let release;
+  const held = new Promise((resolve) => { release = resolve; });
+  const granted = await new Promise((resolve) => {
+    navigator.locks.request(`edit:${recordId}`, { ifAvailable: true }, (lock) => {
+      resolve(Boolean(lock));
+      return lock ? held : undefined;
+    });
+  });
+  if (!granted) return onBusy();
+  return onLocked(release);
+}
+
+export function screen(title, ...children) {
+  return h("section", { class: "card", "data-testid": "screen" }, h("h1", {}, title), ...children);
+}
+
+export function backLink(hash) {
+  return h("p", {}, h("a", { href: hash, class: "back" }, `‹ ${t("back")}`));
+}
+
+export function warning(text) {
+  return h("p", { class: "warning", role: "alert" }, text);
+}

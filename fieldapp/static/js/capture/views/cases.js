@@ -1,0 +1,93 @@
+// The case list (server cases cached while online, plus cases opened on this phone) and the form
+// to open a case on site.
+
+import { h, field, label, mount } from "../dom.js";
+import { t } from "../../i18n.js";
+import { recordsOfType, saveRevision, children } from "../records.js";
+import { currentCatalogue, serverCases } from "../server.js";
+import { checkCreditCode } from "../creditcode.js";
+import { badge, backLink, navigate, saveWithFeedback, screen, setCaptureInProgress } from "../ui.js";
+
+export async function allCases() {
+  const [server, local] = await Promise.all([serverCases(), recordsOfType("case")]);
+  const fromServer = server.map((c) => ({ id: c.id, source: "server", kind: c.kind, party_name: c.party_name,
+                                          case_number: c.case_number, flags: c.flags || [], record: null }));
+  const fromPhone = local.filter((r) => !r.payload.withdrawn).map((r) => ({
+    id: r.id, source: "phone", kind: r.payload.kind, party_name: r.payload.party_name,
+    case_number: r.payload.case_number, flags: r.payload.flags || [], record: r }));
+  return [...fromPhone, ...fromServer];
+}
+
+export async function findCase(caseId) {
+  return (await allCases()).find((c) => c.id === caseId) || null;
+}
+
+export async function casesView(root) {
+  const [cases, catalogue] = await Promise.all([allCases(), currentCatalogue()]);
+  const kinds = Object.fromEntries((catalogue?.kinds || []).map((k) => [k.id, k]));
+  const items = cases.map((c) => h("li", { class: "row" },
+    h("a", { href: `#/cases/${c.id}`, class: "row-link", "data-testid": "case-link" },
+      h("strong", {}, c.party_name),
+      h("span", { class: "meta" }, ` ${label(kinds[c.kind])} ${c.case_number || t("no_case_number")}`)),
+    c.record ? badge(c.record) : h("span", { class: "tag" }, t("from_server"))));
+  mount(root, screen(t("cases"),
+    catalogue ? null : h("p", { class: "warning" }, t("no_catalogue")),
+    h("a", { href: "#/cases/new", class: "button primary big" }, t("new_case")),
+    h("ul", { class: "list" }, items.length ? items : h("li", {}, t("no_cases")))));
+}
+
+export async function newCaseForm(root) {
+  const catalogue = await currentCatalogue();
+  if (!catalogue) return mount(root, screen(t("new_case"), h("p", { class: "warning" }, t("no_catalogue"))));
+  const kind = h("select", { name: "kind", required: true },
+    catalogue.kinds.map((k) => h("option", { value: k.id }, label(k))));
+  const party = h("input", { name: "party_name", required: true, maxlength: 200, autocomplete: "off" });
+  const credit = h("input", { name: "credit_code", maxlength: 18, autocomplete: "off", autocapitalize: "characters" });
+  const creditNote = h("p", { class: "hint", role: "status", "data-testid": "credit-code-note" });
+  const address = h("input", { name: "address", maxlength: 300 });
+  const number = h("input", { name: "case_number", maxlength: 60 });
+  const flags = catalogue.case_flags.map((f) => h("label", { class: "check" },
+    h("input", { type: "checkbox", name: "flags", value: f.id }), label(f)));
+  const message = h("p", { class: "message", role: "status", "data-testid": "save-message" });
+
+  credit.addEventListener("input", () => {
+    const result = checkCreditCode(credit.value);
+    creditNote.classList.toggle("warning", result.status === "bad_check" || result.status === "bad_format");
+    creditNote.textContent = result.status === "empty" ? "" : t(`credit_${result.status}`);
+  });
+
+  const form = h("form", { class: "stack", novalidate: true, onsubmit: async (event) => {
+    event.preventDefault();
+    if (!party.value.trim()) { message.textContent = t("party_required"); message.classList.add("error"); return; }
+    const payload = {
+      kind: kind.value, party_name: party.value.trim(), credit_code: credit.value.trim().toUpperCase() || null,
+      address: address.value.trim() || null, case_number: number.value.trim() || null,
+      flags: flags.map((l) => l.querySelector("input")).filter((i) => i.checked).map((i) => i.value),
+    };
+    const saved = await saveWithFeedback(message, () => saveRevision({ id: null, type: "case", payload }).then((r) => r));
+    if (saved) { setCaptureInProgress(false); navigate(`#/cases/${saved.id}`); }
+  } },
+    field(t("case_kind"), kind), field(t("party_name"), party), field(t("credit_code"), credit, creditNote),
+    field(t("party_address"), address), field(t("case_number_optional"), number),
+    h("fieldset", {}, h("legend", {}, t("continuous_flags")), flags),
+    h("button", { type: "submit", class: "button primary big" }, t("save")), message);
+  setCaptureInProgress(true);
+  mount(root, backLink("#/"), screen(t("new_case"), form));
+}
+
+export async function caseView(root, caseId) {
+  const [found, catalogue] = await Promise.all([findCase(caseId), currentCatalogue()]);
+  if (!found) return mount(root, backLink("#/"), screen(t("not_found")));
+  const kinds = Object.fromEntries((catalogue?.kinds || []).map((k) => [k.id, k]));
+  const activities = await children(caseId, "activity");
+  mount(root, backLink("#/"), screen(found.party_name,
+    h("p", { class: "meta" }, `${label(kinds[found.kind])} · ${found.case_number || t("no_case_number")}`),
+    found.record ? h("p", {}, badge(found.record), " ", t("case_proposal_note")) : null,
+    h("a", { href: `#/cases/${caseId}/activity/new`, class: "button primary big" }, t("start_activity")),
+    h("h2", {}, t("activities")),
+    h("ul", { class: "list" }, activities.length ? activities.map((a) => h("li", { class: "row" },
+      h("a", { href: `#/activities/${a.id}`, class: "row-link", "data-testid": "activity-link" },
+        `${t("arrived")} ${new Date(a.payload.arrived_at).toLocaleString()}`,
+        a.payload.departed_at ? ` – ${new Date(a.payload.departed_at).toLocaleTimeString()}` : ` (${t("in_progress")})`),
+      badge(a))) : h("li", {}, t("no_activities")))));
+}

@@ -1,0 +1,261 @@
+// Forms for what happens during an activity: steps, recording interruptions, service by leaving
+// (留置送达), and withdrawing an item saved by mistake.
+
+import { field, fromLocalInput, h, label, mount, toLocalInput } from "../dom.js";
+import { t } from "../../i18n.js";
+import { newId, saveRevision, withdraw } from "../records.js";
+import { get } from "../store.js";
+import { currentCatalogue } from "../server.js";
+import { findCase } from "./cases.js";
+import { attachments } from "../photos.js";
+import { signaturePad } from "../signature.js";
+import { backLink, navigate, saveWithFeedback, screen, setCaptureInProgress, warning, withEditLock } from "../ui.js";
+import { sha256Hex } from "../media.js";
+
+async function activityAndCase(activityId) {
+  const activity = await get("records", activityId);
+  const found = activity ? await findCase(activity.parent_id) : null;
+  return { activity, found };
+}
+
+function messageEl() {
+  return h("p", { class: "message", role: "status", "data-testid": "save-message" });
+}
+
+function busy(root, back) {
+  mount(root, backLink(back), screen(t("locked_elsewhere")));
+}
+
+export async function stepForm(root, activityId) {
+  const [{ activity, found }, catalogue] = await Promise.all([activityAndCase(activityId), currentCatalogue()]);
+  if (!activity || !catalogue) return mount(root, backLink("#/"), screen(t("not_found")));
+  const stepId = newId();
+  const types = catalogue.step_types.filter((s) => s.kind === found?.kind && s.field !== false);
+  const stepType = h("select", { name: "step_type" }, types.map((s) => h("option", { value: s.id }, label(s))));
+  const at = h("input", { type: "datetime-local", name: "at", value: toLocalInput() });
+  const place = h("input", { name: "place", maxlength: 300, value: activity.payload.place?.text || "" });
+  const notes = h("textarea", { name: "notes", rows: 3, maxlength: 4000 });
+  const docs = h("div", { class: "documents", "data-testid": "documents" });
+  const avYes = h("input", { type: "radio", name: "av", value: "yes", checked: true });
+  const avNo = h("input", { type: "radio", name: "av", value: "no" });
+  const avReason = h("input", { name: "av_reason", maxlength: 300 });
+  const avNote = h("p", { class: "hint" });
+  const photos = attachments(stepId, { labelText: t("photos") });
+  const message = messageEl();
+
+  const renderType = () => {
+    const type = types.find((s) => s.id === stepType.value);
+    docs.replaceChildren(...(type?.documents || []).map((d) => h("label", { class: "check" },
+      h("input", { type: "checkbox", name: "documents", value: d }), d)));
+    avNote.textContent = type?.av_required ? `${t("av_required_by")} ${type.av_article}` : "";
+  };
+  stepType.addEventListener("change", renderType);
+  renderType();
+
+  const form = h("form", { class: "stack", novalidate: true, onsubmit: async (event) => {
+    event.preventDefault();
+    const type = types.find((s) => s.id === stepType.value);
+    const recorded = avYes.checked;
+    if (!recorded && type?.av_required && !avReason.value.trim()) {
+      message.textContent = t("av_reason_needed");
+      message.classList.add("error");
+      return;
+    }
+    const media = photos.items();
+    const payload = {
+      activity_id: activityId, case_id: activity.parent_id, step_type: stepType.value,
+      at: fromLocalInput(at.value) || new Date().toISOString(), place: place.value.trim() || null,
+      notes: notes.value.trim() || null,
+      documents: Array.from(docs.querySelectorAll("input:checked")).map((i) => i.value),
+      av_recorded: recorded, av_reason: recorded ? null : avReason.value.trim() || null,
+      photos: media.map((m) => ({ hash: m.hash, exif_taken_at: m.exif?.takenAt || null,
+                                  exif_offset: m.exif?.offset || null,
+                                  exif_lat_e6: m.exif?.latE6 ?? null, exif_lon_e6: m.exif?.lonE6 ?? null })),
+    };
+    const saved = await saveWithFeedback(message, () => saveRevision({ id: stepId, type: "step", parentId: activityId, payload, media })
+      .then((r) => r));
+    if (saved) { setCaptureInProgress(false); navigate(`#/activities/${activityId}`); }
+  } },
+    field(t("step_type"), stepType), field(t("time"), at), field(t("place"), place), field(t("notes"), notes),
+    h("fieldset", {}, h("legend", {}, t("documents")), docs),
+    h("fieldset", {}, h("legend", {}, t("av_recorded_question")), avNote,
+      h("label", { class: "check" }, avYes, t("yes")), h("label", { class: "check" }, avNo, t("no")),
+      field(t("av_reason"), avReason)),
+    photos.element,
+    h("button", { type: "submit", class: "button primary big" }, t("save_step")), message);
+  setCaptureInProgress(true);
+  await withEditLock(stepId,
+    () => mount(root, backLink(`#/activities/${activityId}`), screen(t("add_step"), form)),
+    () => busy(root, `#/activities/${activityId}`));
+}
+
+export async function interruptionForm(root, activityId, cameraId) {
+  const [{ activity }, catalogue] = await Promise.all([activityAndCase(activityId), currentCatalogue()]);
+  if (!activity) return mount(root, screen(t("not_found")));
+  const stopped = h("input", { type: "datetime-local", name: "stopped_at", value: toLocalInput() });
+  const reason = h("select", { name: "reason" }, (catalogue?.interruption_reasons || []).map((r) => h("option", { value: r.id }, label(r))));
+  const note = h("textarea", { name: "note", rows: 2, maxlength: 2000 });
+  const message = messageEl();
+  const form = h("form", { class: "stack", onsubmit: async (event) => {
+    event.preventDefault();
+    const payload = { activity_id: activityId, camera_id: cameraId, stopped_at: fromLocalInput(stopped.value),
+                      reason: reason.value, note: note.value.trim() || null, resumed_at: null, explanation: null,
+                      cannot_continue: false, reported_to: null, reported_at: null, written_explanation: null };
+    const saved = await saveWithFeedback(message, () => saveRevision({ type: "interruption", parentId: activityId, payload }));
+    if (saved) navigate(`#/activities/${activityId}`);
+  } }, h("p", {}, `${t("camera_id")}: ${cameraId}`), field(t("stopped_at"), stopped), field(t("reason"), reason),
+    field(t("note"), note), h("button", { type: "submit", class: "button primary big" }, t("save")), message);
+  mount(root, backLink(`#/activities/${activityId}`), screen(t("recording_stopped"), form));
+}
+
+export async function resumeForm(root, interruptionId) {
+  const record = await get("records", interruptionId);
+  if (!record) return mount(root, screen(t("not_found")));
+  const activityId = record.payload.activity_id;
+  const resumed = h("input", { type: "datetime-local", name: "resumed_at", value: toLocalInput() });
+  const explanation = h("textarea", { name: "explanation", rows: 3, maxlength: 2000 });
+  const cannot = h("input", { type: "checkbox", name: "cannot_continue" });
+  const reportedTo = h("input", { name: "reported_to", maxlength: 80 });
+  const message = messageEl();
+  const form = h("form", { class: "stack", novalidate: true, onsubmit: async (event) => {
+    event.preventDefault();
+    if (!cannot.checked && !explanation.value.trim()) {
+      message.textContent = t("explanation_needed"); message.classList.add("error"); return;
+    }
+    const payload = cannot.checked
+      ? { ...record.payload, cannot_continue: true, reported_to: reportedTo.value.trim() || null,
+          reported_at: new Date().toISOString(), explanation: explanation.value.trim() || null }
+      : { ...record.payload, resumed_at: fromLocalInput(resumed.value), explanation: explanation.value.trim() };
+    const saved = await saveWithFeedback(message, () => saveRevision({ id: interruptionId, type: "interruption", payload,
+      reason: cannot.checked ? "cannot_continue" : "resumed" }));
+    if (saved) navigate(`#/activities/${activityId}`);
+  } }, field(t("resumed_at"), resumed), field(t("explanation_on_resume"), explanation),
+    h("label", { class: "check" }, cannot, t("cannot_continue")),
+    field(t("reported_to_head"), reportedTo, h("p", { class: "hint" }, t("cannot_continue_hint"))),
+    h("button", { type: "submit", class: "button primary big" }, t("save")), message);
+  mount(root, backLink(`#/activities/${activityId}`), screen(t("resume_recording"), form));
+}
+
+function repeatable(makeRow, addLabel, first = 1) {
+  const box = h("div", { class: "repeatable" });
+  for (let i = 0; i < first; i += 1) box.append(makeRow());
+  const add = h("button", { type: "button", class: "button", onclick: () => box.append(makeRow()) }, addLabel);
+  return { element: h("div", {}, box, add), rows: () => Array.from(box.children) };
+}
+
+function documentRow(names) {
+  const name = h("input", { name: "doc_name", maxlength: 120, list: "document-names", "aria-label": t("document_name") });
+  const number = h("input", { name: "doc_number", maxlength: 60, "aria-label": t("document_number") });
+  const row = h("div", { class: "doc-row" }, field(t("document_name"), name), field(t("document_number"), number));
+  row.read = () => ({ name: name.value.trim(), number: number.value.trim() || null });
+  void names;
+  return row;
+}
+
+function witnessRow() {
+  const name = h("input", { name: "witness_name", maxlength: 80 });
+  const org = h("input", { name: "witness_org", maxlength: 120 });
+  const role = h("input", { name: "witness_role", maxlength: 80 });
+  const refused = h("input", { type: "checkbox", name: "witness_refused" });
+  const refusedReason = h("input", { name: "witness_refused_reason", maxlength: 300 });
+  const pad = signaturePad(t("witness_signature"));
+  const row = h("fieldset", { class: "witness", "data-testid": "witness" }, h("legend", {}, t("witness")),
+    field(t("witness_name"), name), field(t("witness_org"), org), field(t("witness_role"), role),
+    h("p", {}, t("witness_signature")), pad.element,
+    h("label", { class: "check" }, refused, t("witness_refused")), field(t("refusal_reason"), refusedReason));
+  row.read = () => ({ name: name.value.trim(), org: org.value.trim() || null, role: role.value.trim() || null,
+                      refused: refused.checked, refused_reason: refused.checked ? refusedReason.value.trim() || null : null, pad });
+  return row;
+}
+
+async function signatureMedia(pad, ownerId) {
+  if (pad.isEmpty()) return null;
+  const blob = await pad.toBlob();
+  const hash = await sha256Hex(await blob.arrayBuffer());
+  return { alg: "sha-256", hash, size: blob.size, type: "image/png", blob, preview: blob, exif: null,
+           name: "signature.png", captured_at: new Date().toISOString(), owner_id: ownerId };
+}
+
+export async function serviceForm(root, activityId) {
+  const [{ activity }, catalogue] = await Promise.all([activityAndCase(activityId), currentCatalogue()]);
+  if (!activity) return mount(root, screen(t("not_found")));
+  const serviceId = newId();
+  const documentNames = [...new Set((catalogue?.step_types || []).flatMap((s) => s.documents || []))];
+  const datalist = h("datalist", { id: "document-names" }, documentNames.map((d) => h("option", { value: d })));
+  const docs = repeatable(() => documentRow(documentNames), t("add_document"));
+  const recipient = h("input", { name: "recipient_name", maxlength: 80 });
+  const relation = h("select", { name: "relation" }, (catalogue?.service_relations || []).map((r) => h("option", { value: r.id }, label(r))));
+  const place = h("input", { name: "service_place", maxlength: 300, value: activity.payload.place?.text || "" });
+  const words = h("textarea", { name: "refusal_words", rows: 2, maxlength: 2000 });
+  const acts = h("textarea", { name: "refusal_acts", rows: 2, maxlength: 2000 });
+  const at = h("input", { type: "datetime-local", name: "served_at", value: toLocalInput() });
+  const witnesses = repeatable(witnessRow, t("add_witness"));
+  const officerPads = activity.payload.officers.map((o) => ({ officer: o, pad: signaturePad(`${t("officer_signature")} ${o.name}`) }));
+  const photos = attachments(serviceId, { labelText: t("document_left_media") });
+  const pathWarning = h("p", { class: "warning", role: "status" });
+  const message = messageEl();
+
+  const form = h("form", { class: "stack", novalidate: true, onsubmit: async (event) => {
+    event.preventDefault();
+    const witnessRows = witnesses.rows().map((r) => r.read()).filter((w) => w.name);
+    const media = photos.items();
+    if (!words.value.trim() && !acts.value.trim()) {
+      message.textContent = t("refusal_needed"); message.classList.add("error"); return;
+    }
+    // Either lawful path: witnesses, or photo/video of the document left (民事诉讼法 art. 89).
+    if (!witnessRows.length && !media.length) pathWarning.textContent = t("service_path_warning");
+    const signatures = [];
+    const witnessData = [];
+    for (const w of witnessRows) {
+      const sig = w.refused ? null : await signatureMedia(w.pad, serviceId);
+      if (sig) signatures.push(sig);
+      witnessData.push({ name: w.name, org: w.org, role: w.role, signature: sig?.hash || null,
+                         refused_to_sign: w.refused, refused_reason: w.refused_reason });
+    }
+    const officerData = [];
+    for (const { officer, pad } of officerPads) {
+      const sig = await signatureMedia(pad, serviceId);
+      if (sig) signatures.push(sig);
+      officerData.push({ name: officer.name, cert_no: officer.cert_no, signature: sig?.hash || null });
+    }
+    const payload = {
+      activity_id: activityId, case_id: activity.parent_id,
+      documents: docs.rows().map((r) => r.read()).filter((d) => d.name),
+      recipient: { name: recipient.value.trim(), relation: relation.value },
+      place: place.value.trim() || null, refusal: { words: words.value.trim() || null, acts: acts.value.trim() || null },
+      at: fromLocalInput(at.value) || new Date().toISOString(),
+      witnesses: witnessData, officers: officerData, media: media.map((m) => m.hash),
+    };
+    const saved = await saveWithFeedback(message, () => saveRevision({ id: serviceId, type: "service", parentId: activityId,
+      payload, media: [...media, ...signatures], newMedia: signatures }));
+    if (saved) { setCaptureInProgress(false); navigate(`#/activities/${activityId}`); }
+  } },
+    datalist,
+    h("fieldset", {}, h("legend", {}, t("documents_served")), docs.element),
+    field(t("recipient_name"), recipient), field(t("recipient_relation"), relation), field(t("place"), place),
+    field(t("refusal_words"), words), field(t("refusal_acts"), acts), field(t("served_at"), at),
+    h("h2", {}, t("witnesses")), witnesses.element,
+    h("h2", {}, t("officer_signatures")), officerPads.map(({ officer, pad }) => h("div", { "data-testid": "officer-signature" },
+      h("p", {}, `${officer.name} ${officer.cert_no}`), pad.element)),
+    photos.element, pathWarning,
+    h("button", { type: "submit", class: "button primary big" }, t("save_service")), message);
+  setCaptureInProgress(true);
+  mount(root, backLink(`#/activities/${activityId}`), screen(t("service_by_leaving"), form));
+}
+
+export async function withdrawForm(root, recordId) {
+  const record = await get("records", recordId);
+  if (!record) return mount(root, screen(t("not_found")));
+  const back = record.type === "case" ? "#/" : `#/activities/${record.parent_id}`;
+  if (record.status !== "unsynced") return mount(root, backLink(back), screen(t("withdraw"), warning(t("withdraw_synced"))));
+  const reason = h("textarea", { name: "reason", rows: 2, maxlength: 500, required: true });
+  const message = messageEl();
+  const form = h("form", { class: "stack", novalidate: true, onsubmit: async (event) => {
+    event.preventDefault();
+    if (!reason.value.trim()) { message.textContent = t("reason_needed"); message.classList.add("error"); return; }
+    const saved = await saveWithFeedback(message, () => withdraw(recordId, reason.value.trim()));
+    if (saved) navigate(back);
+  } }, h("p", {}, t("withdraw_explained")), field(t("withdraw_reason"), reason),
+    h("button", { type: "submit", class: "button danger big" }, t("withdraw")), message);
+  mount(root, backLink(back), screen(t("withdraw"), form));
+}

@@ -1,0 +1,239 @@
+"""The capture ES modules run in the real browser: creditcode.js agrees with the Python rule, and
+exif.js reads the EXIF that Pillow writes (both byte orders) and never throws on junk."""
+from __future__ import annotations
+
+import base64
+import io
+import random
+from fractions import Fraction
+
+import pytest
+from PIL import Image, TiffImagePlugin
+
+from fieldapp.rules.credit_code import ALPHABET, check_credit_code
+
+pytestmark = pytest.mark.e2e
+
+NULLS = {"takenAt": None, "offset": None, "make": None, "model": None, "orientation": None,
+         "latE6": None, "lonE6": None, "gpsAccuracyM": None}
+
+
+@pytest.fixture
+def js(live, page):
+    server, _app = live
+    page.goto(server.url + "/help")
+    return page
+
+
+# --- 统一社会信用代码 -----------------------------------------------------------------------------
+
+def _codes() -> list:
+    body = "91370303MA3C5XJ90"
+    right = check_credit_code(body + "0").expected_check
+    wrong = next(ch for ch in ALPHABET if ch != right)
+    zero_body = "00000000000000000"
+    return [
+        body + right, body + wrong, "91110000600001760P", "91440300708461136T",
+        zero_body + "0", zero_body + "1",
+        (body + right).lower(), " " + body[:8].lower() + " " + body[8:] + right + "\t",
+        "\u3000" + body + right + "\u3000",
+        "".join(chr(ord(ch) + 0xFEE0) for ch in body + right),
+        body, body + right + "1", body[:-1] + "O" + right, body[:-1] + "I" + right,
+        body + "Z", body + "S", body + "V", body[:8] + "-" + body[9:] + right,
+        "", "   ", None, "\u3000", "\t\n", "１", "91370303МA3C5XJ90Q", "9137030😀MA3C5XJ90Q",
+    ]
+
+
+def test_creditcode_js_agrees_with_python(js):
+    codes = _codes()
+    results = js.evaluate("""async (codes) => {
+        const m = await import('/static/js/capture/creditcode.js');
+        return codes.map((c) => m.checkCreditCode(c));
+    }""", codes)
+    assert len(results) == len(codes)
+    statuses = set()
+    for code, got in zip(codes, results, strict=False):
+        want = check_credit_code(code)
+        assert got == {"status": want.status, "expectedCheck": want.expected_check,
+                       "normalised": want.normalised}, code
+        statuses.add(want.status)
+    assert statuses == {"valid", "bad_check", "bad_format", "empty"}
+
+
+def test_creditcode_js_agrees_on_random_codes(js):
+    rng = random.Random(32100)
+    alphabet = ALPHABET + "IOZSVabcxy "
+    codes = ["".join(rng.choice(alphabet) for _ in range(rng.choice([17, 18, 18, 18, 19])))
+             for _ in range(300)]
+    codes += [code[:17] + check_credit_code(code[:17] + "0").expected_check
+              for code in codes if check_credit_code(code[:17] + "0").expected_check]
+    results = js.evaluate("""async (codes) => {
+        const m = await import('/static/js/capture/creditcode.js');
+        return codes.map((c) => m.checkCreditCode(c));
+    }""", codes)
+    for code, got in zip(codes, results, strict=False):
+        want = check_credit_code(code)
+        assert (got["status"], got["expectedCheck"], got["normalised"]) == \
+            (want.status, want.expected_check, want.normalised), code
+
+
+# --- EXIF ---------------------------------------------------------------------------------------
+
+READ_EXIF = """async (b64) => {
+    const m = await import('/static/js/capture/exif.js');
+    const bin = atob(b64);
+    const bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    const result = m.readExif(bytes.buffer);
+    const floats = Object.entries(result).filter(([, v]) => typeof v === 'number' && !Number.isInteger(v));
+    return {result, floats: floats.map(([k]) => k)};
+}"""
+
+
+def read_exif(page, data: bytes) -> dict:
+    out = page.evaluate(READ_EXIF, base64.b64encode(data).decode("ascii"))
+    assert out["floats"] == [], "readExif returned floating-point numbers"
+    return out["result"]
+
+
+def _r(value) -> TiffImagePlugin.IFDRational:
+    f = Fraction(str(value))
+    return TiffImagePlugin.IFDRational(f.numerator, f.denominator)
+
+
+def make_jpeg(endian: str = "<", *, gps: bool = True, lat=(36, 49, 30.5), lon=(118, 18, 15.25),
+              lat_ref="N", lon_ref="E", accuracy: float | None = 4.6, original: bool = True) -> bytes:
+    exif = Image.Exif()
+    exif.endian = endian
+    exif[0x010F] = "HUAWEI"
+    exif[0x0110] = "ALN-AL00"
+    exif[0x0112] = 6
+    exif[0x0132] = "2024:05:06 07:08:09"
+    sub = exif.get_ifd(0x8769)
+    if original:
+        sub[0x9003] = "2024:06:15 14:03:27"
+        sub[0x9011] = "+08:00"
+    sub[0x9010] = "+09:00"
+    if gps:
+        g = exif.get_ifd(0x8825)
+        g[0x0001] = lat_ref
+        g[0x0002] = tuple(_r(v) for v in lat)
+        g[0x0003] = lon_ref
+        g[0x0004] = tuple(_r(v) for v in lon)
+        if accuracy is not None:
+            g[0x001F] = _r(accuracy)
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 24), (200, 120, 40)).save(buf, "JPEG", exif=exif.tobytes())
+    data = buf.getvalue()
+    marker = b"II*\x00" if endian == "<" else b"MM\x00*"
+    assert b"Exif\x00\x00" + marker in data
+    return data
+
+
+def micro(dms, ref) -> int:
+    d, m, s = (Fraction(str(v)) for v in dms)
+    value = (d + m / 60 + s / 3600) * 1_000_000
+    rounded = int(value + Fraction(1, 2))
+    return -rounded if ref in "SW" else rounded
+
+
+@pytest.mark.parametrize("endian", ["<", ">"], ids=["little-endian", "big-endian"])
+def test_exif_from_pillow_jpeg(js, endian):
+    data = make_jpeg(endian)
+    got = read_exif(js, data)
+    assert got["takenAt"] == "2024-06-15T14:03:27"
+    assert got["offset"] == "+08:00"
+    assert got["make"] == "HUAWEI"
+    assert got["model"] == "ALN-AL00"
+    assert got["orientation"] == 6
+    assert abs(got["latE6"] - round(36.825139 * 1e6)) <= 1
+    assert abs(got["lonE6"] - round(118.304236 * 1e6)) <= 1
+    assert got["latE6"] == micro((36, 49, 30.5), "N")
+    assert got["lonE6"] == micro((118, 18, 15.25), "E")
+    assert got["gpsAccuracyM"] == 5
+
+    # Cross-check with Pillow's own reading of the same file.
+    with Image.open(io.BytesIO(data)) as im:
+        pil = im.getexif()
+        assert pil.get_ifd(0x8769)[0x9003] == "2024:06:15 14:03:27"
+        assert pil[0x0112] == got["orientation"]
+
+
+def test_exif_south_west_and_no_accuracy(js):
+    got = read_exif(js, make_jpeg(lat=(33, 52, 7.2), lat_ref="S", lon=(151, 12, 36), lon_ref="W",
+                                  accuracy=None))
+    assert got["latE6"] == micro((33, 52, 7.2), "S") < 0
+    assert got["lonE6"] == micro((151, 12, 36), "W") < 0
+    assert got["gpsAccuracyM"] is None
+
+
+def test_exif_falls_back_to_datetime_and_its_offset(js):
+    got = read_exif(js, make_jpeg(">", original=False, gps=False))
+    assert got["takenAt"] == "2024-05-06T07:08:09"
+    assert got["offset"] == "+09:00"
+    assert got["latE6"] is None and got["lonE6"] is None and got["gpsAccuracyM"] is None
+    assert got["make"] == "HUAWEI"
+
+
+def test_exif_zero_zero_means_no_fix(js):
+    got = read_exif(js, make_jpeg(lat=(0, 0, 0), lon=(0, 0, 0)))
+    assert got["latE6"] is None and got["lonE6"] is None
+
+
+def test_jpeg_without_exif_gives_nulls(js):
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), "white").save(buf, "JPEG")
+    assert b"Exif" not in buf.getvalue()
+    assert read_exif(js, buf.getvalue()) == NULLS
+
+
+def test_png_gives_nulls(js):
+    buf = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x010F] = "HUAWEI"
+    Image.new("RGB", (16, 16), "white").save(buf, "PNG", exif=exif.tobytes())
+    assert read_exif(js, buf.getvalue()) == NULLS
+
+
+def test_truncated_and_random_bytes_give_nulls_without_throwing(js):
+    data = make_jpeg()
+    app1_end = data.index(b"Exif\x00\x00") + 200  # inside the APP1 segment
+    for cut in [0, 1, 2, 3, 4, 10, 20, 30, app1_end]:
+        assert read_exif(js, data[:cut]) == NULLS, cut
+    rng = random.Random(7)
+    for n in [1, 5, 100, 4096]:
+        assert read_exif(js, rng.randbytes(n)) == NULLS
+    # Random bytes behind a JPEG start and an APP1 Exif header: must not throw or hang.
+    for _ in range(30):
+        body = rng.randbytes(rng.randrange(8, 600))
+        junk = b"\xff\xd8\xff\xe1" + (len(body) + 8).to_bytes(2, "big") + b"Exif\x00\x00" + body
+        got = read_exif(js, junk)
+        assert set(got) == set(NULLS)
+
+
+def test_corrupted_offsets_do_not_throw(js):
+    data = bytearray(make_jpeg())
+    tiff = data.index(b"Exif\x00\x00") + 6
+    rng = random.Random(11)
+    cases = []
+    for _ in range(60):
+        mutated = bytearray(data)
+        for _ in range(rng.randrange(1, 6)):
+            mutated[tiff + rng.randrange(0, 300)] = rng.randrange(256)
+        cases.append(bytes(mutated))
+    # IFD0 pointing at itself and a huge entry count.
+    selfref = bytearray(data)
+    selfref[tiff + 4:tiff + 8] = (8).to_bytes(4, "little")
+    selfref[tiff + 8:tiff + 10] = (0xFFFF).to_bytes(2, "little")
+    cases.append(bytes(selfref))
+    for case in cases:
+        got = read_exif(js, case)
+        assert set(got) == set(NULLS)
+        for key in ("latE6", "lonE6", "orientation", "gpsAccuracyM"):
+            assert got[key] is None or isinstance(got[key], int)
+
+
+def test_truncated_image_data_still_yields_complete_exif(js):
+    data = make_jpeg()
+    got = read_exif(js, data[: len(data) - 100])
+    assert got["takenAt"] == "2024-06-15T14:03:27" and got["latE6"] == micro((36, 49, 30.5), "N")
