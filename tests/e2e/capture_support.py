@@ -1,0 +1,67 @@
+"""Helpers for capture-flow browser tests: JPEGs with EXIF, reading IndexedDB, drawing signatures."""
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+from PIL import Image
+
+READ_STORE = """async (store) => {
+  const db = await new Promise((resolve, reject) => {
+    const r = indexedDB.open("fieldapp"); r.onsuccess = () => resolve(r.result); r.onerror = () => reject(r.error);
+  });
+  return new Promise((resolve, reject) => {
+    const r = db.transaction(store).objectStore(store).getAll();
+    r.onsuccess = () => resolve(r.result.map((row) => { const copy = { ...row }; delete copy.blob; delete copy.preview; return copy; }));
+    r.onerror = () => reject(r.error);
+  });
+}"""
+
+# The SHA-256 of the bytes actually stored, recomputed from the blob (not the stored hash field).
+STORED_MEDIA_HASHES = """async () => {
+  const db = await new Promise((resolve, reject) => {
+    const r = indexedDB.open("fieldapp"); r.onsuccess = () => resolve(r.result); r.onerror = () => reject(r.error);
+  });
+  const rows = await new Promise((resolve, reject) => {
+    const r = db.transaction("media").objectStore("media").getAll();
+    r.onsuccess = () => resolve(r.result); r.onerror = () => reject(r.error);
+  });
+  const out = [];
+  for (const row of rows) {
+    const digest = await crypto.subtle.digest("SHA-256", await row.blob.arrayBuffer());
+    out.push({ key: row.hash, type: row.type, actual: Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("") });
+  }
+  return out;
+}"""
+
+
+def jpeg_with_exif(path: Path, *, seed: int, size=(1600, 1200), taken="2026:11:20 09:15:00",
+                   lat=(36, 49, 30.5), lon=(118, 18, 15.25)) -> str:
+    """A real JPEG with DateTimeOriginal and a GPS fix; returns its SHA-256."""
+    image = Image.new("RGB", size, (40 + seed * 30 % 200, 90, 140))
+    for x in range(0, size[0], 97):  # some structure so JPEG sizes differ
+        image.paste((seed * 50 % 255, x % 255, 60), (x, 0, x + 20, size[1]))
+    exif = Image.Exif()
+    exif[0x010F] = "HUAWEI"
+    exif[0x0110] = "TEST-PHONE"
+    exif_ifd = exif.get_ifd(0x8769)
+    exif_ifd[0x9003] = taken
+    exif_ifd[0x9011] = "+08:00"
+    gps = exif.get_ifd(0x8825)
+    gps[1], gps[2], gps[3], gps[4] = "N", lat, "E", lon
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=85, exif=exif)
+    path.write_bytes(buffer.getvalue())
+    return hashlib.sha256(buffer.getvalue()).hexdigest()
+
+
+def draw_signature(page, canvas_locator) -> None:
+    canvas_locator.scroll_into_view_if_needed()
+    box = canvas_locator.bounding_box()
+    x, y, w, h = box["x"], box["y"], box["width"], box["height"]
+    page.mouse.move(x + w * 0.1, y + h * 0.6)
+    page.mouse.down()
+    for i in range(1, 12):
+        page.mouse.move(x + w * (0.1 + 0.07 * i), y + h * (0.6 - 0.3 * ((i % 3) - 1)))
+    page.mouse.up()
