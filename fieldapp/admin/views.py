@@ -136,3 +136,59 @@ def enrollment_problems():
         .order_by(EnrollmentEvent.at.desc()).limit(200)
     ).all()
     return render_template("admin/enrollments.html", rows=rows)
+
+
+@bp.get("/catalogue")
+@allow(Role.ADMIN)
+def catalogue_page():
+    from ..models import CatalogueVersion, UnitStepType
+    from ..rules.catalogue import load_builtin
+
+    s = db.session()
+    versions = s.execute(select(CatalogueVersion).order_by(CatalogueVersion.version.desc()).limit(50)).scalars().all()
+    unit_steps = s.execute(select(UnitStepType, Unit).join(Unit, UnitStepType.unit_id == Unit.id)
+                           .order_by(UnitStepType.created_at)).all()
+    builtin = load_builtin()
+    return render_template("admin/catalogue.html", versions=versions, unit_steps=unit_steps, units=_units(),
+                           kinds=builtin.kinds, stages=builtin.stages)
+
+
+def _form_list(form, name: str) -> list[str]:
+    """A list typed as lines or comma-separated (either comma: officers type the Chinese one)."""
+    raw = form.get(name, "").replace("，", "\n").replace(",", "\n")
+    return [item.strip() for item in raw.splitlines() if item.strip()]
+
+
+@bp.post("/catalogue/steps")
+@allow(Role.ADMIN)
+def catalogue_add_step():
+    """A unit's own step type ("other cases that rules require") publishes a new catalogue version."""
+    from ..rules import publication
+    from ..rules.catalogue import CatalogueError
+
+    form = request.form
+    lines = _form_list
+    definition = {
+        "id": form.get("step_id", "").strip(),
+        "kind": form.get("kind", ""),
+        "stage": form.get("stage", ""),
+        "label_zh": form.get("label_zh", "").strip(),
+        "label_en": form.get("label_en", "").strip(),
+        "av_required": form.get("av_required") == "1",
+        "articles": lines(form, "articles"),
+        "documents": lines(form, "documents"),
+        "field": form.get("field", "1") == "1",
+    }
+    if definition["av_required"]:
+        definition["av_article"] = form.get("av_article", "").strip()
+    try:
+        unit = db.session().get(Unit, uuid.UUID(form.get("unit_id", "")))
+        if unit is None:
+            raise CatalogueError(_("Choose a unit."))
+        with db.transaction():
+            published = publication.add_unit_step_type(unit, definition, current_user.id)
+        flash(_("Catalogue version %(version)s published.", version=published.version), "ok")
+    except (CatalogueError, ValueError) as exc:
+        db.session().rollback()
+        flash(str(exc), "error")
+    return redirect(url_for("admin.catalogue_page"))

@@ -66,6 +66,8 @@ ROUTES: dict[str, Access] = {
     "admin.user_update": Access(frozenset({R.ADMIN})),
     "admin.user_enroll": Access(frozenset({R.ADMIN})),
     "admin.passkey_revoke": Access(frozenset({R.ADMIN})),
+    "admin.catalogue_page": Access(frozenset({R.ADMIN})),
+    "admin.catalogue_add_step": Access(frozenset({R.ADMIN})),
 }
 
 # Who sees which unit's data (art. 5 and art. 29's leaders).

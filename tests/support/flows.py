@@ -65,3 +65,10 @@ def signin_assertion(client, authenticator: SoftAuthenticator, origin: str = ORI
 def sign_in(client, authenticator: SoftAuthenticator, origin: str = ORIGIN, credential_id=None):
     assertion = signin_assertion(client, authenticator, origin, credential_id)
     return post_json(client, "/auth/signin/verify", {"credential": assertion}), assertion
+
+
+def demo_sign_in(client, user_id) -> None:
+    """Sign in through the demo route (the app must be made with demo=True): cheap for tests whose
+    subject is not the passkey ceremony."""
+    response = post_form(client, "/auth/demo", {"user_id": str(user_id)})
+    assert response.status_code == 302, response.status_code
