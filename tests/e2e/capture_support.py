@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from pathlib import Path
 
 from PIL import Image
@@ -37,11 +38,17 @@ STORED_MEDIA_HASHES = """async () => {
 
 
 def jpeg_with_exif(path: Path, *, seed: int, size=(1600, 1200), taken="2026:11:20 09:15:00",
-                   lat=(36, 49, 30.5), lon=(118, 18, 15.25)) -> str:
-    """A real JPEG with DateTimeOriginal and a GPS fix; returns its SHA-256."""
-    image = Image.new("RGB", size, (40 + seed * 30 % 200, 90, 140))
-    for x in range(0, size[0], 97):  # some structure so JPEG sizes differ
-        image.paste((seed * 50 % 255, x % 255, 60), (x, 0, x + 20, size[1]))
+                   lat=(36, 49, 30.5), lon=(118, 18, 15.25), noisy: bool = False) -> str:
+    """A real JPEG with DateTimeOriginal and a GPS fix; returns its SHA-256.
+
+    ``noisy`` fills it with random pixels, which compress as badly as a real photo (MBs, not KBs).
+    """
+    if noisy:
+        image = Image.frombytes("RGB", size, os.urandom(size[0] * size[1] * 3))
+    else:
+        image = Image.new("RGB", size, (40 + seed * 30 % 200, 90, 140))
+        for x in range(0, size[0], 97):  # some structure so JPEG sizes differ
+            image.paste((seed * 50 % 255, x % 255, 60), (x, 0, x + 20, size[1]))
     exif = Image.Exif()
     exif[0x010F] = "HUAWEI"
     exif[0x0110] = "TEST-PHONE"
@@ -65,3 +72,29 @@ def draw_signature(page, canvas_locator) -> None:
     for i in range(1, 12):
         page.mouse.move(x + w * (0.1 + 0.07 * i), y + h * (0.6 - 0.3 * ((i % 3) - 1)))
     page.mouse.up()
+
+
+def sign_in_fresh_officer(page, authenticators, server, app, cert_no="37030300401"):
+    """Enrol a new officer with a virtual platform authenticator; lands on the capture app."""
+    from fieldapp.auth import enrollment
+    from tests.support.flows import issue_code, seed_user
+
+    authenticators.add("internal")
+    seeded = seed_user(app, "张伟", cert_no, "ZF1")
+    page.goto(enrollment.link(server.url, issue_code(app, seeded.user_id)))
+    page.get_by_role("button", name="使用本机（指纹、面容或锁屏密码）").click()
+    page.wait_for_url("**/")
+    page.locator("body[data-capture-ready=true]").wait_for(state="attached")
+
+
+def start_visit(page, party="临淄区齐都镇鲜果超市", camera="DSJ-01") -> str:
+    """Open a case and start an activity with one body camera; returns the activity's URL."""
+    page.get_by_role("link", name="现场新建案件").click()
+    page.get_by_label("执法类别").select_option("inspection")
+    page.get_by_label("当事人", exact=True).fill(party)
+    page.get_by_role("button", name="保存").click()
+    page.get_by_role("link", name="开始现场执法活动").click()
+    page.locator("input[name=camera_id]").fill(camera)
+    page.get_by_role("button", name="开始现场执法活动").click()
+    page.get_by_test_id("recording-log").wait_for()
+    return page.url

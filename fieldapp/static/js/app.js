@@ -42,7 +42,13 @@ export function captureInProgress() {
 
 function offerUpdate(worker) {
   const banner = document.getElementById("update-banner");
-  if (!banner || captureInProgress()) return;
+  if (!banner) return;
+  if (captureInProgress()) {
+    // Never interrupt a capture: offer the update once the officer has saved or left the form.
+    window.addEventListener("fieldapp:capture-idle", () => offerUpdate(worker), { once: true });
+    return;
+  }
+  if (!banner.hidden) return;
   banner.hidden = false;
   banner.textContent = t("update_ready") + " ";
   const button = document.createElement("button");

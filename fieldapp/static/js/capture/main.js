@@ -11,7 +11,7 @@ import { caseView, casesView, newCaseForm } from "./views/cases.js";
 import { activityView, endActivityForm, newActivityForm } from "./views/activity.js";
 import { interruptionForm, resumeForm, serviceForm, stepForm, withdrawForm } from "./views/forms.js";
 import { outboxView } from "./views/outbox.js";
-import { setCaptureInProgress } from "./ui.js";
+import { releaseEditLock, setCaptureInProgress } from "./ui.js";
 
 const root = document.getElementById("capture");
 
@@ -31,6 +31,7 @@ const ROUTES = [
 ];
 
 async function route() {
+  releaseEditLock();
   setCaptureInProgress(false);
   const hash = window.location.hash || "#/";
   // The menu belongs to the start screen; inside a form it would only be in the thumb's way.

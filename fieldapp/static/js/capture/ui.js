@@ -17,7 +17,10 @@ export function navigate(hash) {
 }
 
 export function setCaptureInProgress(active) {
+  const was = document.body.dataset.captureInProgress === "true";
   document.body.dataset.captureInProgress = active ? "true" : "false";
+  // An app update waits for this moment (see app.js).
+  if (was && !active) window.dispatchEvent(new CustomEvent("fieldapp:capture-idle"));
 }
 
 // Run save(); show 已保存 only after it resolved (the IndexedDB transaction completed).
@@ -38,9 +41,18 @@ export async function saveWithFeedback(messageEl, save) {
   }
 }
 
-// One tab at a time may edit a record (Web Locks): a second tab is told instead of racing.
+// One tab at a time may edit a record (Web Locks): a second tab is told instead of racing. The lock
+// is held while the form is on screen and released when the officer leaves it.
+let releaseHeldLock = null;
+
+export function releaseEditLock() {
+  if (releaseHeldLock) releaseHeldLock();
+  releaseHeldLock = null;
+}
+
 export async function withEditLock(recordId, onLocked, onBusy) {
-  if (!navigator.locks) return onLocked(() => {});
+  releaseEditLock();
+  if (!navigator.locks) return onLocked();
   let release;
   const held = new Promise((resolve) => { release = resolve; });
   const granted = await new Promise((resolve) => {
@@ -50,7 +62,8 @@ export async function withEditLock(recordId, onLocked, onBusy) {
     });
   });
   if (!granted) return onBusy();
-  return onLocked(release);
+  releaseHeldLock = release;
+  return onLocked();
 }
 
 export function screen(title, ...children) {

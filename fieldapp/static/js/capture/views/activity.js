@@ -7,7 +7,7 @@ import { children, saveRevision, toMicroDegrees } from "../records.js";
 import { get } from "../store.js";
 import { currentCatalogue } from "../server.js";
 import { findCase } from "./cases.js";
-import { badge, backLink, navigate, saveWithFeedback, screen, setCaptureInProgress, warning } from "../ui.js";
+import { badge, backLink, navigate, saveWithFeedback, screen, setCaptureInProgress, warning, withEditLock } from "../ui.js";
 import { me } from "../session.js";
 
 function officerRow(officer = {}) {
@@ -164,5 +164,7 @@ export async function endActivityForm(root, activityId) {
     const saved = await saveWithFeedback(message, () => saveRevision({ id: activityId, type: "activity", payload, media: activity.media }));
     if (saved) navigate(`#/activities/${activityId}`);
   } }, field(t("departed_at"), departed), h("button", { type: "submit", class: "button primary big" }, t("end_activity")), message);
-  mount(root, backLink(`#/activities/${activityId}`), screen(t("end_activity"), form));
+  await withEditLock(activityId,
+    () => mount(root, backLink(`#/activities/${activityId}`), screen(t("end_activity"), form)),
+    () => mount(root, backLink(`#/activities/${activityId}`), screen(t("locked_elsewhere"))));
 }

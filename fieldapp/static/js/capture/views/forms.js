@@ -84,9 +84,7 @@ export async function stepForm(root, activityId) {
     photos.element,
     h("button", { type: "submit", class: "button primary big" }, t("save_step")), message);
   setCaptureInProgress(true);
-  await withEditLock(stepId,
-    () => mount(root, backLink(`#/activities/${activityId}`), screen(t("add_step"), form)),
-    () => busy(root, `#/activities/${activityId}`));
+  mount(root, backLink(`#/activities/${activityId}`), screen(t("add_step"), form));
 }
 
 export async function interruptionForm(root, activityId, cameraId) {
@@ -133,7 +131,9 @@ export async function resumeForm(root, interruptionId) {
     h("label", { class: "check" }, cannot, t("cannot_continue")),
     field(t("reported_to_head"), reportedTo, h("p", { class: "hint" }, t("cannot_continue_hint"))),
     h("button", { type: "submit", class: "button primary big" }, t("save")), message);
-  mount(root, backLink(`#/activities/${activityId}`), screen(t("resume_recording"), form));
+  await withEditLock(interruptionId,
+    () => mount(root, backLink(`#/activities/${activityId}`), screen(t("resume_recording"), form)),
+    () => busy(root, `#/activities/${activityId}`));
 }
 
 function repeatable(makeRow, addLabel, first = 1) {
@@ -257,5 +257,5 @@ export async function withdrawForm(root, recordId) {
     if (saved) navigate(back);
   } }, h("p", {}, t("withdraw_explained")), field(t("withdraw_reason"), reason),
     h("button", { type: "submit", class: "button danger big" }, t("withdraw")), message);
-  mount(root, backLink(back), screen(t("withdraw"), form));
+  await withEditLock(recordId, () => mount(root, backLink(back), screen(t("withdraw"), form)), () => busy(root, back));
 }
