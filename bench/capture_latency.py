@@ -44,6 +44,7 @@ import argparse
 import gzip
 import io
 import json
+import logging
 import math
 import re
 import shutil
@@ -326,6 +327,7 @@ def main() -> int:
     if args.steps < 0 or args.photos < 0:
         parser.error("--steps and --photos must be >= 0")
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no request log between the figures
     workdir = Path(tempfile.mkdtemp(prefix="fieldapp-capture-bench-"))
     started = time.monotonic()
     try:

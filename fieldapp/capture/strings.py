@@ -138,6 +138,8 @@ CAPTURE_STRINGS = {
     "witness_role": _l("Role"),
     "witness_signature": _l("Witness signature"),
     "witnesses": _l("Witnesses"),
+    "written_explanation": _l("Written explanation"),
+    "written_explanation_due": _l("Written explanation due"),
     "yes": _l("Yes"),
     "ios_banner": _l("On iPhone, add this app to the home screen before capturing: Safari may erase its data after seven days without use."),
 }

@@ -133,3 +133,28 @@ def test_capture_screens_have_no_serious_accessibility_violations(live, page, au
     failing = {name: [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3]) for v in found]
                for name, found in screens.items() if found}
     assert not failing, failing
+
+
+def test_recording_that_cannot_continue_is_reported_and_its_written_explanation_follows(
+        live, page, authenticators):
+    server, app = live
+    sign_in_fresh_officer(page, authenticators, server, app)
+    start_visit(page)
+    page.get_by_role("link", name="记录中断").click()
+    page.get_by_label("原因").select_option("equipment_fault")
+    page.get_by_role("button", name="保存").click()
+    page.get_by_role("link", name="恢复记录").click()
+    page.get_by_label("确实无法继续记录").check()
+    page.get_by_label("已报告（单位负责人）").fill("王强")
+    page.get_by_role("button", name="保存").click()
+    page.get_by_role("link", name="待补书面说明").click()
+    page.get_by_role("button", name="保存").click()
+    assert "请说明" in page.get_by_test_id("save-message").inner_text()
+    page.get_by_label("书面说明").fill("记录仪进水损坏，无法继续录制，已当场报告王强。")
+    page.get_by_role("button", name="保存").click()
+    page.get_by_test_id("activity-items").wait_for()
+    assert page.get_by_role("link", name="待补书面说明").count() == 0
+    interruption = next(r for r in page.evaluate(READ_STORE, "records") if r["type"] == "interruption")
+    p = interruption["payload"]
+    assert p["cannot_continue"] and p["reported_to"] == "王强" and p["written_explanation"].startswith("记录仪")
+    assert interruption["revision"] == 3

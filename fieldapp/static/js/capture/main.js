@@ -9,7 +9,7 @@ import { requestPersistence } from "./storage.js";
 import { me } from "./session.js";
 import { caseView, casesView, newCaseForm } from "./views/cases.js";
 import { activityView, endActivityForm, newActivityForm } from "./views/activity.js";
-import { interruptionForm, resumeForm, serviceForm, stepForm, withdrawForm } from "./views/forms.js";
+import { interruptionForm, resumeForm, serviceForm, stepForm, withdrawForm, writtenExplanationForm } from "./views/forms.js";
 import { outboxView } from "./views/outbox.js";
 import { releaseEditLock, setCaptureInProgress } from "./ui.js";
 
@@ -26,6 +26,7 @@ const ROUTES = [
   [/^#\/activities\/([\w-]+)\/end$/, (id) => endActivityForm(root, id)],
   [/^#\/activities\/([\w-]+)\/interruption\/new\?camera=(.*)$/, (id, camera) => interruptionForm(root, id, decodeURIComponent(camera))],
   [/^#\/interruptions\/([\w-]+)\/resume$/, (id) => resumeForm(root, id)],
+  [/^#\/interruptions\/([\w-]+)\/explain$/, (id) => writtenExplanationForm(root, id)],
   [/^#\/records\/([\w-]+)\/withdraw$/, (id) => withdrawForm(root, id)],
   [/^#\/outbox$/, () => outboxView(root)],
 ];

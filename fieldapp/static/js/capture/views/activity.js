@@ -130,6 +130,8 @@ export async function activityView(root, activityId) {
     return h("li", { class: "row", "data-testid": `item-${item.type}` },
       h("span", {}, text, item.media.length ? ` · ${item.media.length} ${t("attachments_count")}` : ""),
       badge(item),
+      item.type === "interruption" && item.payload.cannot_continue && !item.payload.written_explanation
+        ? h("a", { href: `#/interruptions/${item.id}/explain`, class: "button small" }, t("written_explanation_due")) : null,
       item.status === "unsynced" ? h("a", { href: `#/records/${item.id}/withdraw`, class: "small-link" }, t("withdraw")) : null);
   };
 

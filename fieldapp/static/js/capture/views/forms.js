@@ -136,6 +136,27 @@ export async function resumeForm(root, interruptionId) {
     () => busy(root, `#/activities/${activityId}`));
 }
 
+// "Cannot continue" asks for a written explanation afterwards (art. 9); it is added here, later.
+export async function writtenExplanationForm(root, interruptionId) {
+  const record = await get("records", interruptionId);
+  if (!record) return mount(root, screen(t("not_found")));
+  const activityId = record.payload.activity_id;
+  const text = h("textarea", { name: "written_explanation", rows: 6, maxlength: 8000 });
+  const message = messageEl();
+  const form = h("form", { class: "stack", novalidate: true, onsubmit: async (event) => {
+    event.preventDefault();
+    if (!text.value.trim()) { message.textContent = t("explanation_needed"); message.classList.add("error"); return; }
+    const payload = { ...record.payload, written_explanation: text.value.trim(), written_explanation_at: new Date().toISOString() };
+    const saved = await saveWithFeedback(message, () => saveRevision({ id: interruptionId, type: "interruption", payload,
+      reason: "written_explanation" }));
+    if (saved) navigate(`#/activities/${activityId}`);
+  } }, h("p", { class: "hint" }, t("cannot_continue_hint")), field(t("written_explanation"), text),
+    h("button", { type: "submit", class: "button primary big" }, t("save")), message);
+  await withEditLock(interruptionId,
+    () => mount(root, backLink(`#/activities/${activityId}`), screen(t("written_explanation"), form)),
+    () => busy(root, `#/activities/${activityId}`));
+}
+
 function repeatable(makeRow, addLabel, first = 1) {
   const box = h("div", { class: "repeatable" });
   for (let i = 0; i < first; i += 1) box.append(makeRow());
