@@ -49,7 +49,8 @@ export function openStore() {
 
 // Run fn(stores) in one read-write transaction; resolve when it has *completed* (durable), reject
 // with the transaction's error (QuotaExceededError on a full disk) when it aborts. Nothing of a
-// failed save is kept, and nothing saved before is touched.
+// failed save is kept, and nothing saved before is touched. fn may return a function, called after
+// completion for the result, when the result is only known in a request callback.
 export async function write(storeNames, fn) {
   const db = await openStore();
   return new Promise((resolve, reject) => {
@@ -62,7 +63,7 @@ export async function write(storeNames, fn) {
     }
     const stores = Object.fromEntries(storeNames.map((n) => [n, tx.objectStore(n)]));
     let result;
-    tx.oncomplete = () => resolve(result);
+    tx.oncomplete = () => resolve(typeof result === "function" ? result() : result);
     tx.onabort = () => reject(tx.error || new DOMException("transaction aborted", "AbortError"));
     tx.onerror = (event) => event.preventDefault(); // let onabort report the real cause
     try {

@@ -31,6 +31,8 @@ export async function saveWithFeedback(messageEl, save) {
     const result = await save();
     messageEl.textContent = t("saved");
     messageEl.dataset.state = "saved";
+    // Let 已保存 reach the screen before anything else (the header count, leaving the form) runs.
+    await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
     window.dispatchEvent(new CustomEvent("fieldapp:saved"));
     return result;
   } catch (error) {
