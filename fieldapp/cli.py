@@ -142,7 +142,45 @@ def seed_demo_command():
         click.echo(line)
 
 
-COMMANDS = [init_db_command, create_unit_command, create_user_command, set_user_command,
+@click.command("verify-signatures")
+def verify_signatures_command():
+    """Re-canonicalise every stored revision and verify its device signature (catches database edits)."""
+    from .sync.verification import Finding, check_all
+
+    bad = 0
+    checked = 0
+    for outcome in check_all():
+        if isinstance(outcome, Finding):
+            bad += 1
+            click.echo(f"BAD {outcome.record_id} revision {outcome.revision}: {outcome.problem}")
+        else:
+            checked = outcome
+    click.echo(f"{checked} revisions checked, {bad} bad")
+    if bad:
+        raise SystemExit(1)
+
+
+@click.command("revoke-device")
+@click.argument("device_id")
+def revoke_device_command(device_id: str):
+    """Revoke a device (a lost phone): its later pushes are refused; earlier revisions stay valid."""
+    import uuid
+
+    from .models import Device, utcnow
+
+    with db.transaction():
+        try:
+            device = db.session().get(Device, uuid.UUID(device_id))
+        except ValueError:
+            device = None
+        if device is None:
+            raise click.ClickException(f"no device {device_id}")
+        if device.revoked_at is None:
+            device.revoked_at = utcnow()
+    click.echo(f"device {device_id} revoked")
+
+
+COMMANDS = [init_db_command, verify_signatures_command, revoke_device_command, create_unit_command, create_user_command, set_user_command,
             enroll_command, seed_demo_command]
 
 

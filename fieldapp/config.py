@@ -78,6 +78,8 @@ class Settings:
     rate_limit_window_seconds: int = field(default_factory=lambda: _env_int("RATE_LIMIT_WINDOW", 600))
     # How many reverse proxies in front of us set X-Forwarded-For/Proto (0: trust no such header).
     trusted_proxies: int = field(default_factory=lambda: _env_int("TRUSTED_PROXIES", 0))
+    # A phone clock further off than this (seconds) is flagged on the records it sends.
+    clock_skew_seconds: int = field(default_factory=lambda: _env_int("CLOCK_SKEW_SECONDS", 300))
     log_requests: bool = field(default_factory=lambda: _env_bool("LOG_REQUESTS", True))
 
     def __post_init__(self) -> None:

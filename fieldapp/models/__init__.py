@@ -1,6 +1,7 @@
 """All models, imported here so Alembic and the app see one metadata."""
 from .base import Base, utcnow
 from .casework import Case, CatalogueVersion, UnitStepType
+from .sync import ChangeLog, Device, Revision, SyncedRecord
 from .identity import (
     DivisionOversight,
     Enrollment,
@@ -15,6 +16,6 @@ from .identity import (
 )
 
 __all__ = [
-    "Base", "utcnow", "Case", "CatalogueVersion", "UnitStepType", "DivisionOversight", "Enrollment", "EnrollmentEvent", "Passkey",
+    "Base", "utcnow", "Case", "CatalogueVersion", "UnitStepType", "ChangeLog", "Device", "Revision", "SyncedRecord", "DivisionOversight", "Enrollment", "EnrollmentEvent", "Passkey",
     "RateLimitCounter", "Role", "Unit", "User", "UserRole", "WebAuthnChallenge",
 ]

@@ -1,15 +1,21 @@
+"""The phone's API: session probe, catalogue, cases, device registration, heartbeat, push, pull."""
 from __future__ import annotations
 
-from flask import abort, jsonify
+import uuid
+from datetime import UTC, datetime
+
+from flask import abort, current_app, jsonify, request
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from .. import db
 from ..access import allow, visible_unit_ids
-from ..models import Case
+from ..models import Case, ChangeLog
 from ..rules import publication
 from . import bp
+from . import devices as device_service
+from .push import MAX_BATCH, apply_item
 
 
 @bp.get("/session")
@@ -70,3 +76,122 @@ def open_cases():
     if visible is not None:
         stmt = stmt.where(Case.unit_id.in_(visible))
     return jsonify(cases=[case_json(c) for c in db.session().execute(stmt).scalars()])
+
+
+# ---- devices, push and pull ------------------------------------------------------------------
+
+
+def api_error(code: str, message: str, status: int):
+    return jsonify(error=code, message=message), status
+
+
+def _json_object():
+    body = request.get_json(silent=True)
+    return body if isinstance(body, dict) else None
+
+
+def _skew_seconds(sent_at) -> int | None:
+    """Server receipt time minus the phone's clock at sending; None when the phone did not say."""
+    if not isinstance(sent_at, str):
+        return None
+    try:
+        phone = datetime.fromisoformat(sent_at.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if phone.tzinfo is None:
+        return None
+    return round((datetime.now(UTC) - phone).total_seconds())
+
+
+@bp.post("/devices")
+@allow(signed_in=True)
+def register_device():
+    body = _json_object()
+    if body is None:
+        return api_error("bad_request", "expected a JSON object", 400)
+    try:
+        with db.transaction():
+            device, created = device_service.register(
+                current_user, body.get("device_id"), body.get("public_key"), str(body.get("label") or ""),
+                request.user_agent.string)
+    except device_service.DeviceError as exc:
+        return api_error(exc.code, exc.message, exc.status)
+    return jsonify(device_id=str(device.id), registered_at=device.registered_at.isoformat()), (201 if created else 200)
+
+
+@bp.post("/devices/<uuid:device_id>/heartbeat")
+@allow(signed_in=True)
+def heartbeat(device_id):
+    body = _json_object()
+    if body is None:
+        return api_error("bad_request", "expected a JSON object", 400)
+    try:
+        with db.transaction():
+            device = device_service.usable_device(current_user, device_id)
+            device_service.apply_heartbeat(device, device_service.parse_heartbeat(body),
+                                           _skew_seconds(body.get("sent_at")))
+    except device_service.DeviceError as exc:
+        return api_error(exc.code, exc.message, exc.status)
+    return jsonify(ok=True, server_time=datetime.now(UTC).isoformat())
+
+
+@bp.post("/sync/push")
+@allow(signed_in=True)
+def push():
+    body = _json_object()
+    if body is None or not isinstance(body.get("items"), list):
+        return api_error("bad_request", "expected {device_id, items: [...]} as JSON", 400)
+    if len(body["items"]) > MAX_BATCH:
+        return api_error("batch_too_large", f"at most {MAX_BATCH} items per batch", 413)
+    settings = current_app.config["FIELDAPP_SETTINGS"]
+    skew = _skew_seconds(body.get("sent_at"))
+    s = db.session()
+    try:
+        device = device_service.usable_device(current_user, body.get("device_id"))
+    except device_service.DeviceError as exc:
+        s.rollback()
+        return api_error(exc.code, exc.message, exc.status)
+    results = [apply_item(item, current_user, device, skew, settings.clock_skew_seconds, set())
+               for item in body["items"]]
+    device_service.apply_heartbeat(device, device_service.parse_heartbeat(body.get("heartbeat")), skew)
+    s.commit()
+    return jsonify(server_time=datetime.now(UTC).isoformat(), clock_skew_seconds=skew,
+                   results=[r.to_json() for r in results])
+
+
+PULL_LIMIT = 500
+
+
+@bp.get("/sync/pull")
+@allow(signed_in=True)
+def pull():
+    """What changed on the server since the phone's cursor: cases of its units (assignments and
+    review comments join the same log). Cursor 0 means "everything the phone needs from scratch"."""
+    try:
+        cursor = int(request.args.get("cursor", "0"))
+        if cursor < 0:
+            raise ValueError
+    except ValueError:
+        return api_error("bad_cursor", "cursor must be a non-negative integer", 400)
+    s = db.session()
+    visible = visible_unit_ids(current_user)
+    latest_change = s.execute(select(func.max(ChangeLog.id))).scalar_one() or 0
+    if cursor == 0:
+        stmt = select(Case).where(Case.status == "open")
+        if visible is not None:
+            stmt = stmt.where(Case.unit_id.in_(visible))
+        cases = s.execute(stmt.order_by(Case.created_at.desc()).limit(PULL_LIMIT)).scalars().all()
+        new_cursor, more = latest_change, False
+    else:
+        stmt = select(ChangeLog).where(ChangeLog.id > cursor, ChangeLog.entity == "case")
+        if visible is not None:
+            stmt = stmt.where(ChangeLog.unit_id.in_(visible))
+        changes = s.execute(stmt.order_by(ChangeLog.id).limit(PULL_LIMIT)).scalars().all()
+        more = len(changes) == PULL_LIMIT
+        new_cursor = changes[-1].id if more else max(cursor, latest_change)
+        ids = {uuid.UUID(c.entity_id) for c in changes}
+        cases = s.execute(select(Case).where(Case.id.in_(ids))).scalars().all() if ids else []
+    latest_catalogue = publication.latest()
+    return jsonify(cursor=new_cursor, more=more, full=cursor == 0,
+                   catalogue_version=latest_catalogue.version if latest_catalogue else None,
+                   cases=[case_json(c) for c in cases], assignments=[], comments=[])

@@ -3,23 +3,16 @@ from __future__ import annotations
 
 import re
 
-from flask.cli import FlaskGroup
 from sqlalchemy import func, select
 
 from fieldapp import db
 from fieldapp.cli import DEMO_CASES, DEMO_USERS
 from fieldapp.models import Case, Role, Unit, User
 from tests.support.appfactory import make_app
+from tests.support.flows import run_cli as run
 
 ORIGIN = "https://zfjl.example.gov.cn"
 LINK = re.compile(r"(https?://\S+/enroll/\S+)")
-
-
-def run(app, *args: str):
-    # Through FlaskGroup, as `flask --app fieldapp …` runs them: it pushes the app context the
-    # commands rely on (app.cli alone, the runner's default, would not).
-    flask_command = FlaskGroup(add_default_commands=False, load_dotenv=False)
-    return app.test_cli_runner().invoke(flask_command, args=list(args))
 
 
 def ok(app, *args: str) -> str:

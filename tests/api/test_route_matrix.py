@@ -52,6 +52,10 @@ ROUTES: dict[str, Access] = {
     "sync.catalogue_latest": Access(SIGNED_IN),
     "sync.catalogue_version": Access(SIGNED_IN),
     "sync.open_cases": Access(SIGNED_IN),
+    "sync.register_device": Access(SIGNED_IN),
+    "sync.heartbeat": Access(SIGNED_IN),
+    "sync.push": Access(SIGNED_IN),
+    "sync.pull": Access(SIGNED_IN),
     "capture.units": Access(SIGNED_IN),
     "capture.unit_page": Access(SIGNED_IN, unit_scoped=True),
     "auth.passkeys_page": Access(SIGNED_IN),
@@ -113,7 +117,8 @@ def world(db_url, tmp_path):
 def url_variants(rule, ids) -> list[tuple[str, str]]:
     """(variant, url) pairs: unit-scoped rules once for the own and once for another unit."""
     values = {"user_id": ids["target_user"], "passkey_id": ids["passkey"], "code": ids["code"],
-              "filename": "css/app.css", "version": 1}
+              "filename": "css/app.css", "version": 1,
+              "device_id": ids["passkey"]}
     values = {k: v for k, v in values.items() if k in rule.arguments}
     if "unit_id" in rule.arguments:
         return [(variant, rule.build({**values, "unit_id": ids[f"{variant}_unit"]})[1])

@@ -72,3 +72,12 @@ def demo_sign_in(client, user_id) -> None:
     subject is not the passkey ceremony."""
     response = post_form(client, "/auth/demo", {"user_id": str(user_id)})
     assert response.status_code == 302, response.status_code
+
+
+def run_cli(app, *args: str):
+    """Run a `flask --app fieldapp …` command against this app. Through FlaskGroup, as the real
+    command runs it: it pushes the app context the commands rely on (app.cli alone would not)."""
+    from flask.cli import FlaskGroup
+
+    flask_command = FlaskGroup(add_default_commands=False, load_dotenv=False)
+    return app.test_cli_runner().invoke(flask_command, args=list(args))

@@ -1,0 +1,285 @@
+"""Applying pushed revisions: idempotent, conflict-detecting, signature-verified, per item.
+
+Each item is answered on its own — created, duplicate (already had it), conflict (with the server's
+head) or rejected (with a reason) — and a bad item never spoils the others: each runs in a savepoint.
+Duplicates are impossible by construction: (record, revision) is unique in the database, a racing
+insert that loses gets an IntegrityError, and the loser re-reads and answers duplicate or conflict.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from .. import db
+from ..models import Case, CatalogueVersion, Device, Revision, SyncedRecord, User, utcnow
+from .changes import record_change
+from .signing import NotCanonicalizable, b64url_decode, canonical_bytes, contains_float, load_public_key, verify
+
+RECORD_TYPES = frozenset({"case", "activity", "step", "interruption", "service"})
+# The fields of a revision the phone signs, in the envelope the server re-canonicalises.
+SIGNED_FIELDS = ("record_id", "record_type", "revision", "parent", "parent_id", "catalogue_version", "author",
+                 "device_id", "device_time", "reason", "payload", "media", "withdrawn_media")
+MAX_BATCH = 100
+_HASH = re.compile(r"^[0-9a-f]{64}$")
+HASH_ALGORITHMS = frozenset({"sha-256"})
+
+
+@dataclass
+class ItemResult:
+    record_id: str | None
+    revision: int | None
+    status: str  # created | duplicate | conflict | rejected
+    error: str | None = None
+    message: str | None = None
+    head: dict | None = None
+    missing_media: list = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        out = {"record_id": self.record_id, "revision": self.revision, "status": self.status}
+        if self.error:
+            out["error"], out["message"] = self.error, self.message
+        if self.head is not None:
+            out["head"] = self.head
+        if self.status in ("created", "duplicate"):
+            out["missing_media"] = self.missing_media
+        return out
+
+
+class Rejected(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def _uuid(value, name: str) -> str:
+    try:
+        return str(uuid.UUID(str(value)))
+    except (ValueError, TypeError, AttributeError):
+        raise Rejected("bad_field", f"{name} must be a UUID") from None
+
+
+def _int(value, name: str, minimum: int = 0, optional: bool = False):
+    if value is None and optional:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise Rejected("bad_field", f"{name} must be an integer ≥ {minimum}")
+    return value
+
+
+def _media_list(value, name: str) -> list[dict]:
+    if not isinstance(value, list) or len(value) > 500:
+        raise Rejected("bad_field", f"{name} must be a list")
+    out = []
+    for item in value:
+        if not isinstance(item, dict):
+            raise Rejected("bad_media", f"{name}: each item is an object")
+        alg, digest, size, mime = item.get("alg"), item.get("hash"), item.get("size"), item.get("type")
+        if alg not in HASH_ALGORITHMS or not isinstance(digest, str) or not _HASH.match(digest):
+            raise Rejected("bad_media", f"{name}: hash must be sha-256 hex")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0 or not isinstance(mime, str) or len(mime) > 100:
+            raise Rejected("bad_media", f"{name}: size and type are required")
+        out.append({"alg": alg, "hash": digest, "size": size, "type": mime})
+    return out
+
+
+def validate(item, device: Device) -> tuple[dict, bytes, str]:
+    """Check an item's shape; return its signed envelope, the signature and the content hash."""
+    if not isinstance(item, dict):
+        raise Rejected("bad_item", "each item must be a JSON object")
+    envelope = {
+        "record_id": _uuid(item.get("record_id"), "record_id"),
+        "record_type": item.get("record_type"),
+        "revision": _int(item.get("revision"), "revision", 1),
+        "parent": _int(item.get("parent"), "parent", 1, optional=True),
+        "parent_id": None if item.get("parent_id") is None else _uuid(item.get("parent_id"), "parent_id"),
+        "catalogue_version": _int(item.get("catalogue_version"), "catalogue_version", 1),
+        "author": _uuid(item.get("author"), "author"),
+        "device_id": _uuid(item.get("device_id"), "device_id"),
+        "device_time": item.get("device_time"),
+        "reason": item.get("reason"),
+        "payload": item.get("payload"),
+        "media": _media_list(item.get("media", []), "media"),
+        "withdrawn_media": _media_list(item.get("withdrawn_media", []), "withdrawn_media"),
+    }
+    if envelope["record_type"] not in RECORD_TYPES:
+        raise Rejected("bad_record_type", f"record_type must be one of {sorted(RECORD_TYPES)}")
+    if not isinstance(envelope["device_time"], str) or len(envelope["device_time"]) > 40:
+        raise Rejected("bad_field", "device_time must be an ISO 8601 string")
+    if envelope["reason"] is not None and (not isinstance(envelope["reason"], str) or len(envelope["reason"]) > 2000):
+        raise Rejected("bad_field", "reason must be a string of at most 2000 characters")
+    if not isinstance(envelope["payload"], dict):
+        raise Rejected("bad_field", "payload must be a JSON object")
+    if (envelope["parent"] is None) != (envelope["revision"] == 1) or (
+            envelope["parent"] is not None and envelope["parent"] != envelope["revision"] - 1):
+        raise Rejected("bad_field", "parent must be revision - 1 (none for revision 1)")
+    if envelope["device_id"] != str(device.id):
+        raise Rejected("wrong_device", "the item names another device than the batch")
+    if contains_float(envelope):
+        raise Rejected("float_not_allowed", "signed records may not contain floating-point numbers")
+    signature_text = item.get("signature")
+    if not isinstance(signature_text, str) or not signature_text:
+        raise Rejected("unsigned", "the revision is not signed")
+    try:
+        signature = b64url_decode(signature_text)
+        canonical = canonical_bytes(envelope)
+    except (ValueError, NotCanonicalizable) as exc:
+        raise Rejected("bad_signature", f"signature or content cannot be read: {exc}") from None
+    if not verify(load_public_key(device.public_key), signature, canonical):
+        raise Rejected("bad_signature", "the signature does not match the content and the device key")
+    return envelope, signature, hashlib.sha256(canonical).hexdigest()
+
+
+def _head_json(record: SyncedRecord | None) -> dict | None:
+    if record is None:
+        return None
+    head = db.session().execute(
+        select(Revision).where(Revision.record_id == record.id, Revision.revision == record.head_revision)
+    ).scalar_one()
+    return {"revision": head.revision, "content_hash": head.content_hash, "device_time": head.device_time,
+            "payload": head.payload, "reason": head.reason}
+
+
+def _parse_time(text: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo else None
+
+
+def _existing(record_id: uuid.UUID, revision: int) -> Revision | None:
+    return db.session().execute(
+        select(Revision).where(Revision.record_id == record_id, Revision.revision == revision)
+    ).scalar_one_or_none()
+
+
+def _answer_for_existing(existing: Revision, content_hash: str, envelope: dict) -> ItemResult:
+    if existing.content_hash == content_hash:
+        return ItemResult(envelope["record_id"], envelope["revision"], "duplicate",
+                          missing_media=existing.missing_media)
+    record = db.session().get(SyncedRecord, existing.record_id)
+    return ItemResult(envelope["record_id"], envelope["revision"], "conflict", "revision_exists",
+                      "the server holds other content for this revision", head=_head_json(record))
+
+
+def _apply_case_proposal(record: SyncedRecord, envelope: dict, author: User) -> None:
+    """A case opened on a phone becomes a server case; after that only the lead edits its header."""
+    payload = envelope["payload"]
+    s = db.session()
+    case = s.get(Case, record.id)
+    if case is None and envelope["revision"] == 1 and not payload.get("withdrawn"):
+        s.add(Case(id=record.id, unit_id=author.unit_id, kind=str(payload.get("kind", ""))[:20],
+                   case_number=(payload.get("case_number") or None) and str(payload["case_number"])[:60],
+                   party_name=str(payload.get("party_name") or "")[:200] or "?",
+                   party_credit_code=(payload.get("credit_code") or None) and str(payload["credit_code"])[:18],
+                   party_address=(payload.get("address") or None) and str(payload["address"])[:300],
+                   flags=[f for f in payload.get("flags", []) if isinstance(f, str)][:10],
+                   origin="phone", created_by=author.id))
+        record_change("case", record.id, unit_id=author.unit_id)
+    elif case is not None and payload.get("withdrawn") and case.origin == "phone":
+        case.status = "withdrawn"
+        record_change("case", record.id, unit_id=author.unit_id)
+
+
+def apply_item(item, author: User, device: Device, skew_seconds: int | None, skew_threshold: int,
+               known_media: set[str]) -> ItemResult:
+    record_id = item.get("record_id") if isinstance(item, dict) else None
+    revision_no = item.get("revision") if isinstance(item, dict) else None
+    try:
+        envelope, signature, content_hash = validate(item, device)
+    except Rejected as exc:
+        return ItemResult(record_id if isinstance(record_id, str) else None,
+                          revision_no if isinstance(revision_no, int) else None, "rejected", exc.code, exc.message)
+    s = db.session()
+    rid, rev = uuid.UUID(envelope["record_id"]), envelope["revision"]
+    existing = _existing(rid, rev)
+    if existing is not None:
+        return _answer_for_existing(existing, content_hash, envelope)
+    if envelope["author"] != str(author.id):
+        return ItemResult(envelope["record_id"], rev, "rejected", "not_author",
+                          "records are owned by their author; this revision names someone else")
+    if s.get(CatalogueVersion, envelope["catalogue_version"]) is None:
+        return ItemResult(envelope["record_id"], rev, "rejected", "unknown_catalogue_version",
+                          f"catalogue version {envelope['catalogue_version']} was never published")
+
+    savepoint = s.begin_nested()
+    try:
+        record = s.execute(select(SyncedRecord).where(SyncedRecord.id == rid).with_for_update()).scalar_one_or_none()
+        if record is None:
+            if rev != 1:
+                savepoint.rollback()
+                return ItemResult(envelope["record_id"], rev, "conflict", "parent_missing",
+                                  "the server does not have the revision this one builds on", head=None)
+            payload = envelope["payload"]
+            record = SyncedRecord(id=rid, record_type=envelope["record_type"], author_id=author.id,
+                                  unit_id=author.unit_id, head_revision=1,
+                                  parent_id=uuid.UUID(envelope["parent_id"]) if envelope["parent_id"] else None,
+                                  case_id=_case_of(envelope), withdrawn=bool(payload.get("withdrawn")))
+            s.add(record)
+            s.flush()
+        else:
+            # With the record locked, look again: a concurrent push of this very revision may have
+            # committed between our first look and the lock.
+            existing = _existing(rid, rev)
+            if existing is not None:
+                savepoint.rollback()
+                return _answer_for_existing(existing, content_hash, envelope)
+            if record.author_id != author.id or record.record_type != envelope["record_type"]:
+                savepoint.rollback()
+                return ItemResult(envelope["record_id"], rev, "rejected", "not_owner",
+                                  "this record belongs to another author or has another type")
+            if envelope["parent"] != record.head_revision:
+                head = _head_json(record)
+                savepoint.rollback()
+                return ItemResult(envelope["record_id"], rev, "conflict", "stale_parent",
+                                  "the server's head is another revision; resolve on top of it", head=head)
+            record.head_revision = rev
+            record.withdrawn = bool(envelope["payload"].get("withdrawn"))
+            record.updated_at = utcnow()
+        withdrawn = {m["hash"] for m in envelope["withdrawn_media"]}
+        missing = sorted({m["hash"] for m in envelope["media"]} - withdrawn - known_media)
+        now = utcnow()
+        device_time = _parse_time(envelope["device_time"])
+        s.add(Revision(
+            record_id=rid, revision=rev, parent=envelope["parent"], record_type=envelope["record_type"],
+            parent_id=uuid.UUID(envelope["parent_id"]) if envelope["parent_id"] else None,
+            catalogue_version=envelope["catalogue_version"], author_id=author.id, device_id=device.id,
+            device_time=envelope["device_time"], device_time_parsed=device_time, received_at=now,
+            clock_skew_seconds=skew_seconds,
+            clock_skew_flag=skew_seconds is not None and abs(skew_seconds) > skew_threshold,
+            reason=envelope["reason"], payload=envelope["payload"], media=envelope["media"],
+            withdrawn_media=envelope["withdrawn_media"], content_hash=content_hash, signature=signature,
+            missing_media=missing,
+        ))
+        s.flush()
+        if record.record_type == "case":
+            _apply_case_proposal(record, envelope, author)
+            s.flush()
+        savepoint.commit()
+    except IntegrityError:
+        # Another request stored this revision (or created this record) first: answer from its row.
+        savepoint.rollback()
+        existing = _existing(rid, rev)
+        if existing is not None:
+            return _answer_for_existing(existing, content_hash, envelope)
+        record = s.get(SyncedRecord, rid)
+        return ItemResult(envelope["record_id"], rev, "conflict", "stale_parent",
+                          "the record changed while this revision was applied", head=_head_json(record))
+    return ItemResult(envelope["record_id"], rev, "created", missing_media=missing)
+
+
+def _case_of(envelope: dict) -> uuid.UUID | None:
+    payload = envelope["payload"]
+    if envelope["record_type"] == "case":
+        return uuid.UUID(envelope["record_id"])
+    candidate = payload.get("case_id") or (envelope["parent_id"] if envelope["record_type"] == "activity" else None)
+    try:
+        return uuid.UUID(str(candidate)) if candidate else None
+    except ValueError:
+        return None

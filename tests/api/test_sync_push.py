@@ -1,0 +1,240 @@
+"""Pushing signed revisions: idempotent, conflict-detecting, every refusal explained, on both databases."""
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select, update
+
+from fieldapp import db
+from fieldapp.models import Case, Device, Revision, User, utcnow
+from tests.support.appfactory import make_app
+from tests.support.flows import csrf_token, demo_sign_in, post_json, seed_user
+from tests.support.soft_device import SoftDevice
+
+
+@pytest.fixture
+def sync_app(db_url, tmp_path):
+    app = make_app(db_url, tmp_path / "var", demo=True)
+    client = app.test_client()
+    seeded = seed_user(app, "张伟", "C-1", "ZF1")
+    demo_sign_in(client, seeded.user_id)
+    catalogue = client.get("/api/v1/catalogue").get_json()  # publishes the built-in version
+    device = SoftDevice(author=str(seeded.user_id), catalogue_version=catalogue["version"])
+    registered = post_json(client, "/api/v1/devices", {"device_id": device.device_id,
+                                                       "public_key": device.public_key_b64, "label": "测试手机"})
+    assert registered.status_code == 201, registered.get_json()
+    yield app, client, device, seeded
+    app.extensions["fieldapp.engine"].dispose()
+
+
+def push(client, body):
+    return post_json(client, "/api/v1/sync/push", body)
+
+
+def results(response):
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["results"]
+
+
+def revision_count(app) -> int:
+    with app.app_context():
+        return db.session().execute(select(func.count()).select_from(Revision)).scalar_one()
+
+
+def test_registering_a_device_is_idempotent_and_bound_to_its_user_and_key(sync_app):
+    app, client, device, _ = sync_app
+    again = post_json(client, "/api/v1/devices", {"device_id": device.device_id, "public_key": device.public_key_b64})
+    assert again.status_code == 200
+    other_key = SoftDevice(author=device.author, device_id=device.device_id)
+    clash = post_json(client, "/api/v1/devices", {"device_id": device.device_id, "public_key": other_key.public_key_b64})
+    assert clash.status_code == 409 and clash.get_json()["error"] == "device_conflict"
+    garbage = post_json(client, "/api/v1/devices", {"device_id": str(uuid.uuid4()), "public_key": "bm90IGEga2V5"})
+    assert garbage.status_code == 400 and garbage.get_json()["error"] == "bad_device"
+
+
+def test_the_same_revision_twice_is_accepted_quietly(sync_app):
+    app, client, device, _ = sync_app
+    item = device.revision()
+    assert results(push(client, device.batch(item)))[0]["status"] == "created"
+    again = results(push(client, device.batch(item)))[0]
+    assert again["status"] == "duplicate"
+    assert revision_count(app) == 1
+
+
+def test_the_same_id_and_revision_with_other_content_is_a_conflict_and_nothing_is_overwritten(sync_app):
+    app, client, device, _ = sync_app
+    first = device.revision(payload={"notes": "原始记录"})
+    push(client, device.batch(first))
+    other = device.revision(record_id=first["record_id"], payload={"notes": "改过的记录"})
+    answer = results(push(client, device.batch(other)))[0]
+    assert answer["status"] == "conflict" and answer["error"] == "revision_exists"
+    assert answer["head"]["payload"] == {"notes": "原始记录"} and answer["head"]["revision"] == 1
+    with app.app_context():
+        stored = db.session().execute(select(Revision)).scalar_one()
+        assert stored.payload == {"notes": "原始记录"}
+
+
+def test_a_stale_parent_is_a_conflict_with_the_servers_head(sync_app):
+    app, client, device, _ = sync_app
+    first = device.revision(payload={"v": 1})
+    second = device.revision(record_id=first["record_id"], revision=2, payload={"v": 2})
+    assert [r["status"] for r in results(push(client, device.batch(first, second)))] == ["created", "created"]
+    # Another revision 2 made from revision 1 (say in a second tab) now builds on a stale parent.
+    rival = device.revision(record_id=first["record_id"], revision=2, payload={"v": "2b"})
+    answer = results(push(client, device.batch(rival)))[0]
+    assert answer["status"] == "conflict" and answer["head"]["payload"] == {"v": 2}
+    # Revision 4 without revision 3: the server does not have its parent.
+    gap = device.revision(record_id=first["record_id"], revision=4, payload={"v": 4})
+    answer = results(push(client, device.batch(gap)))[0]
+    assert answer["status"] == "conflict" and answer["error"] == "stale_parent"
+    # The officer resolves on top of the server's head.
+    resolved = device.revision(record_id=first["record_id"], revision=3, payload={"v": 3}, reason="合并")
+    assert results(push(client, device.batch(resolved)))[0]["status"] == "created"
+    assert revision_count(app) == 3
+
+
+def test_twenty_concurrent_pushes_of_one_revision_store_exactly_one_row(sync_app):
+    app, client, device, seeded = sync_app
+    item = device.revision()
+    cookie = client.get_cookie("fieldapp_session").value
+    statuses, errors = [], []
+
+    def one():
+        c = app.test_client()
+        c.set_cookie("fieldapp_session", cookie, domain="localhost")
+        try:
+            r = c.post("/api/v1/sync/push", json=device.batch(item), headers={"X-CSRFToken": csrf_token(c)})
+            statuses.append((r.status_code, r.get_json()["results"][0]["status"]))
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=one) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    assert sorted(statuses) == sorted([(200, "created")] + [(200, "duplicate")] * 19)
+    assert revision_count(app) == 1
+
+
+def test_bad_input_gets_a_clear_code_and_stores_nothing_half(sync_app):
+    app, client, device, _ = sync_app
+    kept = device.revision(payload={"notes": "先前已同步"})
+    push(client, device.batch(kept))
+
+    malformed = client.post("/api/v1/sync/push", data="{not json", content_type="application/json",
+                            headers={"X-CSRFToken": csrf_token(client)})
+    assert malformed.status_code == 400 and malformed.get_json()["error"] == "bad_request"
+    assert push(client, {"device_id": device.device_id, "items": "x"}).status_code == 400
+
+    wrong_types = device.revision()
+    wrong_types["revision"] = "one"
+    unsigned = device.revision()
+    del unsigned["signature"]
+    tampered = device.revision(payload={"notes": "签名后被改"})
+    tampered["payload"] = {"notes": "被篡改"}
+    unknown_catalogue = device.revision(catalogue_version=999)
+    floats = device.revision(payload={"lat_e6": 36825100})
+    floats["payload"] = {"lat": 36.8251}  # what a phone must never send: floats cannot be signed canonically
+    someone_else = device.revision(author=str(uuid.uuid4()))
+    answers = results(push(client, device.batch(wrong_types, unsigned, tampered, unknown_catalogue, floats,
+                                                someone_else, "not an object")))
+    assert [a["status"] for a in answers] == ["rejected"] * 7
+    assert [a["error"] for a in answers] == ["bad_field", "unsigned", "bad_signature", "unknown_catalogue_version",
+                                             "float_not_allowed", "not_author", "bad_item"]
+    assert all(a["message"] for a in answers)
+    assert revision_count(app) == 1
+    assert results(push(client, device.batch(kept)))[0]["status"] == "duplicate"  # earlier data intact
+
+
+def test_a_revoked_device_is_refused_and_its_earlier_revisions_stay(sync_app):
+    app, client, device, _ = sync_app
+    push(client, device.batch(device.revision()))
+    with app.app_context(), db.transaction():
+        db.session().execute(update(Device).values(revoked_at=utcnow()))
+    refused = push(client, device.batch(device.revision()))
+    assert refused.status_code == 403 and refused.get_json()["error"] == "device_revoked"
+    assert revision_count(app) == 1
+    unknown = push(client, SoftDevice(author=device.author).batch())
+    assert unknown.status_code == 404 and unknown.get_json()["error"] == "unknown_device"
+
+
+def test_a_phone_clock_reset_to_1970_is_flagged_never_refused(sync_app):
+    app, client, device, _ = sync_app
+    item = device.revision(device_time="1970-01-01T00:03:00Z")
+    answer = results(push(client, device.batch(item, sent_at="1970-01-01T00:05:00+00:00")))[0]
+    assert answer["status"] == "created"
+    with app.app_context():
+        stored = db.session().execute(select(Revision)).scalar_one()
+        assert stored.clock_skew_flag and stored.clock_skew_seconds > 50 * 365 * 86400
+        assert stored.device_time == "1970-01-01T00:03:00Z" and stored.received_at.year >= 2026
+
+
+def test_heartbeat_and_push_report_what_is_still_on_the_phone(sync_app):
+    app, client, device, _ = sync_app
+    beat = post_json(client, f"/api/v1/devices/{device.device_id}/heartbeat", {
+        "app_version": "0.1.0", "catalogue_version": 1, "unsynced_items": 7, "bytes_pending": 12_345_678,
+        "oldest_unsynced_at": "2026-11-27T01:00:00Z", "sent_at": datetime.now(UTC).isoformat()})
+    assert beat.status_code == 200
+    with app.app_context():
+        stored = db.session().get(Device, uuid.UUID(device.device_id))
+        assert (stored.unsynced_items, stored.bytes_pending) == (7, 12_345_678)
+        assert stored.oldest_unsynced_at.isoformat().startswith("2026-11-27T01:00")
+    push(client, device.batch(device.revision(), heartbeat={"unsynced_items": 0, "bytes_pending": 0}))
+    with app.app_context():
+        assert db.session().get(Device, uuid.UUID(device.device_id)).unsynced_items == 0
+
+
+def test_a_case_opened_on_a_phone_reaches_the_other_phones_of_the_unit_by_pull(sync_app):
+    app, client, device, seeded = sync_app
+    colleague = seed_user(app, "李娜", "C-2", "ZF1")
+    other_phone = app.test_client()
+    demo_sign_in(other_phone, colleague.user_id)
+    first = other_phone.get("/api/v1/sync/pull?cursor=0").get_json()
+    assert first["cases"] == [] and first["full"] is True
+
+    case = device.revision(record_type="case", payload={"kind": "inspection", "party_name": "现场新建超市",
+                                                          "credit_code": None, "address": None,
+                                                          "case_number": None, "flags": []})
+    assert results(push(client, device.batch(case)))[0]["status"] == "created"
+    pulled = other_phone.get(f"/api/v1/sync/pull?cursor={first['cursor']}").get_json()
+    assert [c["party_name"] for c in pulled["cases"]] == ["现场新建超市"]
+    assert pulled["cases"][0]["origin"] == "phone" and pulled["cursor"] > first["cursor"]
+    assert other_phone.get(f"/api/v1/sync/pull?cursor={pulled['cursor']}").get_json()["cases"] == []
+    outsider = seed_user(app, "外单位", "C-3", "QX")
+    stranger = app.test_client()
+    demo_sign_in(stranger, outsider.user_id)
+    assert stranger.get(f"/api/v1/sync/pull?cursor={first['cursor']}").get_json()["cases"] == []
+    with app.app_context():
+        assert db.session().get(Case, uuid.UUID(case["record_id"])).unit_id == db.session().get(User, seeded.user_id).unit_id
+    assert other_phone.get("/api/v1/sync/pull?cursor=-1").status_code == 400
+
+
+def test_verify_signatures_reports_a_revision_edited_in_the_database(sync_app):
+    from tests.support.flows import run_cli
+
+    app, client, device, _ = sync_app
+    items = [device.revision(payload={"notes": f"记录{i}"}) for i in range(3)]
+    assert [r["status"] for r in results(push(client, device.batch(*items)))] == ["created"] * 3
+    clean = run_cli(app, "verify-signatures")
+    assert clean.exit_code == 0 and "3 revisions checked, 0 bad" in clean.output
+
+    with app.app_context(), db.transaction():
+        db.session().execute(update(Revision).where(Revision.record_id == uuid.UUID(items[1]["record_id"]))
+                             .values(payload={"notes": "事后改动"}))
+    caught = run_cli(app, "verify-signatures")
+    assert caught.exit_code == 1
+    assert f"BAD {items[1]['record_id']} revision 1" in caught.output and "1 bad" in caught.output
+
+
+def test_revoking_a_device_from_the_command_line(sync_app):
+    from tests.support.flows import run_cli
+
+    app, client, device, _ = sync_app
+    assert run_cli(app, "revoke-device", device.device_id).exit_code == 0
+    assert push(client, device.batch(device.revision())).status_code == 403
+    assert run_cli(app, "revoke-device", str(uuid.uuid4())).exit_code != 0
