@@ -5,6 +5,7 @@ import uuid
 
 from flask import session as flask_session
 from flask_login import LoginManager, login_user
+from flask_wtf.csrf import generate_csrf
 
 from .. import db
 from ..models import User
@@ -30,6 +31,10 @@ def sign_in(user: User) -> None:
     flask_session.clear()  # nothing from before sign-in is carried into the new session
     flask_session.permanent = True
     login_user(user)
+    # Mint the CSRF token now, in the same response. Otherwise the page and the requests it fires at
+    # once (sync probe, service worker) each mint one into their own copy of the cookie session, the
+    # last Set-Cookie wins, and the page's forms carry a token the browser no longer has.
+    generate_csrf()
 
 
 def end_all_sessions(user: User) -> None:

@@ -68,9 +68,10 @@ def parse_heartbeat(data) -> Heartbeat:
     if not isinstance(data, dict):
         return Heartbeat()
 
-    def intish(key):
+    def intish(key, maximum=2**31 - 1):
         value = data.get(key)
-        return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+        ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= maximum
+        return value if ok else None
 
     oldest = data.get("oldest_unsynced_at")
     parsed = None
@@ -84,7 +85,7 @@ def parse_heartbeat(data) -> Heartbeat:
     app_version = data.get("app_version")
     return Heartbeat(app_version=app_version[:40] if isinstance(app_version, str) else None,
                      catalogue_version=intish("catalogue_version"), unsynced_items=intish("unsynced_items"),
-                     bytes_pending=intish("bytes_pending"), oldest_unsynced_at=parsed)
+                     bytes_pending=intish("bytes_pending", 2**63 - 1), oldest_unsynced_at=parsed)
 
 
 def apply_heartbeat(device: Device, heartbeat: Heartbeat, skew_seconds: int | None) -> None:

@@ -13,13 +13,13 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from .. import db
-from ..models import Case, CatalogueVersion, Device, Revision, SyncedRecord, User, utcnow
+from ..models import Case, CatalogueVersion, Revision, SyncedRecord, utcnow
 from .changes import record_change
-from .signing import NotCanonicalizable, b64url_decode, canonical_bytes, contains_float, load_public_key, verify
+from .signing import NotCanonicalizable, b64url_decode, canonical_bytes, contains_float, verify
 
 RECORD_TYPES = frozenset({"case", "activity", "step", "interruption", "service"})
 # The fields of a revision the phone signs, in the envelope the server re-canonicalises.
@@ -64,11 +64,14 @@ def _uuid(value, name: str) -> str:
         raise Rejected("bad_field", f"{name} must be a UUID") from None
 
 
+INT32_MAX = 2**31 - 1  # the database columns are 32-bit integers
+
+
 def _int(value, name: str, minimum: int = 0, optional: bool = False):
     if value is None and optional:
         return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise Rejected("bad_field", f"{name} must be an integer ≥ {minimum}")
+    if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= INT32_MAX:
+        raise Rejected("bad_field", f"{name} must be an integer from {minimum} to {INT32_MAX}")
     return value
 
 
@@ -88,7 +91,7 @@ def _media_list(value, name: str) -> list[dict]:
     return out
 
 
-def validate(item, device: Device) -> tuple[dict, bytes, str]:
+def validate(item, device_id: str, public_key) -> tuple[dict, bytes, str]:
     """Check an item's shape; return its signed envelope, the signature and the content hash."""
     if not isinstance(item, dict):
         raise Rejected("bad_item", "each item must be a JSON object")
@@ -118,7 +121,7 @@ def validate(item, device: Device) -> tuple[dict, bytes, str]:
     if (envelope["parent"] is None) != (envelope["revision"] == 1) or (
             envelope["parent"] is not None and envelope["parent"] != envelope["revision"] - 1):
         raise Rejected("bad_field", "parent must be revision - 1 (none for revision 1)")
-    if envelope["device_id"] != str(device.id):
+    if envelope["device_id"] != device_id:
         raise Rejected("wrong_device", "the item names another device than the batch")
     if contains_float(envelope):
         raise Rejected("float_not_allowed", "signed records may not contain floating-point numbers")
@@ -130,7 +133,7 @@ def validate(item, device: Device) -> tuple[dict, bytes, str]:
         canonical = canonical_bytes(envelope)
     except (ValueError, NotCanonicalizable) as exc:
         raise Rejected("bad_signature", f"signature or content cannot be read: {exc}") from None
-    if not verify(load_public_key(device.public_key), signature, canonical):
+    if not verify(public_key, signature, canonical):
         raise Rejected("bad_signature", "the signature does not match the content and the device key")
     return envelope, signature, hashlib.sha256(canonical).hexdigest()
 
@@ -168,7 +171,7 @@ def _answer_for_existing(existing: Revision, content_hash: str, envelope: dict) 
                       "the server holds other content for this revision", head=_head_json(record))
 
 
-def _apply_case_proposal(record: SyncedRecord, envelope: dict, author: User) -> None:
+def _apply_case_proposal(record: SyncedRecord, envelope: dict, author: Author) -> None:
     """A case opened on a phone becomes a server case; after that only the lead edits its header."""
     payload = envelope["payload"]
     s = db.session()
@@ -187,24 +190,66 @@ def _apply_case_proposal(record: SyncedRecord, envelope: dict, author: User) -> 
         record_change("case", record.id, unit_id=author.unit_id)
 
 
-def apply_item(item, author: User, device: Device, skew_seconds: int | None, skew_threshold: int,
-               known_media: set[str]) -> ItemResult:
-    record_id = item.get("record_id") if isinstance(item, dict) else None
-    revision_no = item.get("revision") if isinstance(item, dict) else None
+@dataclass
+class Prepared:
+    """An item whose shape and signature were checked: all the CPU work, done without a lock."""
+    envelope: dict
+    signature: bytes
+    content_hash: str
+
+    @property
+    def key(self) -> tuple[uuid.UUID, int]:
+        return uuid.UUID(self.envelope["record_id"]), self.envelope["revision"]
+
+
+def prepare(item, device_id: str, public_key) -> Prepared | ItemResult:
     try:
-        envelope, signature, content_hash = validate(item, device)
+        return Prepared(*validate(item, device_id, public_key))
     except Rejected as exc:
+        record_id = item.get("record_id") if isinstance(item, dict) else None
+        revision_no = item.get("revision") if isinstance(item, dict) else None
         return ItemResult(record_id if isinstance(record_id, str) else None,
-                          revision_no if isinstance(revision_no, int) else None, "rejected", exc.code, exc.message)
+                          revision_no if isinstance(revision_no, int) and not isinstance(revision_no, bool) else None,
+                          "rejected", exc.code, exc.message)
+
+
+@dataclass
+class Author:
+    id: uuid.UUID
+    unit_id: uuid.UUID
+
+
+def store_batch(prepared: list[Prepared | ItemResult], author: Author, device_id: uuid.UUID,
+                skew_seconds: int | None, skew_threshold: int, known_media: set[str]) -> list[ItemResult]:
+    """Store the prepared items in one transaction, each in its own savepoint. Lookups that every
+    item needs (published catalogue versions, revisions already held) are made once per batch."""
     s = db.session()
-    rid, rev = uuid.UUID(envelope["record_id"]), envelope["revision"]
-    existing = _existing(rid, rev)
-    if existing is not None:
-        return _answer_for_existing(existing, content_hash, envelope)
+    published = set(s.execute(select(CatalogueVersion.version)).scalars())
+    keys = [p.key for p in prepared if isinstance(p, Prepared)]
+    held = {}
+    if keys:
+        rows = s.execute(select(Revision).where(tuple_(Revision.record_id, Revision.revision).in_(keys))).scalars()
+        held = {(r.record_id, r.revision): r for r in rows}
+    results = []
+    for item in prepared:
+        if isinstance(item, ItemResult):
+            results.append(item)
+        elif item.key in held:
+            results.append(_answer_for_existing(held[item.key], item.content_hash, item.envelope))
+        else:
+            results.append(_store_one(item, author, device_id, skew_seconds, skew_threshold, known_media, published))
+    return results
+
+
+def _store_one(item: Prepared, author: Author, device_id: uuid.UUID, skew_seconds: int | None,
+               skew_threshold: int, known_media: set[str], published: set[int]) -> ItemResult:
+    envelope, signature, content_hash = item.envelope, item.signature, item.content_hash
+    s = db.session()
+    rid, rev = item.key
     if envelope["author"] != str(author.id):
         return ItemResult(envelope["record_id"], rev, "rejected", "not_author",
                           "records are owned by their author; this revision names someone else")
-    if s.get(CatalogueVersion, envelope["catalogue_version"]) is None:
+    if envelope["catalogue_version"] not in published:
         return ItemResult(envelope["record_id"], rev, "rejected", "unknown_catalogue_version",
                           f"catalogue version {envelope['catalogue_version']} was never published")
 
@@ -249,7 +294,7 @@ def apply_item(item, author: User, device: Device, skew_seconds: int | None, ske
         s.add(Revision(
             record_id=rid, revision=rev, parent=envelope["parent"], record_type=envelope["record_type"],
             parent_id=uuid.UUID(envelope["parent_id"]) if envelope["parent_id"] else None,
-            catalogue_version=envelope["catalogue_version"], author_id=author.id, device_id=device.id,
+            catalogue_version=envelope["catalogue_version"], author_id=author.id, device_id=device_id,
             device_time=envelope["device_time"], device_time_parsed=device_time, received_at=now,
             clock_skew_seconds=skew_seconds,
             clock_skew_flag=skew_seconds is not None and abs(skew_seconds) > skew_threshold,

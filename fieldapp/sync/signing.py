@@ -153,7 +153,7 @@ def canonical_bytes(value: Any) -> bytes:
     """RFC 8785 canonical UTF-8 bytes of ``value`` (dict with str keys, list, str, int, bool, None).
 
     Raises NotCanonicalizable for floats (even ``1.0``, NaN, infinities), integers outside
-    ±(2**53 − 1), non-string keys, strings with lone surrogates, nesting deeper than MAX_DEPTH and
+    ±(2**53 - 1), non-string keys, strings with lone surrogates, nesting deeper than MAX_DEPTH and
     any other type (tuples, bytes, sets, Decimal, datetime …): a signed value must survive
     JSON.parse on the phone unchanged, and only plain JSON values do.
     """
@@ -228,8 +228,8 @@ def verify(public_key: ec.EllipticCurvePublicKey, signature_raw: bytes, message:
 
     False, never an exception, for a wrong or malformed signature: the caller's answer is the same
     ("not signed by this device") either way. A message that is not bytes is a programming error
-    and raises TypeError. ECDSA signatures are malleable ((r, n − s) verifies
-    too, and WebCrypto does not normalise s), so never use a signature's bytes as an identifier.
+    and raises TypeError. ECDSA signatures are malleable ((r, n - s) verifies too, and WebCrypto
+    does not normalise s), so never use a signature's bytes as an identifier.
     """
     try:
         der = raw_to_der(signature_raw)

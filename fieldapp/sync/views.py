@@ -11,11 +11,12 @@ from sqlalchemy import func, select
 
 from .. import db
 from ..access import allow, visible_unit_ids
-from ..models import Case, ChangeLog
+from ..models import Case, ChangeLog, Device
 from ..rules import publication
 from . import bp
 from . import devices as device_service
-from .push import MAX_BATCH, apply_item
+from .push import MAX_BATCH, Author, prepare, store_batch
+from .signing import load_public_key
 
 
 @bp.get("/session")
@@ -52,7 +53,7 @@ def catalogue_latest():
 @bp.get("/catalogue/<int:version>")
 @allow(signed_in=True)
 def catalogue_version(version: int):
-    row = publication.get_version(version)
+    row = publication.get_version(version) if version <= 2**31 - 1 else None
     if row is None:
         abort(404)
     return jsonify(row.content)
@@ -100,7 +101,9 @@ def _skew_seconds(sent_at) -> int | None:
         return None
     if phone.tzinfo is None:
         return None
-    return round((datetime.now(UTC) - phone).total_seconds())
+    skew = round((datetime.now(UTC) - phone).total_seconds())
+    # A clock reset to year 1 or 9999 is still a phone with evidence on it; keep the figure storable.
+    return max(-(2**31 - 1), min(2**31 - 1, skew))
 
 
 @bp.post("/devices")
@@ -151,8 +154,14 @@ def push():
     except device_service.DeviceError as exc:
         s.rollback()
         return api_error(exc.code, exc.message, exc.status)
-    results = [apply_item(item, current_user, device, skew, settings.clock_skew_seconds, set())
-               for item in body["items"]]
+    device_id, public_key = device.id, load_public_key(device.public_key)
+    author = Author(current_user.id, current_user.unit_id)
+    # Signature checks are the costly part and need no database: do them outside any transaction,
+    # so that on SQLite the single write lock is held only while rows are written.
+    s.commit()
+    prepared = [prepare(item, str(device_id), public_key) for item in body["items"]]
+    results = store_batch(prepared, author, device_id, skew, settings.clock_skew_seconds, set())
+    device = s.get(Device, device_id)
     device_service.apply_heartbeat(device, device_service.parse_heartbeat(body.get("heartbeat")), skew)
     s.commit()
     return jsonify(server_time=datetime.now(UTC).isoformat(), clock_skew_seconds=skew,
@@ -169,7 +178,7 @@ def pull():
     review comments join the same log). Cursor 0 means "everything the phone needs from scratch"."""
     try:
         cursor = int(request.args.get("cursor", "0"))
-        if cursor < 0:
+        if not 0 <= cursor <= 2**63 - 1:
             raise ValueError
     except ValueError:
         return api_error("bad_cursor", "cursor must be a non-negative integer", 400)

@@ -74,8 +74,9 @@ def draw_signature(page, canvas_locator) -> None:
     page.mouse.up()
 
 
-def sign_in_fresh_officer(page, authenticators, server, app, cert_no="37030300401"):
-    """Enrol a new officer with a virtual platform authenticator; lands on the capture app."""
+def sign_in_fresh_officer(page, authenticators, server, app, cert_no="37030300401", offline=True):
+    """Enrol a new officer with a virtual platform authenticator; lands on the capture app, then (by
+    default) loses signal, as at an inspection site, so that what is saved stays in the outbox."""
     from fieldapp.auth import enrollment
     from tests.support.flows import issue_code, seed_user
 
@@ -85,6 +86,8 @@ def sign_in_fresh_officer(page, authenticators, server, app, cert_no="3703030040
     page.get_by_role("button", name="使用本机（指纹、面容或锁屏密码）").click()
     page.wait_for_url("**/")
     page.locator("body[data-capture-ready=true]").wait_for(state="attached")
+    if offline:
+        page.context.set_offline(True)
 
 
 def start_visit(page, party="临淄区齐都镇鲜果超市", camera="DSJ-01") -> str:

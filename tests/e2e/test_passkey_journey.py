@@ -30,6 +30,9 @@ def register_on_phone(page, link: str) -> None:
 
 def sign_out(page) -> None:
     page.goto(page.url.split("/", 3)[0] + "//" + page.url.split("/")[2] + "/")
+    # Let the capture app finish its first render and sync, which move the menu down the page.
+    page.locator("body[data-capture-ready=true]").wait_for(state="attached")
+    wait_until(page, "window.fieldappSync && !window.fieldappSync.state.running")
     page.get_by_role("button", name="退出登录").click()
     page.wait_for_url("**/auth/signin")
 

@@ -280,6 +280,16 @@ def test_verify_webcrypto_style_signature(p256):
     assert not verify(public_key, p256.sign(message, ec.ECDSA(hashes.SHA256())), message)  # DER
 
 
+def test_signatures_are_malleable_so_never_an_identifier(p256):
+    # (r, n - s) is a second valid signature of the same message: dedupe by content, not signature.
+    n = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551  # order of P-256
+    message = b"revision"
+    raw = webcrypto_sign(p256, message)
+    twin = raw[:32] + (n - int.from_bytes(raw[32:], "big")).to_bytes(32, "big")
+    assert twin != raw
+    assert verify(p256.public_key(), raw, message) and verify(p256.public_key(), twin, message)
+
+
 def test_verify_message_must_be_bytes(p256):
     with pytest.raises(TypeError):
         verify(p256.public_key(), webcrypto_sign(p256, b"x"), "x")

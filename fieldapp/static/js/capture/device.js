@@ -28,12 +28,15 @@ export function b64url(bytes) {
 
 function subtle() {
   // crypto.subtle exists only in secure contexts (https, or http://localhost).
-  if (!globalThis.crypto?.subtle) throw new Error("WebCrypto is unavailable: the page is not in a secure context");
+  if (!globalThis.crypto?.subtle) {
+    throw new Error("WebCrypto is unavailable: the page is not in a secure context");
+  }
   return crypto.subtle;
 }
 
 async function generate() {
-  const pair = await subtle().generateKey(KEY_ALGORITHM, false /* private key non-extractable */, ["sign", "verify"]);
+  // extractable false: applies to the private key; a public key can always be exported.
+  const pair = await subtle().generateKey(KEY_ALGORITHM, false, ["sign", "verify"]);
   const spki = await subtle().exportKey("spki", pair.publicKey);
   return {
     deviceId: crypto.randomUUID(),

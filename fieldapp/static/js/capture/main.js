@@ -11,6 +11,9 @@ import { caseView, casesView, newCaseForm } from "./views/cases.js";
 import { activityView, endActivityForm, newActivityForm } from "./views/activity.js";
 import { interruptionForm, resumeForm, serviceForm, stepForm, withdrawForm, writtenExplanationForm } from "./views/forms.js";
 import { outboxView } from "./views/outbox.js";
+import { problemView } from "./views/problem.js";
+import { startSyncTriggers } from "./sync.js";
+import { mountSyncUi } from "./syncui.js";
 import { releaseEditLock, setCaptureInProgress } from "./ui.js";
 
 const root = document.getElementById("capture");
@@ -29,6 +32,7 @@ const ROUTES = [
   [/^#\/interruptions\/([\w-]+)\/explain$/, (id) => writtenExplanationForm(root, id)],
   [/^#\/records\/([\w-]+)\/withdraw$/, (id) => withdrawForm(root, id)],
   [/^#\/outbox$/, () => outboxView(root)],
+  [/^#\/records\/([\w-]+)\/problem$/, (id) => problemView(root, id)],
 ];
 
 async function route() {
@@ -76,6 +80,13 @@ async function start() {
     if (!catalogue || (window.location.hash || "#/") === "#/") await route();
   }
   document.body.dataset.captureReady = "true";
+  mountSyncUi();
+  window.addEventListener("fieldapp:status", showUnsyncedCount);
+  window.addEventListener("fieldapp:sync", (event) => {
+    // Statuses on screen follow the sync as it goes; forms in progress are left alone.
+    if (event.detail.phase === "done" && document.body.dataset.captureInProgress !== "true") route();
+  });
+  await startSyncTriggers();
 }
 
 if (root) start().catch((error) => {

@@ -3,6 +3,7 @@
 // size and type, and holds no floating-point number (coordinates are integer micro-degrees).
 
 import { getAll, get, write } from "./store.js";
+import { deviceIdentity, signCanonical } from "./device.js";
 
 export const STATUS = { UNSYNCED: "unsynced", SYNCING: "syncing", SYNCED: "synced", PROBLEM: "problem" };
 
@@ -39,55 +40,73 @@ function mediaRef(m) {
   return { alg: m.alg, hash: m.hash, size: m.size, type: m.type };
 }
 
+export class ChangedElsewhere extends Error {
+  constructor() {
+    super("this record was changed in another tab; reopen it");
+    this.name = "ChangedElsewhere";
+  }
+}
+
 // Save a new revision of a record (revision 1 creates it), its outbox entry and any new media, in
-// one durable transaction. `media` lists every media item the revision references; `newMedia` the
-// items whose bytes are stored now.
-export async function saveRevision({ id, type, parentId = null, payload, media = [], newMedia = [],
-                                     reason = null, withdrawnMedia = [] }) {
+// one durable transaction. The revision is signed with this device's key before it is written, so
+// what is stored is already the evidence: `head` is the record as the caller saw it (null for a new
+// record); if another tab saved a revision in between, nothing is written (ChangedElsewhere).
+// `media` lists every media item the revision references; `newMedia` the items stored now.
+export async function saveRevision({ id, type, head = null, parentId = null, payload, media = [], newMedia = [],
+                                     reason = null, withdrawnMedia = [], localRevision = undefined }) {
   assertNoFloats(payload);
   const recordId = id || newId();
-  const deviceTime = nowIso();
-  // The head is read inside the same transaction that writes the next revision: one round trip
-  // to the disk instead of two, and no other tab can slip a revision in between.
+  const expected = head ? head.revision : 0;
+  // Normally the new revision builds on the local head; resolving a conflict builds on the
+  // server's head instead while the local head is another revision.
+  const expectedLocal = localRevision ?? expected;
+  const identity = await deviceIdentity();
+  const envelope = {
+    record_id: recordId,
+    record_type: type,
+    revision: expected + 1,
+    parent: expected || null,
+    parent_id: parentId ?? head?.parent_id ?? null,
+    catalogue_version: context.catalogueVersion,
+    author: context.author,
+    device_id: identity.deviceId,
+    device_time: nowIso(),
+    reason,
+    payload,
+    media: media.map(mediaRef),
+    withdrawn_media: withdrawnMedia.map(mediaRef),
+  };
+  const { signature } = await signCanonical(envelope);
+  const revision = { key: `${recordId}:${envelope.revision}`, ...envelope, signature };
+  const record = {
+    id: recordId,
+    type,
+    parent_id: envelope.parent_id,
+    revision: envelope.revision,
+    payload,
+    media: envelope.media,
+    withdrawn: Boolean(payload.withdrawn),
+    status: STATUS.UNSYNCED,
+    created_at: head?.created_at || envelope.device_time,
+    updated_at: envelope.device_time,
+  };
   return write(["records", "revisions", "outbox", "media"], (stores) => {
-    let record = null;
     const read = stores.records.get(recordId);
     read.onsuccess = () => {
-      const head = read.result;
-      const revisionNumber = head ? head.revision + 1 : 1;
-      const revision = {
-        key: `${recordId}:${revisionNumber}`,
-        record_id: recordId,
-        record_type: type,
-        revision: revisionNumber,
-        parent: head ? head.revision : null,
-        catalogue_version: context.catalogueVersion,
-        author: context.author,
-        device_time: deviceTime,
-        reason,
-        payload,
-        media: media.map(mediaRef),
-        withdrawn_media: withdrawnMedia.map(mediaRef),
-      };
-      record = {
-        id: recordId,
-        type,
-        parent_id: parentId ?? head?.parent_id ?? null,
-        revision: revisionNumber,
-        payload,
-        media: revision.media,
-        withdrawn: Boolean(payload.withdrawn),
-        status: STATUS.UNSYNCED,
-        created_at: head?.created_at || deviceTime,
-        updated_at: deviceTime,
-      };
+      if ((read.result?.revision ?? 0) !== expectedLocal) {
+        read.transaction.abort();
+        return;
+      }
       stores.revisions.add(revision); // add, not put: a revision is never overwritten
       stores.records.put(record);
-      stores.outbox.put({ key: revision.key, record_id: recordId, queued_at: deviceTime,
-                          bytes: revision.media.reduce((sum, m) => sum + m.size, 0) });
+      stores.outbox.put({ key: revision.key, record_id: recordId, revision: envelope.revision,
+                          queued_at: envelope.device_time, bytes: envelope.media.reduce((sum, m) => sum + m.size, 0) });
       for (const m of newMedia) stores.media.put({ ...m, owner_id: recordId });
     };
     return () => record;
+  }).catch((error) => {
+    if (error?.name === "AbortError") throw new ChangedElsewhere();
+    throw error;
   });
 }
 
@@ -98,7 +117,7 @@ export async function withdraw(recordId, reason) {
   if (!head) throw new Error("no such record");
   if (head.status === STATUS.SYNCED) throw new Error("synced records are corrected by a new revision");
   return saveRevision({
-    id: recordId, type: head.type,
+    id: recordId, type: head.type, head,
     payload: { ...head.payload, withdrawn: true, withdrawn_reason: reason },
     media: [], withdrawnMedia: head.media, reason,
   });

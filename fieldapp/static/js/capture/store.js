@@ -64,8 +64,9 @@ export async function write(storeNames, fn) {
     const stores = Object.fromEntries(storeNames.map((n) => [n, tx.objectStore(n)]));
     let result;
     tx.oncomplete = () => resolve(typeof result === "function" ? result() : result);
+    // A failed request (a revision key that exists already: add, never put) aborts the whole
+    // transaction; onabort then reports the cause and nothing of the save is kept.
     tx.onabort = () => reject(tx.error || new DOMException("transaction aborted", "AbortError"));
-    tx.onerror = (event) => event.preventDefault(); // let onabort report the real cause
     try {
       result = fn(stores);
     } catch (error) {

@@ -34,6 +34,7 @@ export async function saveWithFeedback(messageEl, save) {
     // Let 已保存 reach the screen before anything else (the header count, leaving the form) runs.
     await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
     window.dispatchEvent(new CustomEvent("fieldapp:saved"));
+    window.dispatchEvent(new CustomEvent("fieldapp:saved-record"));
     return result;
   } catch (error) {
     messageEl.textContent = describeSaveError(error);

@@ -132,11 +132,14 @@ export async function activityView(root, activityId) {
       badge(item),
       item.type === "interruption" && item.payload.cannot_continue && !item.payload.written_explanation
         ? h("a", { href: `#/interruptions/${item.id}/explain`, class: "button small" }, t("written_explanation_due")) : null,
-      item.status === "unsynced" ? h("a", { href: `#/records/${item.id}/withdraw`, class: "small-link" }, t("withdraw")) : null);
+      item.status === "unsynced" ? h("a", { href: `#/records/${item.id}/withdraw`, class: "small-link" }, t("withdraw")) : null,
+      item.status === "problem" ? h("a", { href: `#/records/${item.id}/problem`, class: "small-link" }, t("see_problem")) : null,
+      item.pending_media?.length ? h("span", { class: "tag", "data-testid": "originals-pending" }, t("originals_pending")) : null);
   };
 
   mount(root, backLink(`#/cases/${activity.parent_id}`), screen(`${t("activity")} · ${found?.party_name || ""}`,
-    h("p", {}, badge(activity), " ", `${t("arrived")} ${showTime(p.arrived_at)}`, ended ? ` · ${t("departed")} ${showTime(p.departed_at)}` : ""),
+    h("p", {}, badge(activity), " ", `${t("arrived")} ${showTime(p.arrived_at)}`, ended ? ` · ${t("departed")} ${showTime(p.departed_at)}` : "",
+      activity.status === "problem" ? h("a", { href: `#/records/${activity.id}/problem`, class: "small-link" }, ` ${t("see_problem")}`) : null),
     p.officers.length < 2 ? warning(t("fewer_than_two")) : null,
     h("p", { class: "meta" }, p.officers.map((o) => `${o.name} ${o.cert_no}${o.cert_shown ? "" : ` (${t("cert_not_shown_short")})`}`).join("、")),
     p.continuous_required ? h("p", { class: "tag" }, t("continuous_required")) : null,
@@ -163,7 +166,7 @@ export async function endActivityForm(root, activityId) {
   const form = h("form", { class: "stack", onsubmit: async (event) => {
     event.preventDefault();
     const payload = { ...activity.payload, departed_at: fromLocalInput(departed.value) || new Date().toISOString() };
-    const saved = await saveWithFeedback(message, () => saveRevision({ id: activityId, type: "activity", payload, media: activity.media }));
+    const saved = await saveWithFeedback(message, () => saveRevision({ id: activityId, type: "activity", head: activity, payload, media: activity.media }));
     if (saved) navigate(`#/activities/${activityId}`);
   } }, field(t("departed_at"), departed), h("button", { type: "submit", class: "button primary big" }, t("end_activity")), message);
   await withEditLock(activityId,

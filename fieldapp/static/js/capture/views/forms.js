@@ -124,7 +124,7 @@ export async function resumeForm(root, interruptionId) {
       ? { ...record.payload, cannot_continue: true, reported_to: reportedTo.value.trim() || null,
           reported_at: new Date().toISOString(), explanation: explanation.value.trim() || null }
       : { ...record.payload, resumed_at: fromLocalInput(resumed.value), explanation: explanation.value.trim() };
-    const saved = await saveWithFeedback(message, () => saveRevision({ id: interruptionId, type: "interruption", payload,
+    const saved = await saveWithFeedback(message, () => saveRevision({ id: interruptionId, type: "interruption", head: record, payload,
       reason: cannot.checked ? "cannot_continue" : "resumed" }));
     if (saved) navigate(`#/activities/${activityId}`);
   } }, field(t("resumed_at"), resumed), field(t("explanation_on_resume"), explanation),
@@ -147,7 +147,7 @@ export async function writtenExplanationForm(root, interruptionId) {
     event.preventDefault();
     if (!text.value.trim()) { message.textContent = t("explanation_needed"); message.classList.add("error"); return; }
     const payload = { ...record.payload, written_explanation: text.value.trim(), written_explanation_at: new Date().toISOString() };
-    const saved = await saveWithFeedback(message, () => saveRevision({ id: interruptionId, type: "interruption", payload,
+    const saved = await saveWithFeedback(message, () => saveRevision({ id: interruptionId, type: "interruption", head: record, payload,
       reason: "written_explanation" }));
     if (saved) navigate(`#/activities/${activityId}`);
   } }, h("p", { class: "hint" }, t("cannot_continue_hint")), field(t("written_explanation"), text),

@@ -1,0 +1,225 @@
+// The phone's sync engine. It pushes the outbox in batches, pulls what changed on the server, and
+// reports a heartbeat — on start, when the browser says it is online, when the app becomes
+// visible, and on the 立即同步 button. Whether the server is reachable is learned by asking it.
+// A failure of the network is the normal case: the attempt backs off and tries again, and nothing
+// queued is ever dropped. A 401 pauses sync until the officer signs in again (one tap).
+
+import { count, get, getAll, getMeta, putMeta, write } from "./store.js";
+import { deviceIdentity } from "./device.js";
+import { STATUS } from "./records.js";
+
+const BATCH_SIZE = 25;
+const BACKOFF_START_MS = 2_000;
+const BACKOFF_MAX_MS = 5 * 60_000;
+const REQUEST_TIMEOUT_MS = 30_000;
+export const APP_VERSION = "0.1.0";
+
+class Unauthenticated extends Error {}
+class DeviceRefused extends Error {}
+
+const state = { running: false, paused: false, backoff: BACKOFF_START_MS, timer: null, token: null };
+// Every status change with its time, for whoever needs to audit what the officer was shown.
+export const statusLog = [];
+
+function emit(name, detail = {}) {
+  window.dispatchEvent(new CustomEvent(name, { detail }));
+}
+
+async function request(method, url, body = null) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
+  try {
+    const response = await fetch(url, {
+      method, credentials: "same-origin", cache: "no-store", signal: controller.signal,
+      headers: body ? { "Content-Type": "application/json", "X-CSRFToken": state.token || "" } : {},
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    if (response.status === 401) throw new Unauthenticated();
+    let data = null;
+    try { data = await response.json(); } catch { data = null; }
+    return { status: response.status, data };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function setStatus(recordId, status, extra = {}) {
+  let changed = null;
+  await write(["records"], ({ records }) => {
+    const read = records.get(recordId);
+    read.onsuccess = () => {
+      const record = read.result;
+      if (!record) return;
+      changed = { ...record, ...extra, status };
+      records.put(changed);
+    };
+  });
+  if (changed) {
+    const entry = { at: new Date().toISOString(), record_id: recordId, revision: changed.revision, status };
+    statusLog.push(entry);
+    emit("fieldapp:status", entry);
+  }
+}
+
+async function heartbeatBody() {
+  const outbox = await getAll("outbox");
+  const oldest = outbox.reduce((min, item) => (!min || item.queued_at < min ? item.queued_at : min), null);
+  return {
+    app_version: APP_VERSION,
+    catalogue_version: await getMeta("catalogue_version"),
+    unsynced_items: outbox.length,
+    bytes_pending: outbox.reduce((sum, item) => sum + (item.bytes || 0), 0),
+    oldest_unsynced_at: oldest,
+    sent_at: new Date().toISOString(),
+  };
+}
+
+async function ensureRegistered(identity, userId) {
+  if ((await getMeta("device_registered_for")) === userId) return;
+  const { status, data } = await request("POST", "/api/v1/devices", {
+    device_id: identity.deviceId, public_key: identity.publicKeySpkiB64url, label: navigator.userAgent.slice(0, 100) });
+  if (status === 200 || status === 201) await putMeta("device_registered_for", userId);
+  else if (status === 403 || status === 409) throw new DeviceRefused(data?.message || data?.error);
+  else throw new Error(`device registration: HTTP ${status}`);
+}
+
+function pushItem(revision) {
+  const { key, ...item } = revision; // everything else is what was signed, plus the signature
+  void key;
+  return item;
+}
+
+async function applyResult(result) {
+  const key = `${result.record_id}:${result.revision}`;
+  if (result.status === "created" || result.status === "duplicate") {
+    await write(["outbox"], ({ outbox }) => { outbox.delete(key); });
+    const head = await get("records", result.record_id);
+    const stillQueued = (await getAll("outbox")).some((item) => item.record_id === result.record_id);
+    if (!head || stillQueued || head.revision !== result.revision) return;
+    const pendingMedia = result.missing_media || [];
+    // 已同步 only when the server has this exact revision and every media file it references.
+    await setStatus(result.record_id, pendingMedia.length ? STATUS.SYNCING : STATUS.SYNCED,
+                    { pending_media: pendingMedia, problem: null });
+  } else if (result.status === "conflict") {
+    await write(["outbox"], ({ outbox }) => { outbox.delete(key); });
+    await setStatus(result.record_id, STATUS.PROBLEM, {
+      problem: { kind: "conflict", error: result.error, message: result.message, server_head: result.head || null,
+                 local_revision: result.revision } });
+  } else if (result.status === "rejected") {
+    await write(["outbox"], ({ outbox }) => { outbox.delete(key); });
+    await setStatus(result.record_id, STATUS.PROBLEM, {
+      problem: { kind: "rejected", error: result.error, message: result.message, local_revision: result.revision } });
+  }
+}
+
+async function pushOutbox(identity, progress) {
+  const queued = (await getAll("outbox")).sort((a, b) =>
+    a.queued_at.localeCompare(b.queued_at) || (a.revision || 0) - (b.revision || 0));
+  progress(0, queued.length);
+  let done = 0;
+  for (let i = 0; i < queued.length; i += BATCH_SIZE) {
+    const slice = queued.slice(i, i + BATCH_SIZE);
+    const revisions = (await Promise.all(slice.map((item) => get("revisions", item.key)))).filter(Boolean);
+    for (const revision of revisions) {
+      const head = await get("records", revision.record_id);
+      if (head && head.status !== STATUS.SYNCING && head.revision === revision.revision) {
+        await setStatus(revision.record_id, STATUS.SYNCING);
+      }
+    }
+    const body = { device_id: identity.deviceId, items: revisions.map(pushItem), sent_at: new Date().toISOString(),
+                   heartbeat: await heartbeatBody() };
+    const { status, data } = await request("POST", "/api/v1/sync/push", body);
+    if (status === 403 || status === 404) {
+      if (data?.error === "unknown_device") await putMeta("device_registered_for", null);
+      throw new DeviceRefused(data?.message || data?.error);
+    }
+    if (status !== 200 || !Array.isArray(data?.results)) throw new Error(`push: HTTP ${status}`);
+    for (const result of data.results) await applyResult(result);
+    done += slice.length;
+    progress(done, queued.length);
+  }
+}
+
+async function pull() {
+  const cursor = (await getMeta("pull_cursor")) || 0;
+  const { status, data } = await request("GET", `/api/v1/sync/pull?cursor=${cursor}`);
+  if (status !== 200 || !data) throw new Error(`pull: HTTP ${status}`);
+  const cases = data.full ? [] : await getMeta("server_cases", []);
+  const byId = new Map(cases.map((c) => [c.id, c]));
+  for (const c of data.cases) {
+    if (c.status === "open") byId.set(c.id, c);
+    else byId.delete(c.id);
+  }
+  await putMeta("server_cases", Array.from(byId.values()));
+  await putMeta("pull_cursor", data.cursor);
+  if (data.catalogue_version && data.catalogue_version !== (await getMeta("catalogue_version"))) {
+    const catalogue = await request("GET", "/api/v1/catalogue");
+    if (catalogue.status === 200) {
+      const versions = await getMeta("catalogues", {});
+      versions[catalogue.data.version] = catalogue.data;
+      await putMeta("catalogues", versions);
+      await putMeta("catalogue_version", catalogue.data.version);
+    }
+  }
+  if (data.more) await pull();
+}
+
+function schedule(ms) {
+  clearTimeout(state.timer);
+  state.timer = setTimeout(() => syncNow("retry"), ms);
+}
+
+export async function syncNow(reason = "manual") {
+  if (state.running || state.paused) return false;
+  state.running = true;
+  emit("fieldapp:sync", { phase: "start", reason });
+  try {
+    const probe = await request("GET", "/api/v1/session");
+    if (!probe.data?.authenticated) throw new Unauthenticated();
+    state.token = probe.data.csrf_token;
+    const identity = await deviceIdentity();
+    await ensureRegistered(identity, probe.data.user.id);
+    await request("POST", `/api/v1/devices/${identity.deviceId}/heartbeat`, await heartbeatBody());
+    await pushOutbox(identity, (done, total) => emit("fieldapp:sync", { phase: "progress", done, total }));
+    await pull();
+    state.backoff = BACKOFF_START_MS;
+    const remaining = await count("outbox");
+    emit("fieldapp:sync", { phase: "done", remaining });
+    if (remaining > 0) schedule(1_000); // saved while we were pushing: go again shortly
+    return true;
+  } catch (error) {
+    if (error instanceof Unauthenticated) {
+      state.paused = true; // nothing is dropped; sync resumes after the officer signs in again
+      emit("fieldapp:sync", { phase: "signin" });
+    } else if (error instanceof DeviceRefused) {
+      emit("fieldapp:sync", { phase: "refused", message: String(error.message || "") });
+    } else {
+      emit("fieldapp:sync", { phase: "offline", retryInMs: state.backoff });
+      schedule(state.backoff);
+      state.backoff = Math.min(state.backoff * 2, BACKOFF_MAX_MS);
+    }
+    return false;
+  } finally {
+    state.running = false;
+    emit("fieldapp:saved"); // refresh the unsynced count
+  }
+}
+
+export function resumeAfterSignIn() {
+  state.paused = false;
+  state.backoff = BACKOFF_START_MS;
+  return syncNow("signed-in");
+}
+
+export function startSyncTriggers() {
+  window.addEventListener("online", () => syncNow("online"));
+  document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible") syncNow("visible"); });
+  window.addEventListener("fieldapp:saved-record", () => syncNow("saved"));
+  navigator.serviceWorker?.addEventListener("message", (event) => {
+    if (event.data?.type === "SYNC") syncNow("background-sync");
+  });
+  // Exposed for diagnostics and tests: trigger a sync and read every status change shown.
+  window.fieldappSync = { syncNow, statusLog, state };
+  return syncNow("start");
+}
+

@@ -1,0 +1,405 @@
+"""The OpenAPI 3.0.3 description of the phone's JSON API (/api/v1/), served at /api/v1/openapi.json.
+
+It describes the routes as they behave today. tests/api/test_openapi.py checks that every /api/v1
+route is here and nothing else, and that real answers match the documented schemas;
+tests/api/test_schemathesis.py fuzzes every operation against it.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..models import Role
+from .push import HASH_ALGORITHMS, MAX_BATCH, RECORD_TYPES, SIGNED_FIELDS
+
+OPENAPI_VERSION = "3.0.3"
+API = "/api/v1"
+JSON = "application/json"
+
+SHA256_HEX = "^[0-9a-f]{64}$"
+BASE64URL = "^[A-Za-z0-9_-]*={0,2}$"
+MAX_SAFE_INTEGER = 2**53 - 1
+
+DESCRIPTION = """\
+The JSON API the fieldapp phone app talks to: session probe, rules catalogue, open cases, device
+registration and heartbeat, and the sync of signed record revisions (push) and server changes (pull).
+
+- Every body is JSON. Every error is an `Error`: `error` is a stable machine-readable code (the phone
+  branches on it), `message` a human-readable explanation (absent on the generic `not_found` and
+  `method_not_allowed` answers). Phones must ignore fields they do not know.
+- Sign-in is by passkey in the browser, outside this API; the API then rides on the session cookie.
+  Every POST also needs the CSRF token `GET /api/v1/session` hands out, in the `X-CSRFToken` header;
+  without it the answer is 400 `csrf_failed`.
+- Signed revisions hold no floating-point number anywhere; integers stay within ±(2^53 - 1).
+"""
+
+# Security requirements: public, a signed-in session, a signed-in session plus the CSRF header.
+PUBLIC: list[dict] = []
+SIGNED_IN = [{"session": []}]
+SIGNED_IN_UNSAFE = [{"session": [], "csrf": []}]
+
+
+# ---- small builders --------------------------------------------------------------------------
+
+
+def ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: dict) -> dict:
+    return {**schema, "nullable": True}
+
+
+def string(description: str | None = None, **extra: Any) -> dict:
+    return _described({"type": "string", **extra}, description)
+
+
+def integer(description: str | None = None, minimum: int | None = None, **extra: Any) -> dict:
+    schema: dict = {"type": "integer", **extra}
+    if minimum is not None:
+        schema["minimum"] = minimum
+    return _described(schema, description)
+
+
+def uuid_string(description: str | None = None) -> dict:
+    return string(description, format="uuid")
+
+
+def date_time(description: str | None = None) -> dict:
+    return string(description, format="date-time")
+
+
+def array(items: dict, description: str | None = None, **extra: Any) -> dict:
+    return _described({"type": "array", "items": items, **extra}, description)
+
+
+def obj(properties: dict, required: tuple[str, ...] | list[str] = (), description: str | None = None,
+        **extra: Any) -> dict:
+    schema: dict = {"type": "object", "properties": properties, **extra}
+    if required:
+        schema["required"] = list(required)
+    return _described(schema, description)
+
+
+def _described(schema: dict, description: str | None) -> dict:
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def json_content(schema: dict) -> dict:
+    return {JSON: {"schema": schema}}
+
+
+def ok(description: str, schema: dict) -> dict:
+    return {"description": description, "content": json_content(schema)}
+
+
+def error_response(name: str) -> dict:
+    return {"$ref": f"#/components/responses/{name}"}
+
+
+def operation(operation_id: str, summary: str, responses: dict, *, security: list, tag: str,
+              description: str | None = None, parameters: list | None = None, body: dict | None = None,
+              body_description: str | None = None) -> dict:
+    op: dict = {"operationId": operation_id, "summary": summary, "tags": [tag], "security": security}
+    if description:
+        op["description"] = description
+    if parameters:
+        op["parameters"] = parameters
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": json_content(body)}
+        if body_description:
+            op["requestBody"]["description"] = body_description
+    op["responses"] = responses
+    return op
+
+
+def errors(*statuses: int) -> dict:
+    """The documented error answers of an operation, by status code."""
+    names = {400: "BadRequest", 401: "Unauthenticated", 403: "Forbidden", 404: "NotFound",
+             409: "Conflict", 413: "TooLarge"}
+    return {str(status): error_response(names[status]) for status in statuses}
+
+
+# ---- schemas ---------------------------------------------------------------------------------
+
+
+def _error_schemas() -> dict:
+    return {
+        "Error": obj({
+            "error": string("Stable machine-readable code, e.g. `unauthenticated`, `bad_request`, "
+                            "`csrf_failed`, `bad_device`, `unknown_device`, `device_revoked`, `not_found`."),
+            "message": string("Human-readable explanation (absent on the generic `not_found` and "
+                              "`method_not_allowed` answers)."),
+        }, required=["error"], description="Every error answer of the API."),
+    }
+
+
+def _session_schemas() -> dict:
+    unit = obj({"id": uuid_string(), "code": string(), "name": string()}, required=["id", "code", "name"])
+    return {
+        "SessionUser": obj({
+            "id": uuid_string(),
+            "name": string(),
+            "cert_no": string("The officer's enforcement certificate number."),
+            "unit": unit,
+            "roles": array(string(enum=sorted(r.value for r in Role)), "Sorted role names."),
+        }, required=["id", "name", "cert_no", "unit", "roles"]),
+        "SessionState": obj({
+            "authenticated": {"type": "boolean"},
+            "csrf_token": string("Send it back in the `X-CSRFToken` header on every POST."),
+            "user": ref("SessionUser"),
+        }, required=["authenticated", "csrf_token"],
+            description="`user` is present only when `authenticated` is true."),
+    }
+
+
+def _catalogue_schemas() -> dict:
+    entry = obj({"id": string()}, required=["id"], description="One catalogue entry; see catalogue.toml.")
+    sections = ("stages", "kinds", "step_types", "case_flags", "interruption_reasons", "service_relations",
+                "findings")
+    return {
+        "Catalogue": obj({
+            "version": integer("The published version (what revisions name as `catalogue_version`).", 1),
+            "builtin_version": integer("Version of the built-in catalogue this publication is made from.", 1),
+            "meta": obj({"title": string(), "title_en": string(), "scope_article": string()}),
+            **{name: array(entry) for name in sections},
+        }, required=["version", "kinds", "stages", "step_types"],
+            description="The rules catalogue as published (loosely described: the phone caches it whole)."),
+    }
+
+
+def _case_schemas() -> dict:
+    return {
+        "Case": obj({
+            "id": uuid_string(),
+            "unit_id": uuid_string(),
+            "kind": string("licensing | penalty | coercion | inspection"),
+            "case_number": nullable(string("案号, often assigned later.")),
+            "party_name": string(),
+            "party_credit_code": nullable(string("Unified social credit code (18 characters).")),
+            "party_address": nullable(string()),
+            "flags": array(string(), "Catalogue case flags."),
+            "status": string("open | closed | archived | withdrawn"),
+            "origin": string("server | phone", enum=["server", "phone"]),
+            "updated_at": date_time(),
+        }, required=["id", "unit_id", "kind", "case_number", "party_name", "party_credit_code", "party_address",
+                     "flags", "status", "origin", "updated_at"]),
+        "CaseList": obj({"cases": array(ref("Case"))}, required=["cases"]),
+    }
+
+
+def _device_schemas() -> dict:
+    return {
+        "DeviceRegistration": obj({
+            "device_id": uuid_string("Made on the phone."),
+            "public_key": string("The device's ECDSA P-256 public key: SPKI DER, base64url (as WebCrypto "
+                                 "exports it).", pattern=BASE64URL),
+            "label": string("A name for the phone (kept to 120 characters)."),
+        }, required=["device_id", "public_key"]),
+        "DeviceRegistered": obj({"device_id": uuid_string(), "registered_at": date_time()},
+                                required=["device_id", "registered_at"]),
+        "Heartbeat": obj({
+            "app_version": string("Kept to 40 characters."),
+            "catalogue_version": integer(None, 0),
+            "unsynced_items": integer(None, 0),
+            "bytes_pending": integer(None, 0, format="int64"),
+            "oldest_unsynced_at": date_time("With a time zone; otherwise ignored."),
+            "sent_at": date_time("The phone's clock when sending; the server records the skew."),
+        }, description="What is still on the phone. Every field is optional; a value of the wrong type "
+                       "is ignored."),
+        "HeartbeatAck": obj({"ok": {"type": "boolean", "enum": [True]}, "server_time": date_time()},
+                            required=["ok", "server_time"]),
+    }
+
+
+def _revision_item() -> dict:
+    properties = {
+        "record_id": uuid_string("Made on the phone."),
+        "record_type": string(enum=sorted(RECORD_TYPES)),
+        "revision": integer("1 for a new record, then parent + 1.", 1, maximum=MAX_SAFE_INTEGER),
+        "parent": nullable(integer("revision - 1; null for revision 1.", 1, maximum=MAX_SAFE_INTEGER)),
+        "parent_id": nullable(uuid_string("The record this one belongs to (activity of a step, case of an "
+                                          "activity).")),
+        "catalogue_version": integer("The catalogue version the record was made with.", 1,
+                                     maximum=MAX_SAFE_INTEGER),
+        "author": uuid_string("The signed-in user's id."),
+        "device_id": uuid_string("The device of the batch."),
+        "device_time": string("The phone's clock when the revision was made, ISO 8601 (kept as written, not "
+                              "checked).", format="date-time", maxLength=40),
+        "reason": nullable(string("Why this revision was made (edits, withdrawals).", maxLength=2000)),
+        "payload": {"type": "object", "description": "The record's content; no floating-point numbers."},
+        "media": array(ref("MediaRef"), maxItems=500),
+        "withdrawn_media": array(ref("MediaRef"), maxItems=500),
+    }
+    assert tuple(properties) == SIGNED_FIELDS, "RevisionItem must describe exactly the signed fields"
+    properties["signature"] = string("ECDSA P-256/SHA-256 over the RFC 8785 canonical JSON of the signed "
+                                     "fields; raw r‖s, base64url.", pattern=BASE64URL, minLength=1)
+    return obj(properties, required=["record_id", "record_type", "revision", "catalogue_version", "author",
+                                     "device_id", "device_time", "payload", "signature"],
+               description="One immutable revision of a record, signed on the phone. `parent`, `parent_id` "
+                           "and `reason` default to null, `media` and `withdrawn_media` to [] (and are "
+                           "signed so).")
+
+
+def _sync_schemas() -> dict:
+    return {
+        "MediaRef": obj({
+            "alg": string(enum=sorted(HASH_ALGORITHMS)),
+            "hash": string("SHA-256 of the bytes, lower-case hex.", pattern=SHA256_HEX),
+            "size": integer("Bytes.", 0),
+            "type": string("Media type, e.g. image/jpeg.", maxLength=100),
+        }, required=["alg", "hash", "size", "type"]),
+        "RevisionItem": _revision_item(),
+        "PushRequest": obj({
+            "device_id": uuid_string("A device registered to the signed-in user."),
+            "items": array(ref("RevisionItem"), f"At most {MAX_BATCH}; each is answered on its own.",
+                           maxItems=MAX_BATCH),
+            "sent_at": date_time(),
+            "heartbeat": ref("Heartbeat"),
+        }, required=["device_id", "items"]),
+        "RevisionHead": obj({
+            "revision": integer(None, 1),
+            "content_hash": string(pattern=SHA256_HEX),
+            "device_time": string(),
+            "payload": {"type": "object"},
+            "reason": nullable(string()),
+        }, required=["revision", "content_hash", "device_time", "payload", "reason"],
+            description="The server's head revision of a record."),
+        "PushResult": obj({
+            "record_id": nullable(string("As sent (null when it was not a string).")),
+            "revision": nullable(integer("As sent (null when it was not an integer).")),
+            "status": string(enum=["created", "duplicate", "conflict", "rejected"]),
+            "error": string("Why a conflict or rejection: `revision_exists`, `stale_parent`, `parent_missing`, "
+                            "`bad_item`, `bad_field`, `bad_media`, `bad_record_type`, `wrong_device`, "
+                            "`float_not_allowed`, `unsigned`, `bad_signature`, `not_author`, `not_owner`, "
+                            "`unknown_catalogue_version`."),
+            "message": string(),
+            "head": ref("RevisionHead"),
+            "missing_media": array(string(pattern=SHA256_HEX),
+                                   "For created and duplicate: media hashes the server still lacks."),
+        }, required=["record_id", "revision", "status"]),
+        "PushResponse": obj({
+            "server_time": date_time(),
+            "clock_skew_seconds": nullable(integer("Server receipt time minus `sent_at`; null without it.")),
+            "results": array(ref("PushResult"), "One per item, in order."),
+        }, required=["server_time", "clock_skew_seconds", "results"]),
+        "PullResponse": obj({
+            "cursor": integer("Send it back as `cursor` next time.", 0),
+            "more": {"type": "boolean", "description": "More changes wait: pull again at once."},
+            "full": {"type": "boolean", "description": "True for cursor 0: the whole state, not changes."},
+            "catalogue_version": nullable(integer("The latest published catalogue version.", 1)),
+            "cases": array(ref("Case")),
+            "assignments": array({"type": "object"}),
+            "comments": array({"type": "object"}),
+        }, required=["cursor", "more", "full", "catalogue_version", "cases", "assignments", "comments"]),
+    }
+
+
+def schemas() -> dict:
+    return {**_error_schemas(), **_session_schemas(), **_catalogue_schemas(), **_case_schemas(),
+            **_device_schemas(), **_sync_schemas()}
+
+
+def responses() -> dict:
+    def error(description: str) -> dict:
+        return {"description": description, "content": json_content(ref("Error"))}
+
+    return {
+        "BadRequest": error("Malformed request: `bad_request` (body is not the JSON object expected), "
+                            "`csrf_failed` (missing or wrong X-CSRFToken), `bad_device`, `bad_cursor`."),
+        "Unauthenticated": error("`unauthenticated`: no valid session; sign in first."),
+        "Forbidden": error("`device_revoked` or `device_not_yours`."),
+        "NotFound": error("`unknown_device` (register it first) or `not_found`."),
+        "Conflict": error("`device_conflict`: the device id is registered with another key or user."),
+        "TooLarge": error("`batch_too_large` (more than 100 items) or `too_large` (body over 2 MiB)."),
+    }
+
+
+def security_schemes() -> dict:
+    return {
+        "session": {"type": "apiKey", "in": "cookie", "name": "fieldapp_session",
+                    "description": "The session cookie set by passkey (or demo) sign-in in the browser."},
+        "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRFToken",
+                 "description": "`csrf_token` from GET /api/v1/session; required on every POST."},
+    }
+
+
+# ---- paths -----------------------------------------------------------------------------------
+
+
+def _path_parameter(name: str, schema: dict, description: str) -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": schema, "description": description}
+
+
+def paths() -> dict:
+    device_id = _path_parameter("device_id", uuid_string(), "A device registered to the signed-in user.")
+    version = _path_parameter("version", integer(None, 0), "A published catalogue version.")
+    cursor = {"name": "cursor", "in": "query", "required": False, "schema": integer(None, 0, default=0),
+              "description": "The last cursor the phone received; 0 (the default) for everything from scratch."}
+    return {
+        f"{API}/session": {"get": operation(
+            "getSession", "Who is signed in, and a fresh CSRF token", {"200": ok("The session.", ref("SessionState"))},
+            security=PUBLIC, tag="session",
+            description="Public. The phone also uses it to probe whether the server answers.")},
+        f"{API}/openapi.json": {"get": operation(
+            "getOpenAPI", "This document", {"200": ok("The OpenAPI document.", {"type": "object"})},
+            security=PUBLIC, tag="meta")},
+        f"{API}/catalogue": {"get": operation(
+            "getCatalogue", "The latest published catalogue",
+            {"200": ok("The catalogue (the built-in one is published on first request).", ref("Catalogue")),
+             **errors(401)},
+            security=SIGNED_IN, tag="catalogue")},
+        f"{API}/catalogue/{{version}}": {"get": operation(
+            "getCatalogueVersion", "One published catalogue version (every version is kept)",
+            {"200": ok("The catalogue version.", ref("Catalogue")), **errors(401, 404)},
+            security=SIGNED_IN, tag="catalogue", parameters=[version])},
+        f"{API}/cases": {"get": operation(
+            "listOpenCases", "Open cases of the units the user may see",
+            {"200": ok("At most 500, newest first.", ref("CaseList")), **errors(401)},
+            security=SIGNED_IN, tag="cases")},
+        f"{API}/devices": {"post": operation(
+            "registerDevice", "Register the phone's signing key under the signed-in user",
+            {"200": ok("Already registered with this key (idempotent).", ref("DeviceRegistered")),
+             "201": ok("Registered.", ref("DeviceRegistered")),
+             **errors(400, 401, 403, 409, 413)},
+            security=SIGNED_IN_UNSAFE, tag="devices", body=ref("DeviceRegistration"))},
+        f"{API}/devices/{{device_id}}/heartbeat": {"post": operation(
+            "deviceHeartbeat", "Report what is still on the phone",
+            {"200": ok("Recorded.", ref("HeartbeatAck")), **errors(400, 401, 403, 404, 413)},
+            security=SIGNED_IN_UNSAFE, tag="devices", parameters=[device_id], body=ref("Heartbeat"))},
+        f"{API}/sync/push": {"post": operation(
+            "pushRevisions", "Push signed revisions; each item is answered on its own",
+            {"200": ok("Per-item results (a bad item never spoils the others).", ref("PushResponse")),
+             **errors(400, 401, 403, 404, 413)},
+            security=SIGNED_IN_UNSAFE, tag="sync", body=ref("PushRequest"),
+            description="Idempotent: a revision already held is answered `duplicate`; other content for "
+                        "the same record and revision is a `conflict` with the server's head.")},
+        f"{API}/sync/pull": {"get": operation(
+            "pullChanges", "What changed on the server since the phone's cursor",
+            {"200": ok("Changes (or, for cursor 0, the full state).", ref("PullResponse")), **errors(400, 401)},
+            security=SIGNED_IN, tag="sync", parameters=[cursor])},
+    }
+
+
+def build() -> dict:
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": "fieldapp phone API",
+            "version": "1",
+            "description": DESCRIPTION,
+        },
+        "servers": [{"url": "/"}],
+        "tags": [{"name": name} for name in ("session", "meta", "catalogue", "cases", "devices", "sync")],
+        "paths": paths(),
+        "components": {"schemas": schemas(), "responses": responses(), "securitySchemes": security_schemes()},
+    }
+
+
+SPEC: dict = build()
+
+
+def spec_json() -> dict:
+    """The document as served at GET /api/v1/openapi.json."""
+    return SPEC
