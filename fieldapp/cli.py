@@ -180,7 +180,26 @@ def revoke_device_command(device_id: str):
     click.echo(f"device {device_id} revoked")
 
 
-COMMANDS = [init_db_command, verify_signatures_command, revoke_device_command, create_unit_command, create_user_command, set_user_command,
+@click.command("import-export")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def import_export_command(path: str):
+    """Import a phone's "export unsynced records" file (signatures verified; idempotent with sync)."""
+    import json
+
+    from .sync.importer import ImportError_, import_export
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+        summary = import_export(data, _settings().clock_skew_seconds)
+    except (ValueError, ImportError_) as exc:
+        raise click.ClickException(f"cannot import {path}: {exc}") from None
+    click.echo(summary.line())
+    for problem in summary.problems[:50]:
+        click.echo(f"  {problem}")
+
+
+COMMANDS = [init_db_command, verify_signatures_command, revoke_device_command, import_export_command, create_unit_command, create_user_command, set_user_command,
             enroll_command, seed_demo_command]
 
 

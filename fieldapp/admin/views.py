@@ -192,3 +192,55 @@ def catalogue_add_step():
         db.session().rollback()
         flash(str(exc), "error")
     return redirect(url_for("admin.catalogue_page"))
+
+
+@bp.get("/devices")
+@allow(Role.ADMIN)
+def devices_page():
+    from ..models import Device
+
+    rows = db.session().execute(select(Device, User).join(User, Device.user_id == User.id)
+                                .order_by(Device.last_seen_at.desc().nulls_last())).all()
+    return render_template("admin/devices.html", rows=rows)
+
+
+@bp.post("/devices/<uuid:device_id>/revoke")
+@allow(Role.ADMIN)
+def device_revoke(device_id: uuid.UUID):
+    """A lost phone: its later pushes are refused; what it sent before stays valid."""
+    from ..models import Device
+
+    with db.transaction():
+        device = db.session().get(Device, device_id)
+        if device is None:
+            abort(404)
+        if device.revoked_at is None:
+            device.revoked_at = utcnow()
+            device.revoked_by = current_user.id
+    flash(_("Device revoked."), "ok")
+    return redirect(url_for("admin.devices_page"))
+
+
+@bp.post("/import")
+@allow(Role.ADMIN)
+def import_unsynced():
+    """Import the export file of a phone that cannot sync."""
+    import json
+
+    from ..sync.importer import ImportError_, import_export
+
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        flash(_("Choose an export file."), "error")
+        return redirect(url_for("admin.devices_page"))
+    try:
+        data = json.loads(upload.read(50 * 1024 * 1024 + 1).decode("utf-8"))
+        summary = import_export(data, current_app.config["FIELDAPP_SETTINGS"].clock_skew_seconds)
+    except (ValueError, UnicodeDecodeError, ImportError_) as exc:
+        db.session().rollback()
+        flash(_("The file could not be imported: %(reason)s", reason=str(exc)[:300]), "error")
+        return redirect(url_for("admin.devices_page"))
+    flash(_("Imported: %(summary)s", summary=summary.line()), "ok")
+    for problem in summary.problems[:20]:
+        flash(problem, "error")
+    return redirect(url_for("admin.devices_page"))

@@ -17,7 +17,8 @@ JSON = "application/json"
 
 SHA256_HEX = "^[0-9a-f]{64}$"
 BASE64URL = "^[A-Za-z0-9_-]*={0,2}$"
-MAX_SAFE_INTEGER = 2**53 - 1
+INT32_MAX = 2**31 - 1  # revision numbers, catalogue versions and heartbeat counts are 32-bit columns
+INT64_MAX = 2**63 - 1
 
 DESCRIPTION = """\
 The JSON API the fieldapp phone app talks to: session probe, rules catalogue, open cases, device
@@ -29,7 +30,8 @@ registration and heartbeat, and the sync of signed record revisions (push) and s
 - Sign-in is by passkey in the browser, outside this API; the API then rides on the session cookie.
   Every POST also needs the CSRF token `GET /api/v1/session` hands out, in the `X-CSRFToken` header;
   without it the answer is 400 `csrf_failed`.
-- Signed revisions hold no floating-point number anywhere; integers stay within ±(2^53 - 1).
+- Signed revisions hold no floating-point number anywhere; integers stay within ±(2^53 - 1), and
+  revision numbers and catalogue versions within 2^31 - 1.
 """
 
 # Security requirements: public, a signed-in session, a signed-in session plus the CSRF header.
@@ -201,13 +203,13 @@ def _device_schemas() -> dict:
                                 required=["device_id", "registered_at"]),
         "Heartbeat": obj({
             "app_version": string("Kept to 40 characters."),
-            "catalogue_version": integer(None, 0),
-            "unsynced_items": integer(None, 0),
-            "bytes_pending": integer(None, 0, format="int64"),
+            "catalogue_version": integer(None, 0, maximum=INT32_MAX),
+            "unsynced_items": integer(None, 0, maximum=INT32_MAX),
+            "bytes_pending": integer(None, 0, maximum=INT64_MAX, format="int64"),
             "oldest_unsynced_at": date_time("With a time zone; otherwise ignored."),
             "sent_at": date_time("The phone's clock when sending; the server records the skew."),
         }, description="What is still on the phone. Every field is optional; a value of the wrong type "
-                       "is ignored."),
+                       "or out of range is ignored."),
         "HeartbeatAck": obj({"ok": {"type": "boolean", "enum": [True]}, "server_time": date_time()},
                             required=["ok", "server_time"]),
     }
@@ -217,12 +219,11 @@ def _revision_item() -> dict:
     properties = {
         "record_id": uuid_string("Made on the phone."),
         "record_type": string(enum=sorted(RECORD_TYPES)),
-        "revision": integer("1 for a new record, then parent + 1.", 1, maximum=MAX_SAFE_INTEGER),
-        "parent": nullable(integer("revision - 1; null for revision 1.", 1, maximum=MAX_SAFE_INTEGER)),
+        "revision": integer("1 for a new record, then parent + 1.", 1, maximum=INT32_MAX),
+        "parent": nullable(integer("revision - 1; null for revision 1.", 1, maximum=INT32_MAX)),
         "parent_id": nullable(uuid_string("The record this one belongs to (activity of a step, case of an "
                                           "activity).")),
-        "catalogue_version": integer("The catalogue version the record was made with.", 1,
-                                     maximum=MAX_SAFE_INTEGER),
+        "catalogue_version": integer("The catalogue version the record was made with.", 1, maximum=INT32_MAX),
         "author": uuid_string("The signed-in user's id."),
         "device_id": uuid_string("The device of the batch."),
         "device_time": string("The phone's clock when the revision was made, ISO 8601 (kept as written, not "
@@ -281,7 +282,8 @@ def _sync_schemas() -> dict:
         }, required=["record_id", "revision", "status"]),
         "PushResponse": obj({
             "server_time": date_time(),
-            "clock_skew_seconds": nullable(integer("Server receipt time minus `sent_at`; null without it.")),
+            "clock_skew_seconds": nullable(integer("Server receipt time minus `sent_at` (kept within "
+                                                   "±(2^31 - 1)); null without it.")),
             "results": array(ref("PushResult"), "One per item, in order."),
         }, required=["server_time", "clock_skew_seconds", "results"]),
         "PullResponse": obj({
@@ -335,7 +337,8 @@ def _path_parameter(name: str, schema: dict, description: str) -> dict:
 def paths() -> dict:
     device_id = _path_parameter("device_id", uuid_string(), "A device registered to the signed-in user.")
     version = _path_parameter("version", integer(None, 0), "A published catalogue version.")
-    cursor = {"name": "cursor", "in": "query", "required": False, "schema": integer(None, 0, default=0),
+    cursor = {"name": "cursor", "in": "query", "required": False,
+              "schema": integer(None, 0, maximum=INT64_MAX, format="int64", default=0),
               "description": "The last cursor the phone received; 0 (the default) for everything from scratch."}
     return {
         f"{API}/session": {"get": operation(

@@ -15,6 +15,7 @@ from ..models import Case, ChangeLog, Device
 from ..rules import publication
 from . import bp
 from . import devices as device_service
+from . import openapi
 from .push import MAX_BATCH, Author, prepare, store_batch
 from .signing import load_public_key
 
@@ -38,6 +39,13 @@ def session_state():
             "roles": sorted(r.value for r in current_user.roles),
         },
     )
+
+
+@bp.get("/openapi.json", endpoint="openapi")
+@allow(public=True)
+def openapi_document():
+    """The API described for clients and tests (OpenAPI 3)."""
+    return jsonify(openapi.spec_json())
 
 
 @bp.get("/catalogue")

@@ -38,6 +38,7 @@ ROUTES: dict[str, Access] = {
     "ops.set_language": Access(PUBLIC),
     "capture.help_page": Access(PUBLIC),
     "sync.session_state": Access(PUBLIC),
+    "sync.openapi": Access(PUBLIC),
     "auth.signin_page": Access(PUBLIC),
     "auth.signin_options": Access(PUBLIC),
     "auth.signin_verify": Access(PUBLIC),
@@ -72,6 +73,9 @@ ROUTES: dict[str, Access] = {
     "admin.passkey_revoke": Access(frozenset({R.ADMIN})),
     "admin.catalogue_page": Access(frozenset({R.ADMIN})),
     "admin.catalogue_add_step": Access(frozenset({R.ADMIN})),
+    "admin.devices_page": Access(frozenset({R.ADMIN})),
+    "admin.device_revoke": Access(frozenset({R.ADMIN})),
+    "admin.import_unsynced": Access(frozenset({R.ADMIN})),
 }
 
 # Who sees which unit's data (art. 5 and art. 29's leaders).

@@ -81,3 +81,12 @@ def run_cli(app, *args: str):
 
     flask_command = FlaskGroup(add_default_commands=False, load_dotenv=False)
     return app.test_cli_runner().invoke(flask_command, args=list(args))
+
+
+def sync_push(client, body):
+    return post_json(client, "/api/v1/sync/push", body)
+
+
+def push_results(response) -> list[dict]:
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["results"]
