@@ -79,6 +79,15 @@ async function handleShellAsset(request) {
   return cached || fetch(request);
 }
 
+// Background Sync (where the browser has it): wake the open app to push its outbox. The outbox
+// lives in IndexedDB and the engine in the page, so the worker only passes the word on.
+self.addEventListener("sync", (event) => {
+  if (event.tag !== "fieldapp-outbox") return;
+  event.waitUntil(self.clients.matchAll({ type: "window" }).then((clients) => {
+    for (const client of clients) client.postMessage({ type: "SYNC" });
+  }));
+});
+
 self.addEventListener("fetch", (event) => {
   const { request } = event;
   if (request.method !== "GET") return;

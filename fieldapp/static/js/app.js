@@ -75,6 +75,11 @@ async function registerServiceWorker() {
     if (!navigator.serviceWorker.controller) ready.active?.postMessage({ type: "CLAIM" });
     ready.active?.postMessage({ type: "CACHE_PAGES", urls: [window.location.pathname] });
   });
+  // Ask for a Background Sync after each save, where the browser offers it (a bonus: the page's
+  // own engine also syncs on 'online', on visibility and on the button).
+  window.addEventListener("fieldapp:saved-record", () => {
+    navigator.serviceWorker.ready.then((ready) => ready.sync?.register("fieldapp-outbox")).catch(() => {});
+  });
   // Reload when an *update* takes over; the very first worker claiming the page needs no reload.
   const hadController = !!navigator.serviceWorker.controller;
   let reloading = false;
