@@ -7,7 +7,13 @@ from datetime import datetime
 
 from .. import db
 from ..models import Device, User, utcnow
+from .push import parse_time
 from .signing import BadPublicKey, b64url_decode, load_public_key
+
+
+def _clean(text: str | None, limit: int) -> str:
+    # PostgreSQL text cannot hold NUL; labels and user agents are informational, so drop it.
+    return (text or "").replace("\x00", "")[:limit]
 
 
 class DeviceError(Exception):
@@ -32,8 +38,8 @@ def register(user: User, device_id: str, public_key_b64: str, label: str = "", u
         if device.revoked_at is not None:
             raise DeviceError("device_revoked", 403, "this device was revoked; ask your admin")
         return device, False
-    device = Device(id=ident, user_id=user.id, public_key=spki, label=(label or "")[:120],
-                    user_agent=(user_agent or "")[:300], last_seen_at=utcnow())
+    device = Device(id=ident, user_id=user.id, public_key=spki, label=_clean(label, 120),
+                    user_agent=_clean(user_agent, 300), last_seen_at=utcnow())
     s.add(device)
     s.flush()
     return device, True
@@ -73,17 +79,9 @@ def parse_heartbeat(data) -> Heartbeat:
         ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= maximum
         return value if ok else None
 
-    oldest = data.get("oldest_unsynced_at")
-    parsed = None
-    if isinstance(oldest, str):
-        try:
-            parsed = datetime.fromisoformat(oldest.replace("Z", "+00:00"))
-            if parsed.tzinfo is None:
-                parsed = None
-        except ValueError:
-            parsed = None
+    parsed = parse_time(data.get("oldest_unsynced_at"))
     app_version = data.get("app_version")
-    return Heartbeat(app_version=app_version[:40] if isinstance(app_version, str) else None,
+    return Heartbeat(app_version=_clean(app_version, 40) if isinstance(app_version, str) else None,
                      catalogue_version=intish("catalogue_version"), unsynced_items=intish("unsynced_items"),
                      bytes_pending=intish("bytes_pending", 2**63 - 1), oldest_unsynced_at=parsed)
 

@@ -101,8 +101,7 @@ def error_response(name: str) -> dict:
 
 
 def operation(operation_id: str, summary: str, responses: dict, *, security: list, tag: str,
-              description: str | None = None, parameters: list | None = None, body: dict | None = None,
-              body_description: str | None = None) -> dict:
+              description: str | None = None, parameters: list | None = None, body: dict | None = None) -> dict:
     op: dict = {"operationId": operation_id, "summary": summary, "tags": [tag], "security": security}
     if description:
         op["description"] = description
@@ -110,8 +109,6 @@ def operation(operation_id: str, summary: str, responses: dict, *, security: lis
         op["parameters"] = parameters
     if body is not None:
         op["requestBody"] = {"required": True, "content": json_content(body)}
-        if body_description:
-            op["requestBody"]["description"] = body_description
     op["responses"] = responses
     return op
 
@@ -233,7 +230,8 @@ def _revision_item() -> dict:
         "media": array(ref("MediaRef"), maxItems=500),
         "withdrawn_media": array(ref("MediaRef"), maxItems=500),
     }
-    assert tuple(properties) == SIGNED_FIELDS, "RevisionItem must describe exactly the signed fields"
+    if tuple(properties) != SIGNED_FIELDS:
+        raise RuntimeError("RevisionItem must describe exactly the signed fields, in order")
     properties["signature"] = string("ECDSA P-256/SHA-256 over the RFC 8785 canonical JSON of the signed "
                                      "fields; raw r‖s, base64url.", pattern=BASE64URL, minLength=1)
     return obj(properties, required=["record_id", "record_type", "revision", "catalogue_version", "author",

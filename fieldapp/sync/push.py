@@ -123,6 +123,8 @@ def validate(item, device_id: str, public_key) -> tuple[dict, bytes, str]:
         raise Rejected("bad_field", "parent must be revision - 1 (none for revision 1)")
     if envelope["device_id"] != device_id:
         raise Rejected("wrong_device", "the item names another device than the batch")
+    if contains_nul(envelope):
+        raise Rejected("bad_text", "text may not contain NUL (U+0000) characters")
     if contains_float(envelope):
         raise Rejected("float_not_allowed", "signed records may not contain floating-point numbers")
     signature_text = item.get("signature")
@@ -148,12 +150,26 @@ def _head_json(record: SyncedRecord | None) -> dict | None:
             "payload": head.payload, "reason": head.reason}
 
 
-def _parse_time(text: str) -> datetime | None:
+def parse_time(text) -> datetime | None:
+    """An aware UTC datetime from ISO 8601 text, or None: phones' clocks say anything (year 1, 9999)."""
+    if not isinstance(text, str):
+        return None
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        return parsed.astimezone(UTC) if parsed.tzinfo else None
+    except (ValueError, OverflowError):
         return None
-    return parsed.astimezone(UTC) if parsed.tzinfo else None
+
+
+def contains_nul(value) -> bool:
+    """PostgreSQL text cannot hold U+0000; no officer types it, so such content is refused."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(contains_nul(v) for v in value)
+    return False
 
 
 def _existing(record_id: uuid.UUID, revision: int) -> Revision | None:
@@ -296,7 +312,7 @@ def _store_one(item: Prepared, author: Author, device_id: uuid.UUID, skew_second
             record_id=rid, revision=rev, parent=envelope["parent"], record_type=envelope["record_type"],
             parent_id=uuid.UUID(envelope["parent_id"]) if envelope["parent_id"] else None,
             catalogue_version=envelope["catalogue_version"], author_id=author.id, device_id=device_id,
-            device_time=envelope["device_time"], device_time_parsed=_parse_time(envelope["device_time"]),
+            device_time=envelope["device_time"], device_time_parsed=parse_time(envelope["device_time"]),
             received_at=now, clock_skew_seconds=skew_seconds,
             clock_skew_flag=skew_seconds is not None and abs(skew_seconds) > skew_threshold,
             reason=envelope["reason"], payload=envelope["payload"], media=envelope["media"],
