@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from .. import db
@@ -259,7 +260,7 @@ def store_batch(prepared: list[Prepared | ItemResult], author: Author, device_id
 
 def _store_one(item: Prepared, author: Author, device_id: uuid.UUID, skew_seconds: int | None,
                skew_threshold: int, known_media: set[str], published: set[int]) -> ItemResult:
-    envelope, signature, content_hash = item.envelope, item.signature, item.content_hash
+    envelope, content_hash = item.envelope, item.content_hash
     s = db.session()
     rid, rev = item.key
     if envelope["author"] != str(author.id):
@@ -273,20 +274,29 @@ def _store_one(item: Prepared, author: Author, device_id: uuid.UUID, skew_second
     # flushes cost more than the inserts themselves.
     records, revisions = SyncedRecord.__table__, Revision.__table__
     now = utcnow()
+    if rev == 1:
+        # The common case, a new record: claim its id with one INSERT … ON CONFLICT DO NOTHING. If we
+        # got it, nobody else can hold this record's revisions, so the revision goes straight in.
+        claimed = s.execute(_claim_record(s), {
+            "id": rid, "record_type": envelope["record_type"], "author_id": author.id, "unit_id": author.unit_id,
+            "head_revision": 1, "parent_id": uuid.UUID(envelope["parent_id"]) if envelope["parent_id"] else None,
+            "case_id": _case_of(envelope), "withdrawn": bool(envelope["payload"].get("withdrawn")),
+            "created_at": now, "updated_at": now}).first()
+        if claimed is not None:
+            missing = _missing_media(envelope, known_media)
+            s.execute(revisions.insert(), _revision_row(item, author, device_id, now, skew_seconds, skew_threshold, missing))
+            if envelope["record_type"] == "case":
+                _apply_case_proposal(rid, envelope, author)
+                s.flush()
+            return ItemResult(envelope["record_id"], rev, "created", missing_media=missing)
     savepoint = s.begin_nested()
     try:
         record = s.execute(select(records.c.author_id, records.c.record_type, records.c.head_revision)
                            .where(records.c.id == rid).with_for_update()).first()
-        if record is None:
-            if rev != 1:
-                savepoint.rollback()
-                return ItemResult(envelope["record_id"], rev, "conflict", "parent_missing",
-                                  "the server does not have the revision this one builds on", head=None)
-            s.execute(records.insert(), dict(
-                id=rid, record_type=envelope["record_type"], author_id=author.id, unit_id=author.unit_id,
-                head_revision=1, parent_id=uuid.UUID(envelope["parent_id"]) if envelope["parent_id"] else None,
-                case_id=_case_of(envelope), withdrawn=bool(envelope["payload"].get("withdrawn")),
-                created_at=now, updated_at=now))
+        if record is None:  # revision 1 would have claimed it above: this one builds on nothing we hold
+            savepoint.rollback()
+            return ItemResult(envelope["record_id"], rev, "conflict", "parent_missing",
+                              "the server does not have the revision this one builds on", head=None)
         else:
             # With the record locked, look again: a concurrent push of this very revision may have
             # committed between our first look and the lock.
@@ -305,19 +315,8 @@ def _store_one(item: Prepared, author: Author, device_id: uuid.UUID, skew_second
                                   "the server's head is another revision; resolve on top of it", head=head)
             s.execute(records.update().where(records.c.id == rid).values(
                 head_revision=rev, withdrawn=bool(envelope["payload"].get("withdrawn")), updated_at=now))
-        withdrawn = {m["hash"] for m in envelope["withdrawn_media"]}
-        missing = sorted({m["hash"] for m in envelope["media"]} - withdrawn - known_media)
-        # Parameters passed apart from the statement: it is compiled once and cached, not per item.
-        s.execute(revisions.insert(), dict(
-            record_id=rid, revision=rev, parent=envelope["parent"], record_type=envelope["record_type"],
-            parent_id=uuid.UUID(envelope["parent_id"]) if envelope["parent_id"] else None,
-            catalogue_version=envelope["catalogue_version"], author_id=author.id, device_id=device_id,
-            device_time=envelope["device_time"], device_time_parsed=parse_time(envelope["device_time"]),
-            received_at=now, clock_skew_seconds=skew_seconds,
-            clock_skew_flag=skew_seconds is not None and abs(skew_seconds) > skew_threshold,
-            reason=envelope["reason"], payload=envelope["payload"], media=envelope["media"],
-            withdrawn_media=envelope["withdrawn_media"], content_hash=content_hash, signature=signature,
-            missing_media=missing))
+        missing = _missing_media(envelope, known_media)
+        s.execute(revisions.insert(), _revision_row(item, author, device_id, now, skew_seconds, skew_threshold, missing))
         if envelope["record_type"] == "case":
             _apply_case_proposal(rid, envelope, author)
             s.flush()
@@ -332,6 +331,33 @@ def _store_one(item: Prepared, author: Author, device_id: uuid.UUID, skew_second
                           "the record changed while this revision was applied",
                           head=_head_json(s.get(SyncedRecord, rid)))
     return ItemResult(envelope["record_id"], rev, "created", missing_media=missing)
+
+
+def _claim_record(s):
+    records = SyncedRecord.__table__
+    insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
+    return insert(records).on_conflict_do_nothing(index_elements=[records.c.id]).returning(records.c.id)
+
+
+def _missing_media(envelope: dict, known_media: set[str]) -> list[str]:
+    withdrawn = {m["hash"] for m in envelope["withdrawn_media"]}
+    return sorted({m["hash"] for m in envelope["media"]} - withdrawn - known_media)
+
+
+def _revision_row(item: Prepared, author: Author, device_id: uuid.UUID, now, skew_seconds: int | None,
+                  skew_threshold: int, missing: list[str]) -> dict:
+    """The revisions row, as parameters apart from the statement: it is compiled once and cached."""
+    envelope = item.envelope
+    return dict(
+        record_id=item.key[0], revision=item.key[1], parent=envelope["parent"], record_type=envelope["record_type"],
+        parent_id=uuid.UUID(envelope["parent_id"]) if envelope["parent_id"] else None,
+        catalogue_version=envelope["catalogue_version"], author_id=author.id, device_id=device_id,
+        device_time=envelope["device_time"], device_time_parsed=parse_time(envelope["device_time"]),
+        received_at=now, clock_skew_seconds=skew_seconds,
+        clock_skew_flag=skew_seconds is not None and abs(skew_seconds) > skew_threshold,
+        reason=envelope["reason"], payload=envelope["payload"], media=envelope["media"],
+        withdrawn_media=envelope["withdrawn_media"], content_hash=item.content_hash, signature=item.signature,
+        missing_media=missing)
 
 
 def _case_of(envelope: dict) -> uuid.UUID | None:
