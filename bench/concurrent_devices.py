@@ -42,13 +42,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import random
 import resource
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -69,16 +66,16 @@ if str(REPO_ROOT) not in sys.path:
 
 from sqlalchemy import text  # noqa: E402
 
+from _harness import (  # noqa: E402  (bench/ is on sys.path when a script there runs)
+    apply_env, free_port, gunicorn, init_db, log_count, percentile_ms,
+)
 from fieldapp import create_app, db  # noqa: E402
 from fieldapp.accounts import create_unit, create_user, parse_roles  # noqa: E402
 from tests.support.postgres import Cluster, PostgresUnavailable, start_cluster  # noqa: E402
 from tests.support.soft_device import SoftDevice  # noqa: E402
 
-HOST = "127.0.0.1"
 LOCKED = "database is locked"
 HTTP_TIMEOUT_S = 60
-STARTUP_TIMEOUT_S = 30
-STOP_TIMEOUT_S = 10
 WORKERS = 2
 ATTEMPTS = 3  # a failed batch is sent again, as the phone's outbox does
 DUPLICATE_SHARE = 0.05
@@ -89,23 +86,6 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # ---- environment and setup -------------------------------------------------------------------
-
-def venv_bin(name: str) -> str:
-    """A console script of the virtualenv this script runs in (``.venv/bin/<name>``)."""
-    for folder in (Path(sys.executable).parent, REPO_ROOT / ".venv" / "bin"):
-        if (folder / name).exists():
-            return str(folder / name)
-    found = shutil.which(name)
-    if not found:
-        raise SystemExit(f"cannot find {name!r}; run with .venv/bin/python")
-    return found
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
 
 def fieldapp_env(var_dir: Path, port: int, database_url: str | None) -> dict[str, str]:
     settings = {
@@ -121,23 +101,6 @@ def fieldapp_env(var_dir: Path, port: int, database_url: str | None) -> dict[str
     if database_url:
         settings["FIELDAPP_DATABASE_URL"] = database_url
     return settings
-
-
-def apply_env(settings: dict[str, str]) -> dict[str, str]:
-    """Make ``settings`` the only FIELDAPP_ variables of this process; return the full environment.
-
-    Inherited FIELDAPP_ variables (a DATABASE_URL pointing elsewhere, say) must not leak into the
-    benchmark, neither in-process (seeding, counting) nor in the subprocesses (init-db, gunicorn).
-    """
-    for key in [k for k in os.environ if k.startswith("FIELDAPP_")]:
-        del os.environ[key]
-    os.environ.update(settings)
-    return dict(os.environ)
-
-
-def init_db(env: dict[str, str]) -> None:
-    subprocess.run([venv_bin("flask"), "--app", "fieldapp", "init-db"], cwd=REPO_ROOT, env=env,
-                   check=True, stdout=subprocess.DEVNULL)
 
 
 def seed_users(count: int) -> list[str]:
@@ -172,47 +135,6 @@ def postmaster_pid(cluster: Cluster) -> int | None:
 
 
 # ---- the server --------------------------------------------------------------------------------
-
-@contextmanager
-def gunicorn(env: dict[str, str], port: int, threads: int, log_path: Path) -> Iterator[tuple[str, int]]:
-    """Run gunicorn for the duration of the block; yield its base URL and the master's pid."""
-    command = [venv_bin("gunicorn"), "--workers", str(WORKERS), "--worker-class", "gthread",
-               "--threads", str(threads), "--bind", f"{HOST}:{port}", "wsgi:app"]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log,
-                                   stderr=subprocess.STDOUT)
-    base_url = f"http://{HOST}:{port}"
-    try:
-        wait_until_healthy(base_url, process, log_path)
-        yield base_url, process.pid
-    finally:
-        stop(process)
-
-
-def wait_until_healthy(base_url: str, process: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"gunicorn exited with {process.returncode}:\n{log_path.read_text()}")
-        try:
-            if requests.get(f"{base_url}/healthz", timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"gunicorn did not answer /healthz within {STARTUP_TIMEOUT_S} s")
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
 
 # ---- CPU accounting (Linux /proc) ------------------------------------------------------------
 
@@ -522,21 +444,6 @@ def count_stored() -> Stored:
 
 # ---- report ----------------------------------------------------------------------------------
 
-def percentile_ms(sorted_seconds: list[float], pct: float) -> float | None:
-    """Nearest-rank percentile, in milliseconds rounded to 0.1."""
-    if not sorted_seconds:
-        return None
-    index = max(0, math.ceil(pct / 100 * len(sorted_seconds)) - 1)
-    return round(sorted_seconds[index] * 1000, 1)
-
-
-def log_count(log_path: Path, phrase: str) -> int:
-    try:
-        return log_path.read_text(errors="replace").count(phrase)
-    except FileNotFoundError:
-        return 0
-
-
 @dataclass
 class Summary:
     backend: str
@@ -668,7 +575,7 @@ def benchmark(backend: str, args: argparse.Namespace, var_dir: Path, log_path: P
         env = apply_env(fieldapp_env(var_dir, port, cluster.url(PG_DBNAME) if cluster else None))
         init_db(env)
         user_ids = seed_users(args.devices)
-        with gunicorn(env, port, args.threads, log_path) as (base_url, server_pid):
+        with gunicorn(env, port, log_path, workers=WORKERS, threads=args.threads) as (base_url, server_pid):
             began = time.perf_counter()
             devices = [BenchDevice(base_url, uid) for uid in user_ids]
             for device in devices:

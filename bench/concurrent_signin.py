@@ -32,19 +32,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,37 +48,20 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from _harness import (  # noqa: E402  (bench/ is on sys.path when a script there runs)
+    apply_env, free_port, gunicorn, init_db, log_count, percentile_ms,
+)
 from fieldapp import create_app, db  # noqa: E402
 from fieldapp.accounts import create_unit, create_user, parse_roles  # noqa: E402
 from fieldapp.auth import enrollment  # noqa: E402
 from tests.support.soft_authenticator import SoftAuthenticator  # noqa: E402
 
-HOST = "127.0.0.1"
 LOCKED = "database is locked"
 HTTP_TIMEOUT_S = 30
-STARTUP_TIMEOUT_S = 30
-STOP_TIMEOUT_S = 10
 WORKERS, THREADS = 2, 8
 
 
 # ---- environment and setup -------------------------------------------------------------------
-
-def venv_bin(name: str) -> str:
-    """A console script of the virtualenv this script runs in (``.venv/bin/<name>``)."""
-    for folder in (Path(sys.executable).parent, REPO_ROOT / ".venv" / "bin"):
-        if (folder / name).exists():
-            return str(folder / name)
-    found = shutil.which(name)
-    if not found:
-        raise SystemExit(f"cannot find {name!r}; run with .venv/bin/python")
-    return found
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
 
 def fieldapp_env(var_dir: Path, port: int) -> dict[str, str]:
     return {
@@ -96,23 +73,6 @@ def fieldapp_env(var_dir: Path, port: int) -> dict[str, str]:
         "FIELDAPP_LOG_REQUESTS": "0",
         "FIELDAPP_SECRET_KEY": "bench-secret",
     }
-
-
-def apply_env(settings: dict[str, str]) -> dict[str, str]:
-    """Make ``settings`` the only FIELDAPP_ variables of this process; return the full environment.
-
-    Inherited FIELDAPP_ variables (a DATABASE_URL pointing elsewhere, say) must not leak into the
-    benchmark, neither in-process (seeding) nor in the subprocesses (init-db, gunicorn).
-    """
-    for key in [k for k in os.environ if k.startswith("FIELDAPP_")]:
-        del os.environ[key]
-    os.environ.update(settings)
-    return dict(os.environ)
-
-
-def init_db(env: dict[str, str]) -> None:
-    subprocess.run([venv_bin("flask"), "--app", "fieldapp", "init-db"], cwd=REPO_ROOT, env=env,
-                   check=True, stdout=subprocess.DEVNULL)
 
 
 def seed_users(count: int) -> list[str]:
@@ -130,47 +90,6 @@ def seed_users(count: int) -> list[str]:
 
 
 # ---- the server --------------------------------------------------------------------------------
-
-@contextmanager
-def gunicorn(env: dict[str, str], port: int, log_path: Path) -> Iterator[str]:
-    """Run gunicorn for the duration of the block; yield its base URL."""
-    command = [venv_bin("gunicorn"), "--workers", str(WORKERS), "--worker-class", "gthread",
-               "--threads", str(THREADS), "--bind", f"{HOST}:{port}", "wsgi:app"]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log,
-                                   stderr=subprocess.STDOUT)
-    base_url = f"http://{HOST}:{port}"
-    try:
-        wait_until_healthy(base_url, process, log_path)
-        yield base_url
-    finally:
-        stop(process)
-
-
-def wait_until_healthy(base_url: str, process: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"gunicorn exited with {process.returncode}:\n{log_path.read_text()}")
-        try:
-            if requests.get(f"{base_url}/healthz", timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"gunicorn did not answer /healthz within {STARTUP_TIMEOUT_S} s")
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
 
 # ---- one client ------------------------------------------------------------------------------
 
@@ -299,21 +218,6 @@ def run_clients(clients: list[BenchClient], limits: Limits, signout: bool) -> tu
 
 # ---- report ----------------------------------------------------------------------------------
 
-def percentile_ms(sorted_seconds: list[float], pct: float) -> float | None:
-    """Nearest-rank percentile, in milliseconds rounded to 0.1."""
-    if not sorted_seconds:
-        return None
-    index = max(0, math.ceil(pct / 100 * len(sorted_seconds)) - 1)
-    return round(sorted_seconds[index] * 1000, 1)
-
-
-def locked_in_log(log_path: Path) -> int:
-    try:
-        return log_path.read_text(errors="replace").count(LOCKED)
-    except FileNotFoundError:
-        return 0
-
-
 @dataclass
 class Summary:
     clients: int
@@ -387,7 +291,7 @@ def benchmark(args: argparse.Namespace, var_dir: Path, log_path: Path) -> tuple[
     env = apply_env(fieldapp_env(var_dir, port))
     init_db(env)
     codes = seed_users(args.clients)
-    with gunicorn(env, port, log_path) as base_url:
+    with gunicorn(env, port, log_path, workers=WORKERS, threads=THREADS) as (base_url, _pid):
         clients = enroll_all(base_url, f"http://localhost:{port}", codes)
         limits = Limits(deadline=time.monotonic() + args.seconds if args.seconds else None,
                         rounds=args.rounds)
@@ -400,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     log_path = var_dir / "gunicorn.log"
     try:
         results, duration = benchmark(args, var_dir, log_path)
-        summary = Summary.of(args.clients, results, duration, locked_in_log(log_path))
+        summary = Summary.of(args.clients, results, duration, log_count(log_path, LOCKED))
         figures = summary.figures
         summary.print()
     except BaseException:
