@@ -14,10 +14,13 @@ function blobToBase64(blob) {
 
 export async function buildExport() {
   const outbox = await getAll("outbox");
+  // Records the server did not take (有问题) left the outbox but are no less unsynced.
+  const problems = (await getAll("records")).filter((r) => r.status === "problem");
+  const keys = new Set([...outbox.map((item) => item.key), ...problems.map((r) => `${r.id}:${r.revision}`)]);
   const revisions = [];
   const hashes = new Set();
-  for (const item of outbox) {
-    const revision = await get("revisions", item.key);
+  for (const key of keys) {
+    const revision = await get("revisions", key);
     if (!revision) continue;
     revisions.push(revision);
     for (const m of revision.media) hashes.add(m.hash);
