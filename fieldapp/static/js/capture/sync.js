@@ -175,6 +175,9 @@ export async function syncNow(reason = "manual") {
   emit("fieldapp:sync", { phase: "start", reason });
   try {
     const probe = await request("GET", "/api/v1/session");
+    // Only the server saying "not signed in" pauses sync; a proxy's 502 while the app restarts,
+    // or any other failure, is the network being the network: back off and try again.
+    if (probe.status !== 200) throw new Error(`session probe: HTTP ${probe.status}`);
     if (!probe.data?.authenticated) throw new Unauthenticated();
     state.token = probe.data.csrf_token;
     const identity = await deviceIdentity();
