@@ -238,8 +238,9 @@ class Author:
 
 def store_batch(prepared: list[Prepared | ItemResult], author: Author, device_id: uuid.UUID,
                 skew_seconds: int | None, skew_threshold: int, known_media: set[str]) -> list[ItemResult]:
-    """Store the prepared items in one transaction, each in its own savepoint. Lookups that every
-    item needs (published catalogue versions, revisions already held) are made once per batch."""
+    """Store the prepared items in one transaction. Lookups every item needs (published catalogue
+    versions, revisions already held) are made once per batch, and new records — most of any push —
+    are claimed and written with one statement each for the whole batch; the rest go one by one."""
     s = db.session()
     published = set(s.execute(select(CatalogueVersion.version)).scalars())
     keys = [p.key for p in prepared if isinstance(p, Prepared)]
@@ -247,15 +248,61 @@ def store_batch(prepared: list[Prepared | ItemResult], author: Author, device_id
     if keys:
         rows = s.execute(select(Revision).where(tuple_(Revision.record_id, Revision.revision).in_(keys))).scalars()
         held = {(r.record_id, r.revision): r for r in rows}
+    answered = _store_new_records(
+        [p for p in prepared if isinstance(p, Prepared) and p.key not in held and p.key[1] == 1
+         and p.envelope["author"] == str(author.id) and p.envelope["catalogue_version"] in published],
+        author, device_id, skew_seconds, skew_threshold, known_media)
     results = []
     for item in prepared:
         if isinstance(item, ItemResult):
             results.append(item)
         elif item.key in held:
             results.append(_answer_for_existing(held[item.key], item.content_hash, item.envelope))
+        elif item.key in answered:
+            results.append(answered[item.key])
         else:
             results.append(_store_one(item, author, device_id, skew_seconds, skew_threshold, known_media, published))
     return results
+
+
+def _store_new_records(candidates: list[Prepared], author: Author, device_id: uuid.UUID, skew_seconds: int | None,
+                       skew_threshold: int, known_media: set[str]) -> dict[tuple, ItemResult]:
+    """Claim the ids of new records with one INSERT … ON CONFLICT DO NOTHING RETURNING, then write
+    the claimed records' first revisions in one executemany. An id another push holds already is
+    left out of the answer and goes through the one-by-one path."""
+    if not candidates:
+        return {}
+    s = db.session()
+    now = utcnow()
+    by_id = {}
+    for item in candidates:
+        by_id.setdefault(item.key[0], item)  # the same record twice in a batch: the first claims it
+    # One multi-row INSERT: RETURNING names exactly the ids this push now owns. Rows go in id order
+    # so that two pushes racing for overlapping records wait on each other in the same order
+    # (PostgreSQL would otherwise detect a deadlock and fail one of them).
+    rows = [_record_row(by_id[record_id], author, now) for record_id in sorted(by_id)]
+    claimed = set(s.execute(_claim_record(s).values(rows)).scalars())
+    mine = [item for record_id, item in by_id.items() if record_id in claimed]
+    if not mine:
+        return {}
+    missing = {item.key: _missing_media(item.envelope, known_media) for item in mine}
+    s.execute(Revision.__table__.insert(), [
+        _revision_row(item, author, device_id, now, skew_seconds, skew_threshold, missing[item.key]) for item in mine])
+    for item in mine:
+        if item.envelope["record_type"] == "case":
+            _apply_case_proposal(item.key[0], item.envelope, author)
+    s.flush()
+    return {item.key: ItemResult(item.envelope["record_id"], 1, "created", missing_media=missing[item.key])
+            for item in mine}
+
+
+def _record_row(item: Prepared, author: Author, now) -> dict:
+    envelope = item.envelope
+    return {"id": item.key[0], "record_type": envelope["record_type"], "author_id": author.id,
+            "unit_id": author.unit_id, "head_revision": 1,
+            "parent_id": uuid.UUID(envelope["parent_id"]) if envelope["parent_id"] else None,
+            "case_id": _case_of(envelope), "withdrawn": bool(envelope["payload"].get("withdrawn")),
+            "created_at": now, "updated_at": now}
 
 
 def _store_one(item: Prepared, author: Author, device_id: uuid.UUID, skew_seconds: int | None,
@@ -277,11 +324,7 @@ def _store_one(item: Prepared, author: Author, device_id: uuid.UUID, skew_second
     if rev == 1:
         # The common case, a new record: claim its id with one INSERT … ON CONFLICT DO NOTHING. If we
         # got it, nobody else can hold this record's revisions, so the revision goes straight in.
-        claimed = s.execute(_claim_record(s), {
-            "id": rid, "record_type": envelope["record_type"], "author_id": author.id, "unit_id": author.unit_id,
-            "head_revision": 1, "parent_id": uuid.UUID(envelope["parent_id"]) if envelope["parent_id"] else None,
-            "case_id": _case_of(envelope), "withdrawn": bool(envelope["payload"].get("withdrawn")),
-            "created_at": now, "updated_at": now}).first()
+        claimed = s.execute(_claim_record(s), _record_row(item, author, now)).first()
         if claimed is not None:
             missing = _missing_media(envelope, known_media)
             s.execute(revisions.insert(), _revision_row(item, author, device_id, now, skew_seconds, skew_threshold, missing))
