@@ -12,6 +12,7 @@ const BATCH_SIZE = 25;
 const BACKOFF_START_MS = 2_000;
 const BACKOFF_MAX_MS = 5 * 60_000;
 const REQUEST_TIMEOUT_MS = 30_000;
+const SYNC_AFTER_SAVE_MS = 3_000;
 export const APP_VERSION = "0.1.0";
 
 class Unauthenticated extends Error {}
@@ -217,7 +218,13 @@ export function resumeAfterSignIn() {
 export function startSyncTriggers() {
   window.addEventListener("online", () => syncNow("online"));
   document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible") syncNow("visible"); });
-  window.addEventListener("fieldapp:saved-record", () => syncNow("saved"));
+  // After a save, wait until the officer pauses: a sync started at once would compete with the
+  // next tap on a slow phone, and a burst of saves needs one sync, not one each.
+  let afterSave = null;
+  window.addEventListener("fieldapp:saved-record", () => {
+    clearTimeout(afterSave);
+    afterSave = setTimeout(() => syncNow("saved"), SYNC_AFTER_SAVE_MS);
+  });
   navigator.serviceWorker?.addEventListener("message", (event) => {
     if (event.data?.type === "SYNC") syncNow("background-sync");
   });
