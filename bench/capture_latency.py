@@ -62,11 +62,9 @@ if str(REPO_ROOT) not in sys.path:
 from PIL import Image, ImageChops  # noqa: E402
 
 from fieldapp import migrate  # noqa: E402
-from fieldapp.auth import enrollment  # noqa: E402
-from tests.e2e.capture_support import jpeg_with_exif  # noqa: E402
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, VirtualAuthenticators, wait_until  # noqa: E402
+from tests.e2e.capture_support import jpeg_with_exif, sign_in_with_new_passkey  # noqa: E402
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, wait_until  # noqa: E402
 from tests.support.appfactory import make_app  # noqa: E402
-from tests.support.flows import issue_code, seed_user  # noqa: E402
 from tests.support.live_server import serve  # noqa: E402
 
 CPU_SLOWDOWN = 4
@@ -198,20 +196,6 @@ def make_photos(folder: Path, count: int) -> list[Path]:
         path.write_bytes(buffer.getvalue())
         paths.append(path)
     return paths
-
-
-def sign_in_with_new_passkey(context, page, server, app) -> None:
-    """As tests/e2e/test_capture_offline.py does: enrol a passkey on a virtual platform authenticator."""
-    cdp = context.new_cdp_session(page)
-    cdp.send("WebAuthn.enable", {"enableUI": False})
-    VirtualAuthenticators(cdp).add("internal")
-    seeded = seed_user(app, "张伟", "37030300301", "ZF1")
-    page.goto(enrollment.link(server.url, issue_code(app, seeded.user_id)))
-    page.get_by_role("button", name="使用本机（指纹、面容或锁屏密码）").click()
-    page.wait_for_url("**/")
-    page.locator("body[data-capture-ready=true]").wait_for(state="attached")
-    wait_until(page, "navigator.serviceWorker.controller !== null")
-    wait_until(page, "caches.open('pages-v1').then(c => c.match('/')).then(r => !!r)")
 
 
 def open_case_and_activity(page) -> None:

@@ -101,3 +101,22 @@ def start_visit(page, party="临淄区齐都镇鲜果超市", camera="DSJ-01") -
     page.get_by_role("button", name="开始现场执法活动").click()
     page.get_by_test_id("recording-log").wait_for()
     return page.url
+
+
+def sign_in_with_new_passkey(context, page, server, app, cert_no="37030300301") -> None:
+    """Enrol a passkey on a virtual platform authenticator (for a page not made by the fixtures,
+    e.g. one of a persistent profile), and wait until the app can run offline."""
+    from fieldapp.auth import enrollment
+    from tests.e2e.conftest import VirtualAuthenticators, wait_until
+    from tests.support.flows import issue_code, seed_user
+
+    cdp = context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable", {"enableUI": False})
+    VirtualAuthenticators(cdp).add("internal")
+    seeded = seed_user(app, "张伟", cert_no, "ZF1")
+    page.goto(enrollment.link(server.url, issue_code(app, seeded.user_id)))
+    page.get_by_role("button", name="使用本机（指纹、面容或锁屏密码）").click()
+    page.wait_for_url("**/")
+    page.locator("body[data-capture-ready=true]").wait_for(state="attached")
+    wait_until(page, "navigator.serviceWorker.controller !== null")
+    wait_until(page, "caches.open('pages-v1').then(c => c.match('/')).then(r => !!r)")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from fieldapp.auth import enrollment
-from tests.e2e.capture_support import READ_STORE, STORED_MEDIA_HASHES, draw_signature, jpeg_with_exif
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, VirtualAuthenticators, wait_until
-from tests.support.flows import issue_code, seed_user
+from tests.e2e.capture_support import (
+    READ_STORE, STORED_MEDIA_HASHES, draw_signature, jpeg_with_exif, sign_in_with_new_passkey,
+)
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE
 
 pytestmark = pytest.mark.e2e
 
@@ -17,19 +17,6 @@ def open_profile(playwright_instance, profile_dir):
         str(profile_dir), executable_path=CHROMIUM, args=CHROMIUM_ARGS, **PHONE)
     context.set_default_timeout(15_000)
     return context, (context.pages[0] if context.pages else context.new_page())
-
-
-def sign_in_with_new_passkey(context, page, server, app):
-    cdp = context.new_cdp_session(page)
-    cdp.send("WebAuthn.enable", {"enableUI": False})
-    VirtualAuthenticators(cdp).add("internal")
-    seeded = seed_user(app, "张伟", "37030300301", "ZF1")
-    page.goto(enrollment.link(server.url, issue_code(app, seeded.user_id)))
-    page.get_by_role("button", name="使用本机（指纹、面容或锁屏密码）").click()
-    page.wait_for_url("**/")
-    page.locator("body[data-capture-ready=true]").wait_for(state="attached")
-    wait_until(page, "navigator.serviceWorker.controller !== null")
-    wait_until(page, "caches.open('pages-v1').then(c => c.match('/')).then(r => !!r)")
 
 
 def saved(page):
