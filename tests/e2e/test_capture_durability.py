@@ -158,3 +158,24 @@ def test_recording_that_cannot_continue_is_reported_and_its_written_explanation_
     p = interruption["payload"]
     assert p["cannot_continue"] and p["reported_to"] == "王强" and p["written_explanation"].startswith("记录仪")
     assert interruption["revision"] == 3
+
+
+IPHONE_SAFARI = ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 "
+                 "(KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1")
+
+
+def test_iphone_users_are_asked_to_add_the_app_to_the_home_screen(live, browser):
+    server, _ = live
+    for user_agent, shown in ((IPHONE_SAFARI, True), (None, False)):
+        context = browser.new_context(user_agent=user_agent, locale="zh-CN") if user_agent else \
+            browser.new_context(locale="zh-CN")
+        page = context.new_page()
+        page.goto(server.url + "/help")
+        banner = page.locator("#ios-banner")
+        if shown:
+            banner.wait_for()
+            assert "添加到主屏幕" in banner.inner_text()
+        else:
+            page.wait_for_load_state("networkidle")
+            assert banner.is_hidden()
+        context.close()
