@@ -120,3 +120,11 @@ def sign_in_with_new_passkey(context, page, server, app, cert_no="37030300301") 
     page.locator("body[data-capture-ready=true]").wait_for(state="attached")
     wait_until(page, "navigator.serviceWorker.controller !== null")
     wait_until(page, "caches.open('pages-v1').then(c => c.match('/')).then(r => !!r)")
+
+
+def add_step_with_photo(page, photo) -> None:
+    """Add a step of the first type with one photo, wait for the photo's 已保存, save the step."""
+    page.get_by_role("link", name="添加环节").click()
+    page.set_input_files("[data-testid=photo-input]", str(photo))
+    page.get_by_test_id("photo-saved").wait_for()
+    page.get_by_role("button", name="保存环节").click()

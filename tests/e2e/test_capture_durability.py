@@ -8,7 +8,7 @@ import json
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
-from tests.e2e.capture_support import READ_STORE, jpeg_with_exif, sign_in_fresh_officer, start_visit
+from tests.e2e.capture_support import READ_STORE, add_step_with_photo, jpeg_with_exif, sign_in_fresh_officer, start_visit
 
 pytestmark = pytest.mark.e2e
 
@@ -71,10 +71,7 @@ def test_withdrawing_an_unsynced_step_keeps_it_as_a_revision_and_drops_its_photo
     start_visit(page)
     photo = tmp_path / "wrong.jpg"
     photo_hash = jpeg_with_exif(photo, seed=3)
-    page.get_by_role("link", name="添加环节").click()
-    page.set_input_files("[data-testid=photo-input]", str(photo))
-    page.get_by_test_id("photo-saved").wait_for()
-    page.get_by_role("button", name="保存环节").click()
+    add_step_with_photo(page, photo)
     page.get_by_test_id("item-step").get_by_role("link", name="撤回").click()
     page.get_by_role("button", name="撤回").click()
     assert "请填写原因" in page.get_by_test_id("save-message").inner_text()
@@ -96,10 +93,7 @@ def test_export_unsynced_records_downloads_every_revision_and_its_media(live, pa
     start_visit(page)
     photo = tmp_path / "p.jpg"
     photo_hash = jpeg_with_exif(photo, seed=5)
-    page.get_by_role("link", name="添加环节").click()
-    page.set_input_files("[data-testid=photo-input]", str(photo))
-    page.get_by_test_id("photo-saved").wait_for()
-    page.get_by_role("button", name="保存环节").click()
+    add_step_with_photo(page, photo)
     page.get_by_test_id("activity-items").wait_for()
 
     page.goto(server.url + "/#/outbox")

@@ -10,7 +10,9 @@ from sqlalchemy import func, select
 from fieldapp import db
 from fieldapp.auth.session import end_all_sessions
 from fieldapp.models import Revision, SyncedRecord, User
-from tests.e2e.capture_support import READ_STORE, jpeg_with_exif, sign_in_fresh_officer, start_visit
+from tests.e2e.capture_support import (
+    READ_STORE, add_step_with_photo, jpeg_with_exif, sign_in_fresh_officer, start_visit,
+)
 from tests.e2e.conftest import wait_until
 from tests.support.flows import csrf_token, demo_sign_in
 from tests.support.soft_device import SoftDevice
@@ -27,14 +29,6 @@ def outbox_empty(page) -> bool:
     return len(page.evaluate(READ_STORE, "outbox")) == 0
 
 
-def add_step_with_photo(page, photo) -> None:
-    page.get_by_role("link", name="添加环节").click()
-    page.set_input_files("[data-testid=photo-input]", str(photo))
-    page.get_by_test_id("photo-saved").wait_for()
-    page.get_by_role("button", name="保存环节").click()
-    page.get_by_test_id("activity-items").wait_for()
-
-
 def test_offline_capture_syncs_without_a_tap_when_the_network_returns(live, context, page, authenticators, tmp_path):
     server, app = live
     sign_in_fresh_officer(page, authenticators, server, app)  # offline from here
@@ -42,6 +36,7 @@ def test_offline_capture_syncs_without_a_tap_when_the_network_returns(live, cont
     photo = tmp_path / "p.jpg"
     photo_hash = jpeg_with_exif(photo, seed=1)
     add_step_with_photo(page, photo)
+    page.get_by_test_id("activity-items").wait_for()
     assert server_revisions(app) == 0 and len(page.evaluate(READ_STORE, "outbox")) == 3
 
     context.set_offline(False)  # the browser's 'online' event starts the sync by itself
