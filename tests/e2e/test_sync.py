@@ -78,8 +78,9 @@ def test_an_expired_session_pauses_sync_and_one_sign_in_completes_it(live, conte
 
 def test_a_conflict_is_shown_with_both_versions_and_resolved_by_a_new_revision(live, context, page, authenticators):
     server, app = live
-    sign_in_fresh_officer(page, authenticators, server, app, offline=False)
+    sign_in_fresh_officer(page, authenticators, server, app)  # capture offline, then sync it all
     activity_url = start_visit(page)
+    context.set_offline(False)
     wait_until(page, "window.fieldappSync.statusLog.filter(e => e.status === 'synced').length >= 2", 20)
     activity = next(r for r in page.evaluate(READ_STORE, "records") if r["type"] == "activity")
 

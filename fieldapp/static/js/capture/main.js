@@ -35,7 +35,18 @@ const ROUTES = [
   [/^#\/records\/([\w-]+)\/problem$/, (id) => problemView(root, id)],
 ];
 
+let rendering = 0;
+
 async function route() {
+  rendering += 1;
+  try {
+    await drawRoute();
+  } finally {
+    rendering -= 1;
+  }
+}
+
+async function drawRoute() {
   releaseEditLock();
   setCaptureInProgress(false);
   const hash = window.location.hash || "#/";
@@ -83,8 +94,12 @@ async function start() {
   mountSyncUi();
   window.addEventListener("fieldapp:status", showUnsyncedCount);
   window.addEventListener("fieldapp:sync", (event) => {
-    // Statuses on screen follow the sync as it goes; forms in progress are left alone.
-    if (event.detail.phase === "done" && document.body.dataset.captureInProgress !== "true") route();
+    // Statuses on screen follow the sync: only list and detail screens are redrawn, never a form
+    // (the officer may be typing in it) and never while another screen is being drawn.
+    const hash = window.location.hash || "#/";
+    const listScreen = /^#?\/?$|^#\/(cases|activities)\/[\w-]+$/.test(hash);
+    if (event.detail.phase === "done" && listScreen && rendering === 0
+        && document.body.dataset.captureInProgress !== "true") route();
   });
   await startSyncTriggers();
 }
