@@ -81,6 +81,18 @@ class Settings:
     # A phone clock further off than this (seconds) is flagged on the records it sends.
     clock_skew_seconds: int = field(default_factory=lambda: _env_int("CLOCK_SKEW_SECONDS", 300))
     log_requests: bool = field(default_factory=lambda: _env_bool("LOG_REQUESTS", True))
+    # Media storage: "local" (a folder every app host mounts: media_dir) or "s3" (any S3-compatible store).
+    media_backend: str = field(default_factory=lambda: _env("MEDIA_BACKEND", "local"))
+    s3_bucket: str | None = field(default_factory=lambda: _env("S3_BUCKET"))
+    s3_endpoint: str | None = field(default_factory=lambda: _env("S3_ENDPOINT"))
+    s3_region: str = field(default_factory=lambda: _env("S3_REGION", "us-east-1"))
+    s3_access_key: str | None = field(default_factory=lambda: _env("S3_ACCESS_KEY"))
+    s3_secret_key: str | None = field(default_factory=lambda: _env("S3_SECRET_KEY"))
+    s3_prefix: str = field(default_factory=lambda: _env("S3_PREFIX", ""))
+    # Limits the server advertises to phones (GET /api/v1/media/limits).
+    media_max_bytes: int = field(default_factory=lambda: _env_int("MEDIA_MAX_BYTES", 4 * 1024**3))
+    media_chunk_max_bytes: int = field(default_factory=lambda: _env_int("MEDIA_CHUNK_MAX_BYTES", 8 * 1024**2))
+    media_preview_max_bytes: int = field(default_factory=lambda: _env_int("MEDIA_PREVIEW_MAX_BYTES", 2 * 1024**2))
 
     def __post_init__(self) -> None:
         if self.media_dir is None:

@@ -148,6 +148,8 @@ CAPTURE_STRINGS = {
     "keep_mine": _l("Keep my version (saved as a new revision)"),
     "my_version": _l("My version"),
     "originals_pending": _l("originals pending"),
+    "uploading_originals": _l("Uploading originals"),
+    "upload_refused": _l("The server refused this file"),
     "problem_kept": _l("Your record is kept on this phone. Export it or ask your lead."),
     "see_problem": _l("See the problem"),
     "server_version": _l("Server version"),

@@ -1,6 +1,7 @@
 """All models, imported here so Alembic and the app see one metadata."""
 from .base import Base, utcnow
 from .casework import Case, CatalogueVersion, UnitStepType
+from .media import Media, MediaRef, MediaUpload, MediaUploadChunk
 from .sync import ChangeLog, Device, Revision, SyncedRecord
 from .identity import (
     DivisionOversight,
@@ -16,6 +17,6 @@ from .identity import (
 )
 
 __all__ = [
-    "Base", "utcnow", "Case", "CatalogueVersion", "UnitStepType", "ChangeLog", "Device", "Revision", "SyncedRecord", "DivisionOversight", "Enrollment", "EnrollmentEvent", "Passkey",
+    "Base", "utcnow", "Media", "MediaRef", "MediaUpload", "MediaUploadChunk", "Case", "CatalogueVersion", "UnitStepType", "ChangeLog", "Device", "Revision", "SyncedRecord", "DivisionOversight", "Enrollment", "EnrollmentEvent", "Passkey",
     "RateLimitCounter", "Role", "Unit", "User", "UserRole", "WebAuthnChallenge",
 ]

@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("sync", __name__, url_prefix="/api/v1")
 
-from . import views  # noqa: E402,F401
+from . import media_views, views  # noqa: E402,F401

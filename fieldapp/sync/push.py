@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from .. import db
-from ..models import Case, CatalogueVersion, Revision, SyncedRecord, utcnow
+from ..models import Case, CatalogueVersion, MediaRef, Revision, SyncedRecord, utcnow
 from .changes import record_change
 from .signing import NotCanonicalizable, b64url_decode, canonical_bytes, contains_float, verify
 
@@ -288,6 +288,7 @@ def _store_new_records(candidates: list[Prepared], author: Author, device_id: uu
     missing = {item.key: _missing_media(item.envelope, known_media) for item in mine}
     s.execute(Revision.__table__.insert(), [
         _revision_row(item, author, device_id, now, skew_seconds, skew_threshold, missing[item.key]) for item in mine])
+    _insert_media_refs([row for item in mine for row in _media_ref_rows(item, author)])
     for item in mine:
         if item.envelope["record_type"] == "case":
             _apply_case_proposal(item.key[0], item.envelope, author)
@@ -328,6 +329,7 @@ def _store_one(item: Prepared, author: Author, device_id: uuid.UUID, skew_second
         if claimed is not None:
             missing = _missing_media(envelope, known_media)
             s.execute(revisions.insert(), _revision_row(item, author, device_id, now, skew_seconds, skew_threshold, missing))
+            _insert_media_refs(_media_ref_rows(item, author))
             if envelope["record_type"] == "case":
                 _apply_case_proposal(rid, envelope, author)
                 s.flush()
@@ -360,6 +362,7 @@ def _store_one(item: Prepared, author: Author, device_id: uuid.UUID, skew_second
                 head_revision=rev, withdrawn=bool(envelope["payload"].get("withdrawn")), updated_at=now))
         missing = _missing_media(envelope, known_media)
         s.execute(revisions.insert(), _revision_row(item, author, device_id, now, skew_seconds, skew_threshold, missing))
+        _insert_media_refs(_media_ref_rows(item, author))
         if envelope["record_type"] == "case":
             _apply_case_proposal(rid, envelope, author)
             s.flush()
@@ -380,6 +383,25 @@ def _claim_record(s):
     records = SyncedRecord.__table__
     insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
     return insert(records).on_conflict_do_nothing(index_elements=[records.c.id]).returning(records.c.id)
+
+
+def _media_ref_rows(item: Prepared, author: Author) -> list[dict]:
+    """A revision's live media (withdrawn ones are no longer part of the record)."""
+    withdrawn = {(m["alg"], m["hash"]) for m in item.envelope["withdrawn_media"]}
+    pairs = dict.fromkeys((m["alg"], m["hash"]) for m in item.envelope["media"])
+    return [{"record_id": item.key[0], "revision": item.key[1], "alg": alg, "hash": digest,
+             "unit_id": author.unit_id, "author_id": author.id} for alg, digest in pairs if (alg, digest) not in withdrawn]
+
+
+def _insert_media_refs(rows: list[dict]) -> None:
+    if rows:
+        db.session().execute(MediaRef.__table__.insert(), rows)
+
+
+def media_of(prepared: list) -> list[tuple[str, str]]:
+    """Every (alg, hash) the valid items of a batch reference."""
+    return list(dict.fromkeys((m["alg"], m["hash"]) for p in prepared if isinstance(p, Prepared)
+                              for m in p.envelope["media"]))
 
 
 def _missing_media(envelope: dict, known_media: set[str]) -> list[str]:

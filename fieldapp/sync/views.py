@@ -16,7 +16,8 @@ from ..rules import publication
 from . import bp
 from . import devices as device_service
 from . import openapi
-from .push import MAX_BATCH, Author, prepare, store_batch
+from ..media.service import stored_originals
+from .push import MAX_BATCH, Author, media_of, prepare, store_batch
 from .signing import load_public_key
 
 
@@ -168,7 +169,10 @@ def push():
     # so that on SQLite the single write lock is held only while rows are written.
     s.commit()
     prepared = [prepare(item, str(device_id), public_key) for item in body["items"]]
-    results = store_batch(prepared, author, device_id, skew, settings.clock_skew_seconds, set())
+    known_media = {digest for _alg, digest in stored_originals(media_of(prepared))}
+    results = store_batch(prepared, author, device_id, skew, settings.clock_skew_seconds, known_media)
+    for result in results:  # a duplicate's list was taken at first receipt: answer with today's
+        result.missing_media = [h for h in result.missing_media if h not in known_media]
     device = s.get(Device, device_id)
     device_service.apply_heartbeat(device, device_service.parse_heartbeat(body.get("heartbeat")), skew)
     s.commit()

@@ -103,9 +103,10 @@ def start_visit(page, party="临淄区齐都镇鲜果超市", camera="DSJ-01") -
     return page.url
 
 
-def sign_in_with_new_passkey(context, page, server, app, cert_no="37030300301") -> None:
+def sign_in_with_new_passkey(context, page, server, app, cert_no="37030300301", *, name="张伟",
+                             roles="officer", wait_offline_ready=True) -> None:
     """Enrol a passkey on a virtual platform authenticator (for a page not made by the fixtures,
-    e.g. one of a persistent profile), and wait until the app can run offline."""
+    e.g. one of a persistent profile, or a second user), and wait until the app can run offline."""
     from fieldapp.auth import enrollment
     from tests.e2e.conftest import VirtualAuthenticators, wait_until
     from tests.support.flows import issue_code, seed_user
@@ -113,10 +114,12 @@ def sign_in_with_new_passkey(context, page, server, app, cert_no="37030300301") 
     cdp = context.new_cdp_session(page)
     cdp.send("WebAuthn.enable", {"enableUI": False})
     VirtualAuthenticators(cdp).add("internal")
-    seeded = seed_user(app, "张伟", cert_no, "ZF1")
+    seeded = seed_user(app, name, cert_no, "ZF1", roles=roles)
     page.goto(enrollment.link(server.url, issue_code(app, seeded.user_id)))
     page.get_by_role("button", name="使用本机（指纹、面容或锁屏密码）").click()
     page.wait_for_url("**/")
+    if not wait_offline_ready:
+        return
     page.locator("body[data-capture-ready=true]").wait_for(state="attached")
     wait_until(page, "navigator.serviceWorker.controller !== null")
     wait_until(page, "caches.open('pages-v1').then(c => c.match('/')).then(r => !!r)")

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from fieldapp import db
 from fieldapp.auth.session import end_all_sessions
-from fieldapp.models import Revision, SyncedRecord, User
+from fieldapp.models import Media, Revision, SyncedRecord, User
 from tests.e2e.capture_support import (
     READ_STORE, add_step_with_photo, jpeg_with_exif, sign_in_fresh_officer, start_visit,
 )
@@ -52,10 +52,13 @@ def test_offline_capture_syncs_without_a_tap_when_the_network_returns(live, cont
                 Revision.record_id == uuid.UUID(entry["record_id"]), Revision.revision == entry["revision"])).scalar_one()
     records = {r["type"]: r for r in page.evaluate(READ_STORE, "records")}
     assert records["case"]["status"] == "synced" and records["activity"]["status"] == "synced"
-    # The step's photo has not been uploaded yet (that is the media sync): not 已同步.
-    assert records["step"]["status"] == "syncing" and records["step"]["pending_media"] == [photo_hash]
-    page.reload()
-    page.get_by_test_id("originals-pending").wait_for()
+    # The step becomes 已同步 only once its photo's original is on the server, hash verified.
+    wait_until(page, "window.fieldappSync.statusLog.filter(e => e.status === 'synced').length >= 3", 20)
+    records = {r["type"]: r for r in page.evaluate(READ_STORE, "records")}
+    assert records["step"]["status"] == "synced" and records["step"]["pending_media"] == []
+    with app.app_context():
+        media = db.session().get(Media, ("sha-256", photo_hash))
+        assert media.original_at is not None and media.mime == "image/jpeg"
     with app.app_context():
         stored = {str(r.id): r.head_revision for r in db.session().execute(select(SyncedRecord)).scalars()}
     assert stored == {r["id"]: r["revision"] for r in records.values()}

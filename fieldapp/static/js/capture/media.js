@@ -44,3 +44,27 @@ export async function ingest(file) {
     captured_at: new Date().toISOString(),
   };
 }
+
+// The preview sent ahead of the original, so a lead can review on a bad link: the longest side at
+// most REVIEW_PREVIEW_MAX_PX, orientation applied. Made at sync time, not at capture, so that
+// "已保存" stays fast; null when the browser cannot decode the photo (then the small preview goes).
+export const REVIEW_PREVIEW_MAX_PX = 1280;
+
+export async function reviewPreview(blob) {
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(blob);
+  } catch {
+    return null;
+  }
+  try {
+    const scale = Math.min(1, REVIEW_PREVIEW_MAX_PX / Math.max(bitmap.width, bitmap.height));
+    const width = Math.max(1, Math.round(bitmap.width * scale));
+    const height = Math.max(1, Math.round(bitmap.height * scale));
+    const canvas = new OffscreenCanvas(width, height);
+    canvas.getContext("2d").drawImage(bitmap, 0, 0, width, height);
+    return await canvas.convertToBlob({ type: "image/jpeg", quality: 0.75 });
+  } finally {
+    bitmap.close();
+  }
+}

@@ -7,70 +7,31 @@
 import { count, get, getAll, getMeta, putMeta, write } from "./store.js";
 import { deviceIdentity } from "./device.js";
 import { STATUS } from "./records.js";
+import { request, setCsrfToken, Unauthenticated } from "./http.js";
+import { bytesPending, uploadMedia } from "./uploader.js";
+import { emit, setStatus, statusLog } from "./status.js";
 
-const BATCH_SIZE = 25;
+// Records are small (a few kB): one batch of 50 is one round trip on a slow link; a cut batch
+// is simply sent again (the server answers duplicates).
+const BATCH_SIZE = 50;
 const BACKOFF_START_MS = 2_000;
 const BACKOFF_MAX_MS = 5 * 60_000;
-const REQUEST_TIMEOUT_MS = 30_000;
 const SYNC_AFTER_SAVE_MS = 3_000;
 export const APP_VERSION = "0.1.0";
 
-class Unauthenticated extends Error {}
 class DeviceRefused extends Error {}
 
-const state = { running: false, paused: false, backoff: BACKOFF_START_MS, timer: null, token: null };
-// Every status change with its time, for whoever needs to audit what the officer was shown.
-export const statusLog = [];
-
-function emit(name, detail = {}) {
-  window.dispatchEvent(new CustomEvent(name, { detail }));
-}
-
-async function request(method, url, body = null) {
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
-  try {
-    const response = await fetch(url, {
-      method, credentials: "same-origin", cache: "no-store", signal: controller.signal,
-      headers: body ? { "Content-Type": "application/json", "X-CSRFToken": state.token || "" } : {},
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    if (response.status === 401) throw new Unauthenticated();
-    let data = null;
-    try { data = await response.json(); } catch { data = null; }
-    return { status: response.status, data };
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function setStatus(recordId, status, extra = {}) {
-  let changed = null;
-  await write(["records"], ({ records }) => {
-    const read = records.get(recordId);
-    read.onsuccess = () => {
-      const record = read.result;
-      if (!record) return;
-      changed = { ...record, ...extra, status };
-      records.put(changed);
-    };
-  });
-  if (changed) {
-    const entry = { at: new Date().toISOString(), record_id: recordId, revision: changed.revision, status };
-    statusLog.push(entry);
-    emit("fieldapp:status", entry);
-  }
-}
-
+const state = { running: false, paused: false, backoff: BACKOFF_START_MS, timer: null };
 async function heartbeatBody() {
   const outbox = await getAll("outbox");
-  const oldest = outbox.reduce((min, item) => (!min || item.queued_at < min ? item.queued_at : min), null);
+  const media = (await getAll("media")).filter((m) => m.blob && !m.confirmed_at);
+  const times = [...outbox.map((item) => item.queued_at), ...media.map((m) => m.captured_at)].filter(Boolean);
   return {
     app_version: APP_VERSION,
     catalogue_version: await getMeta("catalogue_version"),
-    unsynced_items: outbox.length,
-    bytes_pending: outbox.reduce((sum, item) => sum + (item.bytes || 0), 0),
-    oldest_unsynced_at: oldest,
+    unsynced_items: outbox.length + media.length,
+    bytes_pending: await bytesPending(),
+    oldest_unsynced_at: times.length ? times.reduce((a, b) => (a < b ? a : b)) : null,
     sent_at: new Date().toISOString(),
   };
 }
@@ -180,11 +141,18 @@ export async function syncNow(reason = "manual") {
     // or any other failure, is the network being the network: back off and try again.
     if (probe.status !== 200) throw new Error(`session probe: HTTP ${probe.status}`);
     if (!probe.data?.authenticated) throw new Unauthenticated();
-    state.token = probe.data.csrf_token;
+    setCsrfToken(probe.data.csrf_token);
     const identity = await deviceIdentity();
     await ensureRegistered(identity, probe.data.user.id);
-    await request("POST", `/api/v1/devices/${identity.deviceId}/heartbeat`, await heartbeatBody());
+    // A push carries the heartbeat; only a phone with nothing to push sends it on its own.
+    if ((await count("outbox")) === 0) {
+      await request("POST", `/api/v1/devices/${identity.deviceId}/heartbeat`, await heartbeatBody());
+    }
     await pushOutbox(identity, (done, total) => emit("fieldapp:sync", { phase: "progress", done, total }));
+    // Records captured while originals upload go first: they are small, and a lead waits for them.
+    await uploadMedia((detail) => emit("fieldapp:sync", { phase: "progress", ...detail }), async () => {
+      if ((await count("outbox")) > 0) await pushOutbox(identity, () => {});
+    });
     await pull();
     state.backoff = BACKOFF_START_MS;
     const remaining = await count("outbox");

@@ -16,7 +16,16 @@ export function mountSyncUi() {
 
   window.addEventListener("fieldapp:sync", async (event) => {
     const { phase, done, total, message } = event.detail;
-    if (phase === "progress") {
+    if (phase === "progress" && event.detail.bytesTotal !== undefined) {
+      // Originals: the bar moves with bytes (what takes the time), the text gives both.
+      const { mediaDone, mediaTotal, bytesDone, bytesTotal } = event.detail;
+      progress.hidden = bytesTotal === 0;
+      progress.max = Math.max(bytesTotal, 1);
+      progress.value = bytesDone;
+      const text = `${t("uploading_originals")} ${mediaDone}/${mediaTotal} · ${megabytes(bytesDone)}/${megabytes(bytesTotal)} MB`;
+      progress.textContent = text;
+      if (status) { status.textContent = text; status.dataset.state = "syncing"; }
+    } else if (phase === "progress") {
       progress.hidden = total === 0;
       progress.max = Math.max(total, 1);
       progress.value = done;
@@ -34,6 +43,10 @@ export function mountSyncUi() {
       showSignIn(banner);
     }
   });
+}
+
+function megabytes(bytes) {
+  return (bytes / 1_000_000).toFixed(1);
 }
 
 function showSignIn(banner) {

@@ -1,0 +1,402 @@
+"""Receiving media from phones: which hashes are missing, resumable uploads of originals, the
+phones' previews, and the pipeline run when an original completes.
+
+Rules the API enforces here, in one place:
+
+* An upload is known by its declaration (algorithm, hash, size): its id is derived from it, so a
+  phone that lost the answer to "begin" — or another phone holding the same file — gets the same
+  upload back and continues from the offset the server holds, on any host.
+* Bytes that match their hash are stored as received. Content that is not what a media file claims
+  to be (HTML, SVG, script) and empty files are refused with a code; the type comes from the bytes.
+* No database transaction is open while a request body streams in: on SQLite a transaction of a
+  writing request holds the one write lock, and a chunk on a 3G link takes seconds.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from flask import current_app
+from PIL import Image
+from sqlalchemy import select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+
+from .. import db
+from ..models import Media, MediaRef, MediaUpload, MediaUploadChunk, utcnow
+from . import pipeline
+from .sniff import SNIFF_BYTES, UnsupportedMedia, sniff
+from .storage import (
+    ALGORITHMS,
+    HashMismatch,
+    LocalStorage,
+    MediaStorage,
+    OffsetMismatch,
+    UnknownUpload,
+    UploadTooLarge,
+    original_key,
+    storage_from_settings,
+    validate_digest,
+)
+
+log = logging.getLogger(__name__)
+
+# Derived upload ids: uuid5 of the declaration under this namespace (a fixed random UUID).
+UPLOAD_NAMESPACE = uuid.UUID("6c0f3b52-6d1e-4a53-9d55-3f1d0e3f8a41")
+# What the phone is told to send per chunk: small enough that a cut loses little (1 MiB is 4 s on
+# a 2 Mbit/s link), large enough that the round trip per chunk costs a few per cent.
+RECOMMENDED_CHUNK_BYTES = 1024 * 1024
+PREVIEW_MAX_PX = 2048  # a phone preview larger than this is not a preview
+PREVIEW_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
+MAX_QUERY_ITEMS = 1000
+
+
+class MediaRefused(Exception):
+    """A clear refusal: an HTTP status, a machine-readable code, a message, maybe more fields."""
+
+    def __init__(self, status: int, code: str, message: str, **extra):
+        super().__init__(message)
+        self.status, self.code, self.message, self.extra = status, code, message, extra
+
+    def to_json(self) -> dict:
+        return {"error": self.code, "message": self.message, **self.extra}
+
+
+def media_storage() -> MediaStorage:
+    app = current_app
+    if "fieldapp.media_storage" not in app.extensions:
+        app.extensions["fieldapp.media_storage"] = storage_from_settings(app.config["FIELDAPP_SETTINGS"])
+    return app.extensions["fieldapp.media_storage"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int
+    chunk_max_bytes: int
+    preview_max_bytes: int
+
+    def to_json(self) -> dict:
+        return {"algorithms": sorted(ALGORITHMS), "max_bytes": self.max_bytes,
+                "chunk_max_bytes": self.chunk_max_bytes,
+                "chunk_bytes": min(RECOMMENDED_CHUNK_BYTES, self.chunk_max_bytes),
+                "preview_max_bytes": self.preview_max_bytes, "preview_max_px": PREVIEW_MAX_PX}
+
+
+def limits() -> Limits:
+    settings = current_app.config["FIELDAPP_SETTINGS"]
+    return Limits(settings.media_max_bytes, settings.media_chunk_max_bytes, settings.media_preview_max_bytes)
+
+
+def _refuse_unsupported(exc: UnsupportedMedia) -> MediaRefused:
+    return MediaRefused(415 if exc.code != "empty" else 422, exc.code, exc.message_en, message_zh=exc.message_zh)
+
+
+def checked_hash(alg, digest) -> tuple[str, str]:
+    try:
+        validate_digest(alg, digest)
+    except ValueError as exc:
+        raise MediaRefused(400, "bad_hash", str(exc)) from None
+    return alg, digest
+
+
+# ----------------------------------------------------------------------------------- queries
+
+
+def stored_originals(pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of these (alg, hash) have a verified original on the server."""
+    if not pairs:
+        return set()
+    rows = db.session().execute(
+        select(Media.alg, Media.hash).where(tuple_(Media.alg, Media.hash).in_(set(pairs)),
+                                            Media.original_at.is_not(None)))
+    return {(r.alg, r.hash) for r in rows}
+
+
+def missing(items) -> dict:
+    """The phone's question before uploading: of these hashes, which originals and which
+    previews does the server still need?"""
+    if not isinstance(items, list) or len(items) > MAX_QUERY_ITEMS:
+        raise MediaRefused(400, "bad_request", f"items must be a list of at most {MAX_QUERY_ITEMS}")
+    pairs = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise MediaRefused(400, "bad_request", "each item is {alg, hash}")
+        pairs.append(checked_hash(item.get("alg"), item.get("hash")))
+    if not pairs:
+        return {"missing": [], "previews_missing": []}
+    rows = {(m.alg, m.hash): m for m in db.session().execute(
+        select(Media).where(tuple_(Media.alg, Media.hash).in_(set(pairs)))).scalars()}
+    originals, previews = [], []
+    for pair in dict.fromkeys(pairs):
+        row = rows.get(pair)
+        if row is None or row.original_at is None:
+            originals.append({"alg": pair[0], "hash": pair[1]})
+            if row is None or (row.phone_preview_at is None and not row.previews):
+                previews.append({"alg": pair[0], "hash": pair[1]})
+    return {"missing": originals, "previews_missing": previews}
+
+
+# ----------------------------------------------------------------------------------- uploads
+
+
+def upload_id_for(alg: str, digest: str, size: int) -> uuid.UUID:
+    return uuid.uuid5(UPLOAD_NAMESPACE, f"{alg}:{digest}:{size}")
+
+
+def _insert(table):
+    dialect = db.session().get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def begin(user_id: uuid.UUID, body) -> dict:
+    if not isinstance(body, dict):
+        raise MediaRefused(400, "bad_request", "expected {alg, hash, size, type} as JSON")
+    alg, digest = checked_hash(body.get("alg"), body.get("hash"))
+    size, declared = body.get("size"), body.get("type")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise MediaRefused(400, "bad_size", "size is the file's length in bytes")
+    if declared is not None and (not isinstance(declared, str) or len(declared) > 100):
+        raise MediaRefused(400, "bad_type", "type is a MIME type of at most 100 characters")
+    if size == 0:
+        raise _refuse_unsupported(UnsupportedMedia("empty"))
+    lim = limits()
+    if size > lim.max_bytes:
+        raise MediaRefused(413, "too_large", f"the server accepts files of at most {lim.max_bytes} bytes",
+                           max_bytes=lim.max_bytes)
+    s = db.session()
+    media = s.get(Media, (alg, digest))
+    store = media_storage()
+    if media is not None and media.original_at is not None and store.exists(alg, digest):
+        return {"status": "stored", "media": media_json(media)}
+    upload_id = upload_id_for(alg, digest, size)
+    s.execute(_insert(MediaUpload.__table__).values(
+        id=upload_id, alg=alg, hash=digest, size=size, declared_type=declared, began_by=user_id,
+        began_at=utcnow()).on_conflict_do_nothing(index_elements=["id"]))
+    s.commit()
+    store.begin(str(upload_id), alg, digest, size)
+    return {"status": "uploading", "upload_id": str(upload_id), "offset": store.offset(str(upload_id)),
+            "size": size, "chunk_bytes": lim.to_json()["chunk_bytes"]}
+
+
+def _upload_row(upload_id: uuid.UUID) -> MediaUpload:
+    row = db.session().get(MediaUpload, upload_id)
+    if row is None:
+        raise MediaRefused(404, "unknown_upload", "no such upload; begin it again")
+    return row
+
+
+def offset(upload_id: uuid.UUID) -> dict:
+    row = _upload_row(upload_id)
+    try:
+        held = media_storage().offset(str(upload_id))
+    except UnknownUpload:
+        raise MediaRefused(404, "unknown_upload", "no such upload; begin it again") from None
+    return {"upload_id": str(upload_id), "offset": held, "size": row.size}
+
+
+class _HeadTee:
+    """Passes a stream through, keeping its first bytes (for type checks from any host)."""
+
+    def __init__(self, stream: BinaryIO, keep: int):
+        self.stream, self.keep, self.head = stream, keep, bytearray()
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.stream.read(n)
+        if len(self.head) < self.keep:
+            self.head += data[: self.keep - len(self.head)]
+        return data
+
+
+def append(user_id: uuid.UUID, upload_id: uuid.UUID, at: int, stream: BinaryIO, length: int) -> dict:
+    s = db.session()
+    row = _upload_row(upload_id)
+    size = row.size
+    s.commit()  # no transaction (and no SQLite write lock) while the body streams in
+    lim = limits()
+    if length > lim.chunk_max_bytes:
+        raise MediaRefused(413, "chunk_too_large", f"a chunk is at most {lim.chunk_max_bytes} bytes",
+                           chunk_max_bytes=lim.chunk_max_bytes)
+    tee = _HeadTee(stream, SNIFF_BYTES) if at == 0 else stream
+    store = media_storage()
+    try:
+        new_offset = store.append(str(upload_id), at, tee, length)
+    except OffsetMismatch as exc:
+        raise MediaRefused(409, "offset_mismatch", str(exc), offset=exc.held) from None
+    except UploadTooLarge as exc:
+        raise MediaRefused(413, "past_declared_size", str(exc)) from None
+    except UnknownUpload:
+        raise MediaRefused(404, "unknown_upload", "no such upload; begin it again") from None
+    if new_offset == at:
+        return {"upload_id": str(upload_id), "offset": new_offset, "size": size}
+    with db.transaction() as s:
+        if at == 0:
+            head = bytes(tee.head)
+            try:
+                _check_head(head, size)
+            except MediaRefused:
+                store.abort(str(upload_id))
+                raise
+            s.execute(MediaUpload.__table__.update().where(MediaUpload.id == upload_id).values(head=head))
+        s.add(MediaUploadChunk(upload_id=upload_id, start=at, length=new_offset - at, user_id=user_id))
+    return {"upload_id": str(upload_id), "offset": new_offset, "size": size}
+
+
+def _check_head(head: bytes, size: int) -> None:
+    """Refuse markup and scripts as soon as their first chunk arrives. A first chunk too short to
+    judge (a client sending tiny chunks) is judged again, in full, at completion."""
+    try:
+        sniff(head)
+    except UnsupportedMedia as exc:
+        if exc.code != "unknown_type" or len(head) >= min(SNIFF_BYTES, size):
+            raise _refuse_unsupported(exc) from None
+
+
+@contextlib.contextmanager
+def _original_file(store: MediaStorage, alg: str, digest: str) -> Iterator[Path]:
+    """A path to read the original from: the file itself locally, a temporary copy from S3."""
+    if isinstance(store, LocalStorage):
+        yield store.root.joinpath(*original_key(alg, digest).split("/"))
+        return
+    with tempfile.NamedTemporaryFile(prefix="fieldapp-original-") as tmp, store.open(alg, digest) as src:
+        while chunk := src.read(1024 * 1024):
+            tmp.write(chunk)
+        tmp.flush()
+        yield Path(tmp.name)
+
+
+def complete(upload_id: uuid.UUID) -> dict:
+    s = db.session()
+    row = _upload_row(upload_id)
+    alg, digest, size, declared, head = row.alg, row.hash, row.size, row.declared_type, row.head
+    media = s.get(Media, (alg, digest))
+    s.commit()
+    store = media_storage()
+    if media is not None and media.original_at is not None and row.completed_at is not None:
+        return {"status": "stored", "media": media_json(media)}
+    try:
+        held = store.offset(str(upload_id))
+    except UnknownUpload:
+        raise MediaRefused(404, "unknown_upload", "no such upload; begin it again") from None
+    if held != size:
+        raise MediaRefused(409, "upload_incomplete", f"the server holds {held} of {size} bytes", offset=held)
+    if head is None:
+        # The first chunk's bytes were stored but their record was not (a host died in between):
+        # the type cannot be judged without reading back, so the phone starts this file again.
+        store.abort(str(upload_id))
+        raise MediaRefused(409, "restart_upload", "the upload must start again from byte 0", offset=0)
+    try:
+        sniffed = sniff(head)
+    except UnsupportedMedia as exc:
+        store.abort(str(upload_id))
+        raise _refuse_unsupported(exc) from None
+    try:
+        store.complete(str(upload_id))
+    except HashMismatch as exc:
+        raise MediaRefused(422, "hash_mismatch", str(exc), expected=exc.expected, actual=exc.actual) from None
+    result = _run_pipeline(store, alg, digest, size, sniffed.mime, sniffed.kind, declared)
+    for name, data in result.previews.items():
+        store.put_derivative(alg, digest, name, data)
+    now = utcnow()
+    values = dict(size=size, declared_type=declared, mime=result.mime, kind=result.kind, original_at=now,
+                  previews=sorted(result.previews), width=result.width, height=result.height,
+                  flags=list(result.flags), taken_at=result.exif.taken_at,
+                  taken_at_zone_assumed=result.exif.taken_at_zone_assumed if result.exif.taken_at else None,
+                  lat_e6=result.exif.lat_e6, lon_e6=result.exif.lon_e6, gps_accuracy_m=result.exif.gps_accuracy_m,
+                  camera_make=(result.exif.make or None) and result.exif.make[:100],
+                  camera_model=(result.exif.model or None) and result.exif.model[:100],
+                  orientation=result.exif.orientation)
+    with db.transaction() as s:
+        s.execute(_insert(Media.__table__).values(alg=alg, hash=digest, created_at=now, **values)
+                  .on_conflict_do_update(index_elements=["alg", "hash"], set_=values))
+        s.execute(MediaUpload.__table__.update().where(MediaUpload.id == upload_id).values(completed_at=now))
+        media = s.get(Media, (alg, digest), populate_existing=True)
+    return {"status": "stored", "media": media_json(media)}
+
+
+def _run_pipeline(store, alg, digest, size, mime, kind, declared) -> pipeline.Result:
+    """The pipeline never fails an upload: the original is stored and verified whatever happens
+    to its previews, and a failure becomes a flag a person can look at."""
+    try:
+        with _original_file(store, alg, digest) as path:
+            return pipeline.process(path, declared_mime=declared)
+    except Exception:  # noqa: BLE001 — evidence is kept; the failure is logged and flagged
+        log.exception("media pipeline failed for %s %s", alg, digest)
+        result = pipeline.Result(mime=mime, kind=kind, size_bytes=size, declared_mime=declared)
+        result.flag("pipeline_failed")
+        return result
+
+
+# ----------------------------------------------------------------------------------- previews
+
+
+def accept_phone_previews(user_id: uuid.UUID, files) -> list[dict]:
+    """Previews the phone made, sent before the originals so a lead can review on a bad link.
+    Only the author of a record referencing the hash may send one, and the first one stays."""
+    lim = limits()
+    results = []
+    s = db.session()
+    for field_name, upload in files.items(multi=True):
+        alg, _, digest = field_name.partition(":")
+        entry = {"alg": alg, "hash": digest}
+        try:
+            checked_hash(alg, digest)
+            data = upload.stream.read(lim.preview_max_bytes + 1)
+            if len(data) > lim.preview_max_bytes:
+                raise MediaRefused(413, "preview_too_large", f"a preview is at most {lim.preview_max_bytes} bytes")
+            _check_preview(data)
+            referenced = s.execute(select(MediaRef.record_id).where(
+                MediaRef.alg == alg, MediaRef.hash == digest, MediaRef.author_id == user_id).limit(1)).first()
+            if referenced is None:
+                raise MediaRefused(403, "not_referenced",
+                                   "send the record that references this file before its preview")
+            media = s.get(Media, (alg, digest))
+            if media is None or media.phone_preview_at is None:
+                media_storage().put_derivative(alg, digest, "phone-preview", data)
+                now = utcnow()
+                s.execute(_insert(Media.__table__).values(alg=alg, hash=digest, created_at=now, phone_preview_at=now,
+                                                          previews=[], flags=[])
+                          .on_conflict_do_update(index_elements=["alg", "hash"], set_={"phone_preview_at": now}))
+                s.commit()
+            entry["status"] = "stored"
+        except MediaRefused as exc:
+            s.rollback()
+            entry.update(status="rejected", error=exc.code, message=exc.message)
+        results.append(entry)
+    return results
+
+
+def _check_preview(data: bytes) -> None:
+    try:
+        kind = sniff(data[:SNIFF_BYTES])
+    except UnsupportedMedia as exc:
+        raise _refuse_unsupported(exc) from None
+    if kind.mime not in PREVIEW_TYPES:
+        raise MediaRefused(415, "bad_preview_type", "a preview is a JPEG, PNG or WebP image")
+    try:
+        with Image.open(io.BytesIO(data), formats=[{"image/jpeg": "JPEG", "image/png": "PNG",
+                                                    "image/webp": "WEBP"}[kind.mime]]) as im:
+            if max(im.size) > PREVIEW_MAX_PX:
+                raise MediaRefused(413, "preview_too_large", f"a preview is at most {PREVIEW_MAX_PX} px")
+            im.verify()
+    except MediaRefused:
+        raise
+    except Exception:  # noqa: BLE001 — anything Pillow cannot read is not a preview
+        raise MediaRefused(422, "bad_preview", "the preview is not a readable image") from None
+
+
+# ----------------------------------------------------------------------------------- views
+
+
+def media_json(media: Media) -> dict:
+    return {"alg": media.alg, "hash": media.hash, "size": media.size, "mime": media.mime, "kind": media.kind,
+            "original_stored": media.original_at is not None, "previews": list(media.previews or []),
+            "phone_preview": media.phone_preview_at is not None, "width": media.width, "height": media.height,
+            "flags": list(media.flags or []),
+            "taken_at": media.taken_at.isoformat() if media.taken_at else None,
+            "taken_at_zone_assumed": media.taken_at_zone_assumed}

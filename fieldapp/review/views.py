@@ -1,0 +1,109 @@
+"""Review pages (server-rendered, phone-first) and the media files they show."""
+from __future__ import annotations
+
+import uuid
+
+from flask import Response, abort, render_template, stream_with_context
+from flask_login import current_user
+from sqlalchemy import exists, select
+
+from .. import db
+from ..access import allow, require_unit, visible_unit_ids
+from ..media import storage as media_store
+from ..media.service import media_storage
+from ..models import Media, MediaRef, Revision, Role, SyncedRecord, User
+from . import bp
+from .media_state import media_of_head, pending_originals_by_record
+
+REVIEWERS = (Role.LEAD, Role.SUPERVISOR, Role.DIVISION_HEAD, Role.BUREAU_HEAD, Role.RECORDS_ADMIN)
+VARIANTS = frozenset({"thumb", "preview", "original"})
+
+
+def _visible(stmt, unit_column):
+    units = visible_unit_ids(current_user)
+    return stmt if units is None else stmt.where(unit_column.in_(units))
+
+
+@bp.get("/records")
+@allow(*REVIEWERS)
+def records_page():
+    """The latest synced activities and steps of the units the reviewer may see."""
+    stmt = _visible(select(SyncedRecord, User).join(User, User.id == SyncedRecord.author_id)
+                    .where(SyncedRecord.record_type.in_(("activity", "step", "interruption", "service")))
+                    .order_by(SyncedRecord.updated_at.desc()).limit(200), SyncedRecord.unit_id)
+    rows = db.session().execute(stmt).all()
+    pending = pending_originals_by_record([r.id for r, _ in rows])
+    return render_template("review/records.html", rows=rows, pending=pending)
+
+
+@bp.get("/records/<uuid:record_id>")
+@allow(*REVIEWERS)
+def record_page(record_id: uuid.UUID):
+    s = db.session()
+    record = s.get(SyncedRecord, record_id)
+    if record is None:
+        abort(404)
+    require_unit(current_user, record.unit_id)
+    head = s.execute(select(Revision).where(Revision.record_id == record.id,
+                                            Revision.revision == record.head_revision)).scalar_one()
+    children = s.execute(select(SyncedRecord).where(SyncedRecord.parent_id == record.id)
+                         .order_by(SyncedRecord.created_at)).scalars().all()
+    author = s.get(User, record.author_id)
+    return render_template("review/record.html", record=record, head=head, author=author,
+                           media=media_of_head(record), children=children,
+                           child_media={c.id: media_of_head(c) for c in children})
+
+
+def _may_see_media(alg: str, digest: str) -> bool:
+    stmt = select(MediaRef.record_id).where(MediaRef.alg == alg, MediaRef.hash == digest)
+    return db.session().execute(select(exists(_visible(stmt, MediaRef.unit_id)))).scalar_one()
+
+
+@bp.get("/media/<alg>/<digest>/<variant>")
+@allow(*REVIEWERS)
+def media_file(alg: str, digest: str, variant: str):
+    """A media file of a record the reviewer may see: a preview (the server's, else the phone's),
+    a thumbnail, or the original as stored. Others' media answer 404, like missing ones."""
+    try:
+        media_store.validate_digest(alg, digest)
+    except ValueError:
+        abort(404)
+    if variant not in VARIANTS or not _may_see_media(alg, digest):
+        abort(404)
+    media = db.session().get(Media, (alg, digest))
+    if media is None:
+        abort(404)
+    store = media_storage()
+    headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"}
+    if variant == "original":
+        if media.original_at is None:
+            abort(404)
+        reader = store.open(alg, digest)
+
+        def chunks():
+            with reader:
+                while block := reader.read(256 * 1024):
+                    yield block
+        headers["Content-Length"] = str(media.size)
+        # Originals are evidence files, never rendered as a page of this origin.
+        headers["Content-Disposition"] = f'attachment; filename="{digest[:16]}"'
+        return Response(stream_with_context(chunks()), mimetype=media.mime or "application/octet-stream",
+                        headers=headers)
+    names = [variant, "phone-preview"] if variant in (media.previews or []) else ["phone-preview"]
+    for name in names:
+        if name == "phone-preview" and media.phone_preview_at is None:
+            continue
+        try:
+            data = store.get_derivative(alg, digest, name)
+        except media_store.MediaNotFound:
+            continue
+        return Response(data, mimetype="image/jpeg" if name != "phone-preview" else _image_type(data), headers=headers)
+    abort(404)
+
+
+def _image_type(data: bytes) -> str:
+    if data.startswith(b"\x89PNG"):
+        return "image/png"
+    if data[8:12] == b"WEBP":
+        return "image/webp"
+    return "image/jpeg"

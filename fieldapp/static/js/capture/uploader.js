@@ -1,0 +1,178 @@
+// Bringing media to the server after their records: previews first (so a lead can review on a
+// bad link), then the originals in chunks that resume where the server's byte count says.
+//
+// Every original is known by its hash. The server is asked which of ours it lacks; only those
+// go. A cut chunk costs at most that chunk: the next attempt asks the server how many bytes it
+// holds (any app host answers the same) and continues from there. Local bytes are released only
+// when the server has confirmed both the original (hash verified) and the record.
+
+import { get, getAll, write } from "./store.js";
+import { send } from "./http.js";
+import { reviewPreview } from "./media.js";
+import { originalsArrived } from "./status.js";
+
+const PREVIEW_BATCH_BYTES = 1_500_000;
+const MIN_CHUNK_BYTES = 64 * 1024;
+// A chunk is given time for a slow link (1 MiB at 128 kbit/s is 66 s); one that still times out
+// is halved for the next try, so a very poor link makes smaller steps instead of none.
+const CHUNK_TIMEOUT_MS = 120_000;
+const IMAGE_TYPES = new Set(["image/jpeg", "image/png", "image/webp", "image/heic", "image/heif"]);
+
+class UploadRefused extends Error {
+  constructor(code, message) { super(message || code); this.code = code; }
+}
+
+async function updateMedia(hash, changes) {
+  await write(["media"], ({ media }) => {
+    const read = media.get(hash);
+    read.onsuccess = () => { if (read.result) media.put({ ...read.result, ...changes }); };
+  });
+}
+
+// Media whose records the server has seen (or is being sent), with bytes not yet confirmed.
+async function candidates() {
+  const records = new Map((await getAll("records")).map((r) => [r.id, r]));
+  return (await getAll("media")).filter((m) => {
+    const owner = records.get(m.owner_id);
+    return m.blob && !m.confirmed_at && !m.refused && owner && (owner.status === "syncing" || owner.status === "synced");
+  });
+}
+
+// Bytes still only on this phone: the originals the server has not confirmed (records are a few kB).
+export async function bytesPending() {
+  return (await getAll("media")).filter((m) => m.blob && !m.confirmed_at).reduce((sum, m) => sum + (m.size || 0), 0);
+}
+
+async function askMissing(items) {
+  const missing = new Set();
+  const previews = new Set();
+  for (let i = 0; i < items.length; i += 500) {
+    const slice = items.slice(i, i + 500).map((m) => ({ alg: m.alg, hash: m.hash }));
+    const { status, data } = await send("POST", "/api/v1/media/missing", { json: { items: slice } });
+    if (status !== 200 || !data) throw new Error(`media/missing: HTTP ${status}`);
+    data.missing.forEach((m) => missing.add(m.hash));
+    data.previews_missing.forEach((m) => previews.add(m.hash));
+  }
+  return { missing, previews };
+}
+
+async function confirm(hashes) {
+  if (!hashes.length) return;
+  const at = new Date().toISOString();
+  for (const hash of hashes) await updateMedia(hash, { confirmed_at: at });
+  await originalsArrived(hashes);
+}
+
+async function sendPreviews(items) {
+  let batch = [];
+  let batchBytes = 0;
+  const flush = async () => {
+    if (!batch.length) return;
+    const form = new FormData();
+    for (const { item, blob } of batch) form.append(`${item.alg}:${item.hash}`, blob, "preview.jpg");
+    const { status, data } = await send("POST", "/api/v1/media/previews", { body: form });
+    if (status !== 200 || !Array.isArray(data?.results)) throw new Error(`media/previews: HTTP ${status}`);
+    for (const result of data.results) {
+      if (result.status === "stored") await updateMedia(result.hash, { preview_sent: true });
+    }
+    batch = [];
+    batchBytes = 0;
+  };
+  for (const item of items) {
+    const blob = (await reviewPreview(item.blob)) || item.preview;
+    if (!blob) continue;
+    batch.push({ item, blob });
+    batchBytes += blob.size;
+    if (batchBytes >= PREVIEW_BATCH_BYTES) await flush();
+  }
+  await flush();
+}
+
+async function uploadOriginal(item, onBytes) {
+  for (let attempt = 0; attempt < 3; attempt += 1) {
+    const begun = await send("POST", "/api/v1/media/uploads",
+                             { json: { alg: item.alg, hash: item.hash, size: item.size, type: item.type } });
+    if (begun.status === 200 && begun.data?.status === "stored") return;
+    if (begun.status >= 400 && begun.status < 500 && begun.data?.error) {
+      throw new UploadRefused(begun.data.error, begun.data.message_zh || begun.data.message);
+    }
+    if (begun.status !== 201) throw new Error(`media/uploads: HTTP ${begun.status}`);
+    const id = begun.data.upload_id;
+    let offset = begun.data.offset;
+    let chunk = (await get("meta", "upload_chunk_bytes"))?.value || begun.data.chunk_bytes;
+    onBytes(offset);
+    while (offset < item.size) {
+      const end = Math.min(item.size, offset + chunk);
+      let answer;
+      try {
+        answer = await send("PUT", `/api/v1/media/uploads/${id}?offset=${offset}`, {
+          body: item.blob.slice(offset, end), headers: { "Content-Type": "application/octet-stream" },
+          timeoutMs: CHUNK_TIMEOUT_MS });
+      } catch (error) {
+        if (error?.name === "AbortError") await shrinkChunk(chunk);
+        throw error;
+      }
+      if (answer.status === 200) offset = answer.data.offset;
+      else if (answer.status === 409 && Number.isInteger(answer.data?.offset)) offset = answer.data.offset;
+      else if (answer.status === 404) break; // the upload vanished (swept): begin again
+      else if (answer.status >= 400 && answer.status < 500 && answer.data?.error) {
+        throw new UploadRefused(answer.data.error, answer.data.message_zh || answer.data.message);
+      } else throw new Error(`chunk: HTTP ${answer.status}`);
+      onBytes(offset);
+    }
+    if (offset < item.size) continue;
+    const done = await send("POST", `/api/v1/media/uploads/${id}/complete`, { timeoutMs: CHUNK_TIMEOUT_MS });
+    if (done.status === 200) return;
+    if (done.status === 409 || done.status === 404) continue; // incomplete or restarted: ask again
+    if (done.status >= 400 && done.status < 500 && done.data?.error) {
+      throw new UploadRefused(done.data.error, done.data.message_zh || done.data.message);
+    }
+    throw new Error(`complete: HTTP ${done.status}`);
+  }
+  throw new Error("upload did not converge");
+}
+
+async function shrinkChunk(chunk) {
+  const smaller = Math.max(MIN_CHUNK_BYTES, Math.floor(chunk / 2));
+  await write(["meta"], ({ meta }) => { meta.put({ key: "upload_chunk_bytes", value: smaller }); });
+}
+
+// Release the bytes of confirmed originals whose records are 已同步: the server holds both.
+async function release() {
+  const records = new Map((await getAll("records")).map((r) => [r.id, r]));
+  const releasable = (await getAll("media")).filter((m) => m.blob && m.confirmed_at
+    && records.get(m.owner_id)?.status === "synced");
+  const at = new Date().toISOString();
+  for (const m of releasable) await updateMedia(m.hash, { blob: null, released_at: at });
+}
+
+// Upload what the server lacks. `progress` gets {mediaDone, mediaTotal, bytesDone, bytesTotal}.
+export async function uploadMedia(progress, between = async () => {}) {
+  const items = await candidates();
+  if (items.length) {
+    const { missing, previews } = await askMissing(items);
+    await confirm(items.filter((m) => !missing.has(m.hash)).map((m) => m.hash));
+    const needed = items.filter((m) => missing.has(m.hash)).sort((a, b) => a.size - b.size);
+    await sendPreviews(needed.filter((m) => previews.has(m.hash) && !m.preview_sent && IMAGE_TYPES.has(m.type)));
+    const bytesTotal = needed.reduce((sum, m) => sum + m.size, 0);
+    let bytesBefore = 0;
+    let mediaDone = 0;
+    progress({ mediaDone, mediaTotal: needed.length, bytesDone: 0, bytesTotal });
+    for (const item of needed) {
+      await between();
+      try {
+        await uploadOriginal(item, (held) => progress({ mediaDone, mediaTotal: needed.length,
+                                                        bytesDone: bytesBefore + held, bytesTotal }));
+        await confirm([item.hash]);
+      } catch (error) {
+        if (!(error instanceof UploadRefused)) throw error;
+        // Refused content stays on the phone, with the reason shown; it is never dropped.
+        await updateMedia(item.hash, { refused: { code: error.code, message: error.message } });
+      }
+      bytesBefore += item.size;
+      mediaDone += 1;
+      progress({ mediaDone, mediaTotal: needed.length, bytesDone: bytesBefore, bytesTotal });
+    }
+  }
+  await release();
+}

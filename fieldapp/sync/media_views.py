@@ -1,0 +1,94 @@
+"""The media half of the phone's API: limits, which hashes are missing, resumable uploads of
+originals in chunks, and the phones' previews. The rules live in :mod:`fieldapp.media.service`."""
+from __future__ import annotations
+
+from flask import jsonify, request
+from flask_login import current_user
+
+from ..access import allow
+from ..media import service
+from ..media.service import MediaRefused
+from . import bp
+
+
+def _refused(exc: MediaRefused):
+    return jsonify(exc.to_json()), exc.status
+
+
+@bp.get("/media/limits")
+@allow(signed_in=True)
+def media_limits():
+    """What the server accepts: hash algorithms, file, chunk and preview sizes."""
+    return jsonify(service.limits().to_json())
+
+
+@bp.post("/media/missing")
+@allow(signed_in=True)
+def media_missing():
+    body = request.get_json(silent=True)
+    try:
+        return jsonify(service.missing(body.get("items") if isinstance(body, dict) else None))
+    except MediaRefused as exc:
+        return _refused(exc)
+
+
+@bp.post("/media/uploads")
+@allow(signed_in=True)
+def begin_upload():
+    try:
+        answer = service.begin(current_user.id, request.get_json(silent=True))
+    except MediaRefused as exc:
+        return _refused(exc)
+    return jsonify(answer), (200 if answer["status"] == "stored" else 201)
+
+
+@bp.get("/media/uploads/<uuid:upload_id>")
+@allow(signed_in=True)
+def upload_offset(upload_id):
+    try:
+        return jsonify(service.offset(upload_id))
+    except MediaRefused as exc:
+        return _refused(exc)
+
+
+@bp.put("/media/uploads/<uuid:upload_id>")
+@allow(signed_in=True)
+def upload_chunk(upload_id):
+    """One chunk at ``?offset=N`` (the bytes the server holds), streamed to storage."""
+    try:
+        at = int(request.args.get("offset", ""))
+        if at < 0:
+            raise ValueError
+    except ValueError:
+        return _refused(MediaRefused(400, "bad_offset", "offset is the number of bytes the server holds"))
+    length = request.content_length
+    if length is None:
+        return _refused(MediaRefused(411, "length_required", "send Content-Length with each chunk"))
+    limit = service.limits().chunk_max_bytes
+    if length > limit:
+        return _refused(MediaRefused(413, "chunk_too_large", f"a chunk is at most {limit} bytes",
+                                     chunk_max_bytes=limit))
+    request.max_content_length = limit
+    try:
+        return jsonify(service.append(current_user.id, upload_id, at, request.stream, length))
+    except MediaRefused as exc:
+        return _refused(exc)
+
+
+@bp.post("/media/uploads/<uuid:upload_id>/complete")
+@allow(signed_in=True)
+def complete_upload(upload_id):
+    try:
+        return jsonify(service.complete(upload_id))
+    except MediaRefused as exc:
+        return _refused(exc)
+
+
+@bp.post("/media/previews")
+@allow(signed_in=True)
+def phone_previews():
+    """Several previews in one multipart request (one round trip on a slow link); each part is
+    named ``<alg>:<hash>``. Answered per item."""
+    settings_limit = service.limits().preview_max_bytes
+    request.max_content_length = settings_limit * 8
+    return jsonify(results=service.accept_phone_previews(current_user.id, request.files))
