@@ -2,6 +2,18 @@
 from .base import Base, utcnow
 from .casework import Case, CatalogueVersion, UnitStepType
 from .media import Media, MediaRef, MediaUpload, MediaUploadChunk
+from .review import (
+    CalendarDay,
+    CalendarYear,
+    CaseAssignment,
+    CaseDeadline,
+    CaseStage,
+    Finding,
+    InterruptionReport,
+    OriginalAccess,
+    RecordReview,
+    ReviewEvent,
+)
 from .sync import ChangeLog, Device, Revision, SyncedRecord
 from .identity import (
     DivisionOversight,
@@ -17,6 +29,7 @@ from .identity import (
 )
 
 __all__ = [
-    "Base", "utcnow", "Media", "MediaRef", "MediaUpload", "MediaUploadChunk", "Case", "CatalogueVersion", "UnitStepType", "ChangeLog", "Device", "Revision", "SyncedRecord", "DivisionOversight", "Enrollment", "EnrollmentEvent", "Passkey",
+    "Base", "utcnow", "CalendarDay", "CalendarYear", "CaseAssignment", "CaseDeadline", "CaseStage", "Finding",
+    "InterruptionReport", "OriginalAccess", "RecordReview", "ReviewEvent", "Media", "MediaRef", "MediaUpload", "MediaUploadChunk", "Case", "CatalogueVersion", "UnitStepType", "ChangeLog", "Device", "Revision", "SyncedRecord", "DivisionOversight", "Enrollment", "EnrollmentEvent", "Passkey",
     "RateLimitCounter", "Role", "Unit", "User", "UserRole", "WebAuthnChallenge",
 ]

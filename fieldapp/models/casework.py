@@ -33,6 +33,7 @@ class Case(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     act_ended_at: Mapped[datetime | None]  # 执法行为终结 (art. 25's 30 days count from here)
     archived_at: Mapped[datetime | None]
+    archived_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
 
     unit: Mapped[Unit] = relationship()
 

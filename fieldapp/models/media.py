@@ -47,7 +47,8 @@ class MediaRef(Base):
 
     __tablename__ = "media_refs"
     __table_args__ = (Index("ix_media_refs_media", "alg", "hash"),
-                      Index("ix_media_refs_unit", "unit_id", "record_id"))
+                      Index("ix_media_refs_unit", "unit_id", "record_id"),
+                      Index("ix_media_refs_pending", "unit_id", "author_id", "original_stored"))
 
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"), primary_key=True)
     revision: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -55,6 +56,9 @@ class MediaRef(Base):
     hash: Mapped[str] = mapped_column(String(128), primary_key=True)
     unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("units.id"))
     author_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    # Kept in step with media.original_at, so that "originals pending" per officer reads only the
+    # few references still waiting (a partial index on PostgreSQL), not every reference ever made.
+    original_stored: Mapped[bool] = mapped_column(default=False)
 
 
 class MediaUpload(Base):

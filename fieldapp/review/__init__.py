@@ -4,6 +4,6 @@ from flask import Blueprint
 
 bp = Blueprint("review", __name__, url_prefix="/review")
 
-from . import labels, views  # noqa: E402,F401
+from . import labels, lead_views, views  # noqa: E402,F401
 
 bp.record_once(lambda state: labels.init_app(state.app))

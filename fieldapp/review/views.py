@@ -1,9 +1,9 @@
-"""Review pages (server-rendered, phone-first) and the media files they show."""
+"""Review pages (server-rendered, phone-first): records and the media files they show."""
 from __future__ import annotations
 
 import uuid
 
-from flask import Response, abort, render_template, stream_with_context
+from flask import Response, abort, render_template, request, stream_with_context
 from flask_login import current_user
 from sqlalchemy import exists, select
 
@@ -11,12 +11,15 @@ from .. import db
 from ..access import allow, require_unit, visible_unit_ids
 from ..media import storage as media_store
 from ..media.service import media_storage
-from ..models import Media, MediaRef, Revision, Role, SyncedRecord, User
+from ..models import Media, MediaRef, OriginalAccess, Revision, SyncedRecord, User
 from . import bp
 from .media_state import media_of_head, pending_originals_by_record
+from .roles import REVIEWERS
 
-REVIEWERS = (Role.LEAD, Role.SUPERVISOR, Role.DIVISION_HEAD, Role.BUREAU_HEAD, Role.RECORDS_ADMIN)
 VARIANTS = frozenset({"thumb", "preview", "original"})
+# Opening an original for review of one's own unit is a standing reason (art. 29's register
+# starts here); any other reason is given with the request.
+STANDING_REASON = "own_unit_review"
 
 
 def _visible(stmt, unit_column):
@@ -78,6 +81,10 @@ def media_file(alg: str, digest: str, variant: str):
     if variant == "original":
         if media.original_at is None:
             abort(404)
+        reason = (request.args.get("reason") or STANDING_REASON).strip()[:300] or STANDING_REASON
+        with db.write_transaction() as s:  # logged before a byte is sent
+            s.add(OriginalAccess(user_id=current_user.id, alg=alg, hash=digest, unit_id=current_user.unit_id,
+                                 reason=reason))
         reader = store.open(alg, digest)
 
         def chunks():

@@ -242,6 +242,7 @@ def store_batch(prepared: list[Prepared | ItemResult], author: Author, device_id
     versions, revisions already held) are made once per batch, and new records — most of any push —
     are claimed and written with one statement each for the whole batch; the rest go one by one."""
     s = db.session()
+    prepared = _refuse_unexplained_changes_to_archived_cases(prepared)
     published = set(s.execute(select(CatalogueVersion.version)).scalars())
     keys = [p.key for p in prepared if isinstance(p, Prepared)]
     held = {}
@@ -263,6 +264,30 @@ def store_batch(prepared: list[Prepared | ItemResult], author: Author, device_id
         else:
             results.append(_store_one(item, author, device_id, skew_seconds, skew_threshold, known_media, published))
     return results
+
+
+def _refuse_unexplained_changes_to_archived_cases(prepared: list) -> list:
+    """An archived case is frozen: later changes come only as revisions that say why."""
+    candidates = [p for p in prepared if isinstance(p, Prepared) and not (p.envelope["reason"] or "").strip()]
+    if not candidates:
+        return prepared
+    s = db.session()
+    parents = {uuid.UUID(p.envelope["parent_id"]) for p in candidates if p.envelope["parent_id"]}
+    parent_case = dict(s.execute(select(SyncedRecord.id, SyncedRecord.case_id).where(SyncedRecord.id.in_(parents)))
+                       .all()) if parents else {}
+
+    def case_of(p: Prepared):
+        return _case_of(p.envelope) or (parent_case.get(uuid.UUID(p.envelope["parent_id"]))
+                                        if p.envelope["parent_id"] else None)
+
+    cases = {c for c in map(case_of, candidates) if c}
+    archived = set(s.execute(select(Case.id).where(Case.id.in_(cases), Case.archived_at.is_not(None))).scalars()) \
+        if cases else set()
+    if not archived:
+        return prepared
+    return [ItemResult(p.envelope["record_id"], p.envelope["revision"], "rejected", "archived_case_needs_reason",
+                       "the case is archived: a change needs a reason (revision.reason)")
+            if isinstance(p, Prepared) and p in candidates and case_of(p) in archived else p for p in prepared]
 
 
 def _store_new_records(candidates: list[Prepared], author: Author, device_id: uuid.UUID, skew_seconds: int | None,
@@ -288,7 +313,7 @@ def _store_new_records(candidates: list[Prepared], author: Author, device_id: uu
     missing = {item.key: _missing_media(item.envelope, known_media) for item in mine}
     s.execute(Revision.__table__.insert(), [
         _revision_row(item, author, device_id, now, skew_seconds, skew_threshold, missing[item.key]) for item in mine])
-    _insert_media_refs([row for item in mine for row in _media_ref_rows(item, author)])
+    _insert_media_refs([row for item in mine for row in _media_ref_rows(item, author, known_media)])
     for item in mine:
         if item.envelope["record_type"] == "case":
             _apply_case_proposal(item.key[0], item.envelope, author)
@@ -329,7 +354,7 @@ def _store_one(item: Prepared, author: Author, device_id: uuid.UUID, skew_second
         if claimed is not None:
             missing = _missing_media(envelope, known_media)
             s.execute(revisions.insert(), _revision_row(item, author, device_id, now, skew_seconds, skew_threshold, missing))
-            _insert_media_refs(_media_ref_rows(item, author))
+            _insert_media_refs(_media_ref_rows(item, author, known_media))
             if envelope["record_type"] == "case":
                 _apply_case_proposal(rid, envelope, author)
                 s.flush()
@@ -362,7 +387,7 @@ def _store_one(item: Prepared, author: Author, device_id: uuid.UUID, skew_second
                 head_revision=rev, withdrawn=bool(envelope["payload"].get("withdrawn")), updated_at=now))
         missing = _missing_media(envelope, known_media)
         s.execute(revisions.insert(), _revision_row(item, author, device_id, now, skew_seconds, skew_threshold, missing))
-        _insert_media_refs(_media_ref_rows(item, author))
+        _insert_media_refs(_media_ref_rows(item, author, known_media))
         if envelope["record_type"] == "case":
             _apply_case_proposal(rid, envelope, author)
             s.flush()
@@ -385,12 +410,13 @@ def _claim_record(s):
     return insert(records).on_conflict_do_nothing(index_elements=[records.c.id]).returning(records.c.id)
 
 
-def _media_ref_rows(item: Prepared, author: Author) -> list[dict]:
+def _media_ref_rows(item: Prepared, author: Author, known_media: set[str]) -> list[dict]:
     """A revision's live media (withdrawn ones are no longer part of the record)."""
     withdrawn = {(m["alg"], m["hash"]) for m in item.envelope["withdrawn_media"]}
     pairs = dict.fromkeys((m["alg"], m["hash"]) for m in item.envelope["media"])
     return [{"record_id": item.key[0], "revision": item.key[1], "alg": alg, "hash": digest,
-             "unit_id": author.unit_id, "author_id": author.id} for alg, digest in pairs if (alg, digest) not in withdrawn]
+             "unit_id": author.unit_id, "author_id": author.id, "original_stored": digest in known_media}
+            for alg, digest in pairs if (alg, digest) not in withdrawn]
 
 
 def _insert_media_refs(rows: list[dict]) -> None:

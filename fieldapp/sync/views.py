@@ -11,12 +11,13 @@ from sqlalchemy import func, select
 
 from .. import db
 from ..access import allow, visible_unit_ids
-from ..models import Case, ChangeLog, Device
+from ..models import Case, CaseAssignment, ChangeLog, Device, ReviewEvent, SyncedRecord
 from ..rules import publication
 from . import bp
 from . import devices as device_service
 from . import openapi
 from ..media.service import stored_originals
+from ..review import workflow
 from .push import MAX_BATCH, Author, media_of, prepare, store_batch
 from .signing import load_public_key
 
@@ -176,8 +177,21 @@ def push():
     device = s.get(Device, device_id)
     device_service.apply_heartbeat(device, device_service.parse_heartbeat(body.get("heartbeat")), skew)
     s.commit()
+    _after_push([uuid.UUID(r.record_id) for r in results if r.status == "created"])
     return jsonify(server_time=datetime.now(UTC).isoformat(), clock_skew_seconds=skew,
                    results=[r.to_json() for r in results])
+
+
+def _after_push(record_ids: list[uuid.UUID]) -> None:
+    """Review queue, reports and findings follow the push in their own transaction: the revisions
+    are stored whatever happens here, and the periodic compliance check catches up on a failure."""
+    if not record_ids:
+        return
+    try:
+        with db.transaction():
+            workflow.after_push(record_ids)
+    except Exception:  # noqa: BLE001 — never fail a push that was stored
+        current_app.logger.exception("after-push review/compliance update failed")
 
 
 PULL_LIMIT = 500
@@ -186,8 +200,9 @@ PULL_LIMIT = 500
 @bp.get("/sync/pull")
 @allow(signed_in=True)
 def pull():
-    """What changed on the server since the phone's cursor: cases of its units (assignments and
-    review comments join the same log). Cursor 0 means "everything the phone needs from scratch"."""
+    """What changed on the server since the phone's cursor: cases of its units, the cases assigned
+    to the user, and review decisions on the user's activities. Cursor 0 means "everything the
+    phone needs from scratch"."""
     try:
         cursor = int(request.args.get("cursor", "0"))
         if not 0 <= cursor <= 2**63 - 1:
@@ -197,22 +212,34 @@ def pull():
     s = db.session()
     visible = visible_unit_ids(current_user)
     latest_change = s.execute(select(func.max(ChangeLog.id))).scalar_one() or 0
+    review_ids: set[int] = set()
     if cursor == 0:
         stmt = select(Case).where(Case.status == "open")
         if visible is not None:
             stmt = stmt.where(Case.unit_id.in_(visible))
         cases = s.execute(stmt.order_by(Case.created_at.desc()).limit(PULL_LIMIT)).scalars().all()
+        review_ids = set(s.execute(select(ReviewEvent.id).join(SyncedRecord, SyncedRecord.id == ReviewEvent.record_id)
+                                   .where(SyncedRecord.author_id == current_user.id, ReviewEvent.by_id.is_not(None))
+                                   .order_by(ReviewEvent.id.desc()).limit(PULL_LIMIT)).scalars())
         new_cursor, more = latest_change, False
     else:
-        stmt = select(ChangeLog).where(ChangeLog.id > cursor, ChangeLog.entity == "case")
+        mine = (ChangeLog.user_id.is_(None)) | (ChangeLog.user_id == current_user.id)
+        stmt = select(ChangeLog).where(ChangeLog.id > cursor, ChangeLog.entity.in_(("case", "assignment", "review")), mine)
         if visible is not None:
             stmt = stmt.where(ChangeLog.unit_id.in_(visible))
         changes = s.execute(stmt.order_by(ChangeLog.id).limit(PULL_LIMIT)).scalars().all()
         more = len(changes) == PULL_LIMIT
         new_cursor = changes[-1].id if more else max(cursor, latest_change)
-        ids = {uuid.UUID(c.entity_id) for c in changes}
+        ids = {uuid.UUID(c.entity_id) for c in changes if c.entity in ("case", "assignment")}
+        review_ids = {int(c.entity_id) for c in changes if c.entity == "review"}
         cases = s.execute(select(Case).where(Case.id.in_(ids))).scalars().all() if ids else []
+    assigned = set(s.execute(select(CaseAssignment.case_id).where(CaseAssignment.user_id == current_user.id)).scalars())
+    reviews = s.execute(select(ReviewEvent).where(ReviewEvent.id.in_(review_ids)).order_by(ReviewEvent.id)).scalars().all() \
+        if review_ids else []
     latest_catalogue = publication.latest()
     return jsonify(cursor=new_cursor, more=more, full=cursor == 0,
                    catalogue_version=latest_catalogue.version if latest_catalogue else None,
-                   cases=[case_json(c) for c in cases], assignments=[], comments=[])
+                   cases=[{**case_json(c), "assigned_to_me": c.id in assigned} for c in cases],
+                   assignments=sorted(str(c) for c in assigned),
+                   comments=[{"id": e.id, "record_id": str(e.record_id), "action": e.action, "comment": e.comment,
+                              "at": e.at.isoformat()} for e in reviews])

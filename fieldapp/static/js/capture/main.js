@@ -1,6 +1,7 @@
 // The officer's capture app: a hash-routed single page that works entirely from IndexedDB, so it
 // runs the same with or without signal.
 
+import { answerForm } from "./views/review.js";
 import { t } from "../i18n.js";
 import { count, openStore } from "./store.js";
 import { setContext } from "./records.js";
@@ -27,6 +28,7 @@ const ROUTES = [
   [/^#\/activities\/([\w-]+)\/step\/new$/, (id) => stepForm(root, id)],
   [/^#\/activities\/([\w-]+)\/service\/new$/, (id) => serviceForm(root, id)],
   [/^#\/activities\/([\w-]+)\/end$/, (id) => endActivityForm(root, id)],
+  [/^#\/activities\/([\w-]+)\/answer$/, (id) => answerForm(root, id)],
   [/^#\/activities\/([\w-]+)\/interruption\/new\?camera=(.*)$/, (id, camera) => interruptionForm(root, id, decodeURIComponent(camera))],
   [/^#\/interruptions\/([\w-]+)\/resume$/, (id) => resumeForm(root, id)],
   [/^#\/interruptions\/([\w-]+)\/explain$/, (id) => writtenExplanationForm(root, id)],

@@ -112,7 +112,17 @@ async function pull() {
     if (c.status === "open") byId.set(c.id, c);
     else byId.delete(c.id);
   }
-  await putMeta("server_cases", Array.from(byId.values()));
+  const assigned = new Set(data.assignments || []);
+  await putMeta("server_cases", Array.from(byId.values()).map((c) => ({ ...c, assigned_to_me: assigned.has(c.id) })));
+  // The lead's latest decision on each of this officer's activities (returned with a comment, or
+  // approved); the activity view shows it and offers the answer.
+  if (data.comments?.length || data.full) {
+    const reviews = data.full ? {} : await getMeta("reviews", {});
+    for (const event of data.comments || []) {
+      if (!reviews[event.record_id] || reviews[event.record_id].id < event.id) reviews[event.record_id] = event;
+    }
+    await putMeta("reviews", reviews);
+  }
   await putMeta("pull_cursor", data.cursor);
   if (data.catalogue_version && data.catalogue_version !== (await getMeta("catalogue_version"))) {
     const catalogue = await request("GET", "/api/v1/catalogue");

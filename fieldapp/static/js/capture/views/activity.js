@@ -1,6 +1,7 @@
 // An on-site enforcement activity (现场执法活动): who was there, where, the recording log of each
 // body camera, and everything recorded during the visit.
 
+import { latestReview, reviewBanner } from "./review.js";
 import { field, fromLocalInput, h, label, mount, showTime, toLocalInput } from "../dom.js";
 import { t } from "../../i18n.js";
 import { children, saveRevision, toMicroDegrees } from "../records.js";
@@ -113,7 +114,8 @@ export function recordingLog(activity, interruptions) {
 export async function activityView(root, activityId) {
   const activity = await get("records", activityId);
   if (!activity) return mount(root, backLink("#/"), screen(t("not_found")));
-  const [found, catalogue, items] = await Promise.all([findCase(activity.parent_id), currentCatalogue(), children(activityId)]);
+  const [found, catalogue, items, review] = await Promise.all([findCase(activity.parent_id), currentCatalogue(),
+    children(activityId), latestReview(activityId)]);
   const stepTypes = Object.fromEntries((catalogue?.step_types || []).map((s) => [s.id, s]));
   const interruptions = items.filter((i) => i.type === "interruption");
   const log = recordingLog(activity, interruptions);
@@ -140,6 +142,7 @@ export async function activityView(root, activityId) {
   mount(root, backLink(`#/cases/${activity.parent_id}`), screen(`${t("activity")} · ${found?.party_name || ""}`,
     h("p", {}, badge(activity), " ", `${t("arrived")} ${showTime(p.arrived_at)}`, ended ? ` · ${t("departed")} ${showTime(p.departed_at)}` : "",
       activity.status === "problem" ? h("a", { href: `#/records/${activity.id}/problem`, class: "small-link" }, ` ${t("see_problem")}`) : null),
+    reviewBanner(activityId, review),
     p.officers.length < 2 ? warning(t("fewer_than_two")) : null,
     h("p", { class: "meta" }, p.officers.map((o) => `${o.name} ${o.cert_no}${o.cert_shown ? "" : ` (${t("cert_not_shown_short")})`}`).join("、")),
     p.continuous_required ? h("p", { class: "tag" }, t("continuous_required")) : null,

@@ -11,7 +11,8 @@ import { badge, backLink, navigate, saveWithFeedback, screen, setCaptureInProgre
 export async function allCases() {
   const [server, local] = await Promise.all([serverCases(), recordsOfType("case")]);
   const fromServer = server.map((c) => ({ id: c.id, source: "server", kind: c.kind, party_name: c.party_name,
-                                          case_number: c.case_number, flags: c.flags || [], record: null }));
+                                          case_number: c.case_number, flags: c.flags || [], record: null,
+                                          assigned: Boolean(c.assigned_to_me) }));
   const fromPhone = local.filter((r) => !r.payload.withdrawn).map((r) => ({
     id: r.id, source: "phone", kind: r.payload.kind, party_name: r.payload.party_name,
     case_number: r.payload.case_number, flags: r.payload.flags || [], record: r }));
@@ -29,7 +30,8 @@ export async function casesView(root) {
     h("a", { href: `#/cases/${c.id}`, class: "row-link", "data-testid": "case-link" },
       h("strong", {}, c.party_name),
       h("span", { class: "meta" }, ` ${label(kinds[c.kind])} ${c.case_number || t("no_case_number")}`)),
-    c.record ? badge(c.record) : h("span", { class: "tag" }, t("from_server"))));
+    c.record ? badge(c.record) : h("span", { class: "tag" }, t("from_server")),
+    c.assigned ? h("span", { class: "tag", "data-testid": "assigned-to-me" }, t("assigned_to_me")) : null));
   mount(root, screen(t("cases"),
     catalogue ? null : h("p", { class: "warning" }, t("no_catalogue")),
     h("a", { href: "#/cases/new", class: "button primary big" }, t("new_case")),

@@ -1,0 +1,148 @@
+"""Running the checks on a case and keeping its findings and deadlines current.
+
+Findings are stored (not computed per page view), so the unit-wide list reads an index, not every
+record: a case is re-evaluated when anything about it changes — a push touching its records, an
+original arriving, a lead's action (stage done, act ended, archive) — and by ``flask
+compliance-check`` for findings that appear with the mere passing of time (late uploads, late
+filing). Re-evaluation opens new findings, resolves those whose facts went away, and re-opens a
+resolved one that comes back; the history stays in the rows' times.
+"""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select
+
+from .. import db
+from ..models import Case, CaseDeadline, Finding, utcnow
+from ..rules import publication
+from . import deadline_source
+from .checks import Context, Due, Hit, evaluate
+from .facts import CaseFacts, load_case_facts, parse_time
+
+
+def _catalogue_content() -> dict:
+    latest = publication.latest()
+    if latest is None:
+        latest = publication.ensure_published()
+    return latest.content
+
+
+def context(now: datetime | None = None, *, archiving: bool = False) -> Context:
+    content = _catalogue_content()
+    settings = current_app.config["FIELDAPP_SETTINGS"]
+    return Context(
+        step_types={st["id"]: st for st in content.get("step_types", [])},
+        continuous_flags=frozenset(f["id"] for f in content.get("case_flags", [])),
+        gap_tolerance=timedelta(seconds=settings.continuous_gap_tolerance_seconds),
+        now=now or utcnow(),
+        deadline=deadline_source.due,
+        archiving=archiving,
+    )
+
+
+def finding_rules() -> dict[str, dict]:
+    return {f["id"]: f for f in _catalogue_content().get("findings", [])}
+
+
+def findings_for(case_id: uuid.UUID, *, archiving: bool = False, now: datetime | None = None) -> list[Hit]:
+    """Evaluate without storing (the archive action asks "what would block?")."""
+    facts = load_case_facts(case_id)
+    return [] if facts is None else evaluate(facts, context(now, archiving=archiving))
+
+
+def refresh_case(case_id: uuid.UUID, now: datetime | None = None) -> list[Finding]:
+    """Re-evaluate one case inside the caller's transaction; returns its open findings."""
+    facts = load_case_facts(case_id)
+    if facts is None:
+        return []
+    ctx = context(now)
+    hits = {hit.key: hit for hit in evaluate(facts, ctx)}
+    rules = finding_rules()
+    s = db.session()
+    stored = {f.key: f for f in s.execute(select(Finding).where(Finding.case_id == case_id)).scalars()}
+    for key, hit in hits.items():
+        rule = rules.get(hit.rule_id, {})
+        row = stored.get(key)
+        if row is None:
+            s.add(Finding(case_id=case_id, unit_id=facts.unit_id, record_id=hit.record_id, rule_id=hit.rule_id,
+                          key=key, severity=rule.get("severity", "error"), article=rule.get("article", ""),
+                          blocks_archiving=bool(rule.get("blocks_archiving")), detail=hit.detail, opened_at=ctx.now))
+        else:
+            if row.resolved_at is not None:
+                row.resolved_at, row.opened_at = None, ctx.now
+            if row.detail != hit.detail:
+                row.detail = hit.detail
+    for key, row in stored.items():
+        if key not in hits and row.resolved_at is None:
+            row.resolved_at = ctx.now
+    _refresh_deadlines(facts, ctx)
+    s.flush()
+    return [f for f in s.execute(select(Finding).where(Finding.case_id == case_id, Finding.resolved_at.is_(None)))
+            .scalars()]
+
+
+def refresh_cases(case_ids: Iterable[uuid.UUID | None], now: datetime | None = None) -> None:
+    for case_id in sorted({c for c in case_ids if c is not None}):
+        refresh_case(case_id, now)
+
+
+# ---- deadlines running on a case ---------------------------------------------------------------
+
+def _deadlines(facts: CaseFacts, ctx: Context) -> dict[str, tuple[str, Due, datetime | None]]:
+    """key → (rule, due, met at). The events come from the records; "met" from what followed."""
+    out: dict[str, tuple[str, Due, datetime | None]] = {}
+    for activity in facts.of_type("activity"):
+        ended = parse_time(activity.payload.get("departed_at"))
+        if ended is None:
+            continue
+        media = [m for r in facts.records if (r.id == activity.id or r.parent_id == activity.id) and not r.withdrawn
+                 for m in r.media]
+        arrived = [m.original_at for m in media]
+        met = max(arrived) if media and all(arrived) else (ended if not media else None)
+        out[f"av_upload_24h:{activity.id}"] = ("av_upload_24h", ctx.deadline("av_upload_24h", ended), met)
+    if facts.act_ended_at is not None:
+        out["filing_30d:case"] = ("filing_30d", ctx.deadline("filing_30d", facts.act_ended_at), facts.archived_at)
+    steps = facts.of_type("step")
+    by_type: dict[str, list] = {}
+    for step in steps:
+        by_type.setdefault(step.payload.get("step_type"), []).append(step)
+    for trigger, rule, done_by in deadline_source.STEP_TRIGGERS:
+        for step in by_type.get(trigger, []):
+            at = parse_time(step.payload.get("at"))
+            if at is None:
+                continue
+            extended = bool(by_type.get("coercion_extension")) if rule == "seizure_30d" else False
+            excluded = deadline_source.testing_periods(by_type.get("coercion_testing_period", []))
+            due = ctx.deadline(rule, at) if rule != "seizure_30d" else deadline_source.seizure_due(
+                at, extended=extended, excluded=excluded)
+            done = [parse_time(s.payload.get("at")) for s in by_type.get(done_by, [])]
+            met = min((d for d in done if d), default=None)
+            out[f"{rule}:{step.id}"] = (rule, due, met)
+    return out
+
+
+def _refresh_deadlines(facts: CaseFacts, ctx: Context) -> None:
+    s = db.session()
+    wanted = _deadlines(facts, ctx)
+    stored = {d.key: d for d in s.execute(select(CaseDeadline).where(CaseDeadline.case_id == facts.case_id)).scalars()}
+    for key, (rule, due, met) in wanted.items():
+        row = stored.get(key)
+        if row is None:
+            s.add(CaseDeadline(case_id=facts.case_id, unit_id=facts.unit_id, key=key, rule_id=rule, due_at=due.at,
+                               met_at=met, warnings=list(due.warnings)))
+        else:
+            row.due_at, row.met_at, row.warnings = due.at, met, list(due.warnings)
+    for key, row in stored.items():
+        if key not in wanted:
+            s.delete(row)
+
+
+def refresh_all(now: datetime | None = None) -> int:
+    """Every case not archived (the periodic run for time-dependent findings)."""
+    ids = db.session().execute(select(Case.id).where(Case.archived_at.is_(None))).scalars().all()
+    refresh_cases(ids, now)
+    return len(ids)

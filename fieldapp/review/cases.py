@@ -1,0 +1,156 @@
+"""What a lead does to cases: create them (one by one or from a list, e.g. a 双随机 draw),
+assign officers, record that a stage is done or that the act ended, and archive (归档)."""
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from .. import db
+from ..compliance import engine
+from ..models import Case, CaseAssignment, CaseStage, Role, User, utcnow
+from ..rules.credit_code import check_credit_code
+from ..sync.changes import record_change
+
+KINDS = ("licensing", "penalty", "coercion", "inspection")
+IMPORT_COLUMNS = ("kind", "party_name", "party_credit_code", "party_address", "case_number", "officers")
+MAX_IMPORT_ROWS = 2000
+
+
+class CaseError(Exception):
+    def __init__(self, code: str, message: str, **extra):
+        super().__init__(message)
+        self.code, self.message, self.extra = code, message, extra
+
+
+def _clean(value, limit: int) -> str | None:
+    text = (value or "").strip()
+    return text[:limit] or None
+
+
+def create_case(unit_id: uuid.UUID, by: uuid.UUID, *, kind: str, party_name: str, party_credit_code: str | None = None,
+                party_address: str | None = None, case_number: str | None = None, flags=()) -> Case:
+    if kind not in KINDS:
+        raise CaseError("bad_kind", f"kind must be one of {', '.join(KINDS)}")
+    name = _clean(party_name, 200)
+    if not name:
+        raise CaseError("party_required", "the party's name is required")
+    checked = check_credit_code(party_credit_code)
+    # A failed check digit is only a warning (real codes that fail it exist); a wrong shape is refused.
+    if checked.status == "bad_format":
+        raise CaseError("bad_credit_code", "a unified social credit code has 18 digits or capital letters")
+    code = checked.normalised if checked.status != "empty" else None
+    case = Case(unit_id=unit_id, kind=kind, party_name=name, party_credit_code=code,
+                party_address=_clean(party_address, 300), case_number=_clean(case_number, 60), flags=list(flags),
+                origin="server", created_by=by)
+    db.session().add(case)
+    db.session().flush()
+    record_change("case", case.id, unit_id=unit_id)
+    return case
+
+
+@dataclass
+class ImportResult:
+    created: list[Case]
+    errors: list[tuple[int, str]]  # (line number, message): nothing of a file with errors is stored
+
+
+def import_cases(unit_id: uuid.UUID, by: uuid.UUID, text: str) -> ImportResult:
+    """A CSV list with a header row (columns: kind, party_name, party_credit_code, party_address,
+    case_number, officers — officers as certificate numbers separated by spaces). All or nothing:
+    a file with any bad line stores nothing and names every bad line."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    if not reader.fieldnames or "party_name" not in reader.fieldnames or "kind" not in reader.fieldnames:
+        return ImportResult([], [(1, "the first line must name the columns, at least kind and party_name")])
+    officers = {u.cert_no: u for u in db.session().execute(
+        select(User).where(User.unit_id == unit_id, User.active.is_(True))).scalars()}
+    created, errors = [], []
+    for line, row in enumerate(reader, start=2):
+        if line - 1 > MAX_IMPORT_ROWS:
+            errors.append((line, f"at most {MAX_IMPORT_ROWS} cases per file"))
+            break
+        try:
+            with db.session().begin_nested():
+                case = create_case(unit_id, by, kind=(row.get("kind") or "").strip(), party_name=row.get("party_name"),
+                                   party_credit_code=row.get("party_credit_code"), party_address=row.get("party_address"),
+                                   case_number=row.get("case_number"))
+                for cert in (row.get("officers") or "").split():
+                    if cert not in officers:
+                        raise CaseError("unknown_officer", f"no active officer of this unit has certificate {cert}")
+                    assign(case, officers[cert], by)
+            created.append(case)
+        except CaseError as exc:
+            errors.append((line, exc.message))
+    return ImportResult(created, errors)
+
+
+def assign(case: Case, officer: User, by: uuid.UUID) -> bool:
+    if officer.unit_id != case.unit_id or not officer.active:
+        raise CaseError("not_in_unit", "only active officers of the case's unit can be assigned")
+    if Role.OFFICER not in officer.roles:
+        raise CaseError("not_an_officer", f"{officer.name} is not an officer")
+    s = db.session()
+    if s.get(CaseAssignment, (case.id, officer.id)) is not None:
+        return False
+    s.add(CaseAssignment(case_id=case.id, user_id=officer.id, assigned_by=by))
+    s.flush()
+    record_change("assignment", case.id, unit_id=case.unit_id, user_id=officer.id)
+    return True
+
+
+def unassign(case: Case, officer_id: uuid.UUID) -> None:
+    s = db.session()
+    row = s.get(CaseAssignment, (case.id, officer_id))
+    if row is not None:
+        s.delete(row)
+        record_change("assignment", case.id, unit_id=case.unit_id, user_id=officer_id)
+
+
+def assignees(case_id: uuid.UUID) -> list[User]:
+    return db.session().execute(select(User).join(CaseAssignment, CaseAssignment.user_id == User.id)
+                                .where(CaseAssignment.case_id == case_id).order_by(User.name)).scalars().all()
+
+
+def _not_archived(case: Case) -> None:
+    if case.archived_at is not None:
+        raise CaseError("archived", "the case is archived; it can no longer change here")
+
+
+def mark_stage_done(case: Case, stage: str, by: uuid.UUID, stages: set[str]) -> None:
+    _not_archived(case)
+    if stage not in stages:
+        raise CaseError("bad_stage", "unknown stage")
+    s = db.session()
+    if s.get(CaseStage, (case.id, stage)) is None:
+        s.add(CaseStage(case_id=case.id, stage=stage, done_by=by))
+        s.flush()
+    engine.refresh_case(case.id)
+
+
+def set_act_ended(case: Case, at: datetime) -> None:
+    """The lead records when the act ended (decision served, measure lifted, inspection closed):
+    art. 25's 30 days to file count from here."""
+    _not_archived(case)
+    if at > utcnow():
+        raise CaseError("future", "the act cannot end in the future")
+    case.act_ended_at = at
+    db.session().flush()
+    engine.refresh_case(case.id)
+
+
+def archive(case: Case, by: uuid.UUID) -> None:
+    """File the case once nothing blocks it; it is then frozen (changes only as revisions with a
+    reason) and its filing date is checked against the 30-day rule."""
+    _not_archived(case)
+    rules = engine.finding_rules()
+    blocking = [h for h in engine.findings_for(case.id, archiving=True) if rules.get(h.rule_id, {}).get("blocks_archiving")]
+    if blocking:
+        raise CaseError("blocked", "findings block archiving", findings=blocking)
+    case.archived_at, case.archived_by, case.status = utcnow(), by, "archived"
+    db.session().flush()
+    record_change("case", case.id, unit_id=case.unit_id)
+    engine.refresh_case(case.id)

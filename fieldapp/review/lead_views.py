@@ -1,0 +1,282 @@
+"""The lead's pages: pending syncs (the first screen), the review queue, cases with their
+timeline, findings, deadlines and "cannot continue" reports. Unit-isolated: another unit's case
+answers 404; only leads of the case's unit decide, others read."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from .. import db
+from ..access import allow, require_unit, visible_unit_ids
+from ..compliance import engine
+from ..models import (
+    Case, CaseDeadline, CaseStage, Finding, InterruptionReport, RecordReview, Revision, Role, SyncedRecord, User, utcnow,
+)
+from . import bp, cases, workflow
+from .pending import pending_syncs
+from .roles import DECIDERS, REVIEWERS
+from .timeline import case_timeline
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+PAGE = 100
+
+
+def _units():
+    return visible_unit_ids(current_user)
+
+
+def _scoped(stmt, column):
+    units = _units()
+    return stmt if units is None else stmt.where(column.in_(units))
+
+
+def _case_or_404(case_id: uuid.UUID) -> Case:
+    case = db.session().get(Case, case_id)
+    if case is None:
+        abort(404)
+    require_unit(current_user, case.unit_id)
+    return case
+
+
+def _decider_for(unit_id: uuid.UUID) -> None:
+    """Decisions belong to the leads of the case's own unit."""
+    if Role.LEAD not in current_user.roles or current_user.unit_id != unit_id:
+        abort(403)
+
+
+@bp.get("/")
+@allow(*REVIEWERS)
+def pending_page():
+    now = utcnow()
+    return render_template("review/pending.html", rows=pending_syncs(_units(), now), now=now)
+
+
+@bp.get("/queue")
+@allow(*REVIEWERS)
+def queue_page():
+    s = db.session()
+    stmt = _scoped(select(RecordReview, SyncedRecord, User, Case)
+                   .join(SyncedRecord, SyncedRecord.id == RecordReview.record_id)
+                   .join(User, User.id == RecordReview.author_id)
+                   .outerjoin(Case, Case.id == SyncedRecord.case_id)
+                   .where(RecordReview.state == workflow.AWAITING)
+                   .order_by(RecordReview.updated_at).limit(PAGE), RecordReview.unit_id)
+    rows = s.execute(stmt).all()
+    case_ids = [c.id for *_, c in rows if c is not None]
+    counts = dict(s.execute(select(Finding.case_id, func.count()).where(
+        Finding.case_id.in_(case_ids), Finding.resolved_at.is_(None)).group_by(Finding.case_id)).all()) if case_ids else {}
+    return render_template("review/queue.html", rows=rows, finding_counts=counts)
+
+
+@bp.get("/cases")
+@allow(*REVIEWERS)
+def cases_page():
+    stmt = _scoped(select(Case).order_by(Case.archived_at.is_not(None), Case.created_at.desc()).limit(PAGE), Case.unit_id)
+    return render_template("review/cases.html", cases=db.session().execute(stmt).scalars().all(), kinds=cases.KINDS)
+
+
+@bp.post("/cases")
+@allow(*DECIDERS)
+def create_case():
+    f = request.form
+    try:
+        with db.transaction():
+            case = cases.create_case(current_user.unit_id, current_user.id, kind=f.get("kind", ""),
+                                     party_name=f.get("party_name", ""), party_credit_code=f.get("party_credit_code"),
+                                     party_address=f.get("party_address"), case_number=f.get("case_number"))
+    except cases.CaseError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("review.cases_page"))
+    flash(_("Case created."), "ok")
+    return redirect(url_for("review.case_page", case_id=case.id))
+
+
+@bp.post("/cases/import")
+@allow(*DECIDERS)
+def import_cases():
+    upload = request.files.get("file")
+    if upload is None:
+        flash(_("Choose a CSV file."), "error")
+        return redirect(url_for("review.cases_page"))
+    try:
+        text = upload.stream.read(2 * 1024 * 1024).decode("utf-8")
+    except UnicodeDecodeError:
+        flash(_("The file is not UTF-8 text."), "error")
+        return redirect(url_for("review.cases_page"))
+    with db.transaction() as s:
+        result = cases.import_cases(current_user.unit_id, current_user.id, text)
+        if result.errors:
+            s.rollback()
+    if result.errors:
+        for line, message in result.errors[:20]:
+            flash(_("Line %(line)s: %(message)s", line=line, message=message), "error")
+        flash(_("Nothing was imported: correct the lines above and import the file again."), "error")
+    else:
+        flash(_("%(count)s cases imported.", count=len(result.created)), "ok")
+    return redirect(url_for("review.cases_page"))
+
+
+@bp.get("/cases/<uuid:case_id>")
+@allow(*REVIEWERS)
+def case_page(case_id: uuid.UUID):
+    case = _case_or_404(case_id)
+    s = db.session()
+    findings = s.execute(select(Finding).where(Finding.case_id == case_id, Finding.resolved_at.is_(None))
+                         .order_by(Finding.severity, Finding.opened_at)).scalars().all()
+    deadlines = s.execute(select(CaseDeadline).where(CaseDeadline.case_id == case_id)
+                          .order_by(CaseDeadline.due_at)).scalars().all()
+    officers = s.execute(select(User).where(User.unit_id == case.unit_id, User.active.is_(True))
+                         .order_by(User.name)).scalars().all()
+    content = engine._catalogue_content()
+    stages = [st for st in content.get("stages", [])]
+    done = {row.stage: row for row in s.execute(select(CaseStage).where(CaseStage.case_id == case_id)).scalars()}
+    return render_template("review/case.html", case=case, blocks=case_timeline(case_id), findings=findings,
+                           deadlines=deadlines, assignees=cases.assignees(case_id),
+                           officers=[o for o in officers if Role.OFFICER in o.roles], stages=stages, done=done,
+                           can_decide=Role.LEAD in current_user.roles and current_user.unit_id == case.unit_id,
+                           rules=engine.finding_rules(), now=utcnow())
+
+
+def _case_action(case_id: uuid.UUID, action) -> object:
+    case = _case_or_404(case_id)
+    _decider_for(case.unit_id)
+    try:
+        with db.transaction():
+            action(db.session().get(Case, case_id))
+    except cases.CaseError as exc:
+        flash(exc.message, "error")
+        for hit in exc.extra.get("findings", []):
+            flash(f"{hit.rule_id}", "error")
+    return redirect(url_for("review.case_page", case_id=case_id))
+
+
+@bp.post("/cases/<uuid:case_id>/assign")
+@allow(*DECIDERS)
+def assign(case_id: uuid.UUID):
+    def act(case):
+        officer = db.session().get(User, _uuid_or_400(request.form.get("user_id")))
+        if officer is None:
+            raise cases.CaseError("unknown_user", _("No such officer."))
+        cases.assign(case, officer, current_user.id)
+    return _case_action(case_id, act)
+
+
+@bp.post("/cases/<uuid:case_id>/unassign")
+@allow(*DECIDERS)
+def unassign(case_id: uuid.UUID):
+    return _case_action(case_id, lambda case: cases.unassign(case, _uuid_or_400(request.form.get("user_id"))))
+
+
+@bp.post("/cases/<uuid:case_id>/stage")
+@allow(*DECIDERS)
+def stage_done(case_id: uuid.UUID):
+    stages = {st["id"] for st in engine._catalogue_content().get("stages", [])}
+    return _case_action(case_id, lambda case: cases.mark_stage_done(case, request.form.get("stage", ""),
+                                                                    current_user.id, stages))
+
+
+@bp.post("/cases/<uuid:case_id>/act-ended")
+@allow(*DECIDERS)
+def act_ended(case_id: uuid.UUID):
+    def act(case):
+        try:
+            local = datetime.fromisoformat(request.form.get("ended_at", ""))
+        except ValueError:
+            raise cases.CaseError("bad_time", _("Give the date and time the act ended.")) from None
+        cases.set_act_ended(case, (local if local.tzinfo else local.replace(tzinfo=SHANGHAI)).astimezone(utcnow().tzinfo))
+    return _case_action(case_id, act)
+
+
+@bp.post("/cases/<uuid:case_id>/archive")
+@allow(*DECIDERS)
+def archive(case_id: uuid.UUID):
+    response = _case_action(case_id, lambda case: cases.archive(case, current_user.id))
+    if db.session().get(Case, case_id).archived_at is not None:
+        flash(_("Case archived."), "ok")
+    return response
+
+
+@bp.post("/activities/<uuid:activity_id>/decision")
+@allow(*DECIDERS)
+def decide(activity_id: uuid.UUID):
+    activity = db.session().get(SyncedRecord, activity_id)
+    if activity is None or activity.record_type != "activity":
+        abort(404)
+    require_unit(current_user, activity.unit_id)
+    _decider_for(activity.unit_id)
+    try:
+        with db.transaction():
+            workflow.decide(activity_id, current_user, request.form.get("action", ""), request.form.get("comment"))
+    except workflow.ReviewError as exc:
+        flash(exc.message, "error")
+    else:
+        flash(_("Approved.") if request.form.get("action") == workflow.APPROVED else _("Returned to the officer."), "ok")
+    return redirect(url_for("review.case_page", case_id=activity.case_id) + f"#a-{activity_id}"
+                    if activity.case_id else url_for("review.queue_page"))
+
+
+@bp.get("/findings")
+@allow(*REVIEWERS)
+def findings_page():
+    severity = request.args.get("severity")
+    stmt = select(Finding, Case).join(Case, Case.id == Finding.case_id).where(Finding.resolved_at.is_(None))
+    if severity in ("error", "warning"):
+        stmt = stmt.where(Finding.severity == severity)
+    stmt = _scoped(stmt.order_by(Finding.opened_at.desc()).limit(PAGE), Finding.unit_id)
+    return render_template("review/findings.html", rows=db.session().execute(stmt).all(),
+                           rules=engine.finding_rules(), severity=severity)
+
+
+@bp.get("/deadlines")
+@allow(*REVIEWERS)
+def deadlines_page():
+    try:
+        days = max(1, min(60, int(request.args.get("days", "7"))))
+    except ValueError:
+        days = 7
+    now = utcnow()
+    stmt = _scoped(select(CaseDeadline, Case).join(Case, Case.id == CaseDeadline.case_id)
+                   .where(CaseDeadline.met_at.is_(None), CaseDeadline.due_at <= now + timedelta(days=days))
+                   .order_by(CaseDeadline.due_at).limit(PAGE), CaseDeadline.unit_id)
+    return render_template("review/deadlines.html", rows=db.session().execute(stmt).all(), days=days, now=now)
+
+
+@bp.get("/reports")
+@allow(*REVIEWERS)
+def reports_page():
+    stmt = _scoped(select(InterruptionReport, User, Revision)
+                   .join(User, User.id == InterruptionReport.author_id)
+                   .join(SyncedRecord, SyncedRecord.id == InterruptionReport.record_id)
+                   .join(Revision, (Revision.record_id == SyncedRecord.id)
+                         & (Revision.revision == SyncedRecord.head_revision))
+                   .order_by(InterruptionReport.acknowledged_at.is_not(None), InterruptionReport.received_at.desc())
+                   .limit(PAGE), InterruptionReport.unit_id)
+    return render_template("review/reports.html", rows=db.session().execute(stmt).all())
+
+
+@bp.post("/reports/<uuid:record_id>/acknowledge")
+@allow(*DECIDERS)
+def acknowledge_report(record_id: uuid.UUID):
+    with db.transaction() as s:
+        report = s.get(InterruptionReport, record_id)
+        if report is None:
+            abort(404)
+        require_unit(current_user, report.unit_id)
+        _decider_for(report.unit_id)
+        if report.acknowledged_at is None:
+            report.acknowledged_at, report.acknowledged_by = utcnow(), current_user.id
+    flash(_("Report acknowledged."), "ok")
+    return redirect(url_for("review.reports_page"))
+
+
+def _uuid_or_400(value) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        abort(400)

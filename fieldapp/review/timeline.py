@@ -1,0 +1,68 @@
+"""A case's timeline: every activity and what was recorded under it — steps, photos,
+interruptions, service by leaving with witnesses and signatures — in time order, with the phone's
+time beside the server's and the coordinates where they were taken."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select
+
+from .. import db
+from ..compliance.facts import parse_time
+from ..models import Finding, RecordReview, Revision, SyncedRecord, User
+from .media_state import MediaView, media_of_head
+from .workflow import history
+
+_WHEN = {"activity": "arrived_at", "step": "at", "interruption": "stopped_at", "service": "at"}
+
+
+@dataclass
+class Entry:
+    record: SyncedRecord
+    head: Revision
+    author: str
+    at: datetime | None  # when it happened, as the phone recorded it
+    media: list[MediaView]
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def payload(self) -> dict:
+        return self.head.payload or {}
+
+
+@dataclass
+class ActivityBlock:
+    activity: Entry
+    items: list[Entry]
+    review_state: str | None
+    history: list
+
+
+def case_timeline(case_id: uuid.UUID) -> list[ActivityBlock]:
+    s = db.session()
+    activities = s.execute(select(SyncedRecord).where(SyncedRecord.case_id == case_id,
+                                                      SyncedRecord.record_type == "activity")).scalars().all()
+    ids = [a.id for a in activities]
+    if not ids:
+        return []
+    rows = s.execute(select(SyncedRecord, Revision, User.name)
+                     .join(Revision, and_(Revision.record_id == SyncedRecord.id,
+                                          Revision.revision == SyncedRecord.head_revision))
+                     .join(User, User.id == SyncedRecord.author_id)
+                     .where(or_(SyncedRecord.id.in_(ids), SyncedRecord.parent_id.in_(ids)))).all()
+    findings: dict[uuid.UUID, list[Finding]] = {}
+    for f in s.execute(select(Finding).where(Finding.case_id == case_id, Finding.resolved_at.is_(None))).scalars():
+        if f.record_id:
+            findings.setdefault(f.record_id, []).append(f)
+    entries = {rec.id: Entry(rec, rev, name, parse_time((rev.payload or {}).get(_WHEN.get(rec.record_type, ""))),
+                             media_of_head(rec), findings.get(rec.id, []))
+               for rec, rev, name in rows}
+    states = {r.record_id: r.state for r in s.execute(select(RecordReview).where(RecordReview.record_id.in_(ids))).scalars()}
+    blocks = []
+    for activity in sorted(activities, key=lambda a: (entries[a.id].at or a.created_at)):
+        items = [e for e in entries.values() if e.record.parent_id == activity.id and not e.record.withdrawn]
+        items.sort(key=lambda e: (e.at or e.head.received_at))
+        blocks.append(ActivityBlock(entries[activity.id], items, states.get(activity.id), history(activity.id)))
+    return blocks

@@ -1,0 +1,219 @@
+"""The lead's side on both databases: findings with their articles after a push, the review queue,
+return with a comment that reaches the officer's phone by pull, the answer as a new revision that
+re-opens review, approval, archive blocked by findings and then allowed, the frozen archived case,
+pending syncs from heartbeats, assignments by pull, case import, interruption reports, and the
+register of originals opened. Other units see none of it."""
+from __future__ import annotations
+
+import hashlib
+import io
+import uuid
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from fieldapp import db
+from fieldapp.models import Case, Finding, OriginalAccess, RecordReview, ReviewEvent
+from tests.support.appfactory import make_app
+from tests.support.flows import csrf_token, demo_sign_in, post_form, post_json, push_results, seed_user, sync_push
+from tests.support.soft_device import SoftDevice
+
+T0 = datetime.now(UTC) - timedelta(hours=3)
+
+
+def iso(t: datetime) -> str:
+    return t.isoformat().replace("+00:00", "Z")
+
+
+@pytest.fixture
+def unit(db_url, tmp_path):
+    app = make_app(db_url, tmp_path / "var", demo=True)
+    officer = seed_user(app, "张伟", "37030300001", "ZF1")
+    officer2 = seed_user(app, "赵敏", "37030300002", "ZF1")
+    lead = seed_user(app, "李队长", "37030300009", "ZF1", roles="lead")
+    stranger = seed_user(app, "外单位负责人", "37030300099", "ZF2", roles="lead")
+    phone = app.test_client()
+    demo_sign_in(phone, officer.user_id)
+    catalogue = phone.get("/api/v1/catalogue").get_json()
+    device = SoftDevice(author=str(officer.user_id), catalogue_version=catalogue["version"])
+    assert post_json(phone, "/api/v1/devices", {"device_id": device.device_id, "public_key": device.public_key_b64,
+                                                "label": "测试手机"}).status_code == 201
+    lead_client = app.test_client()
+    demo_sign_in(lead_client, lead.user_id)
+    other = app.test_client()
+    demo_sign_in(other, stranger.user_id)
+    yield app, phone, device, lead_client, other, officer, officer2
+    app.extensions["fieldapp.engine"].dispose()
+
+
+def visit(device: SoftDevice, *, av_reason=None, explanation=None):
+    """A case, an activity with two officers, a step that needed AV recorded without it, and an
+    interruption resumed without explanation (continuous recording required)."""
+    case_id, activity_id, step_id, stop_id = (str(uuid.uuid4()) for _ in range(4))
+    case = device.revision(case_id, record_type="case", payload={
+        "kind": "penalty", "party_name": "临淄区齐都镇鲜果超市", "flags": []})
+    activity = device.revision(activity_id, record_type="activity", parent_id=case_id, payload={
+        "case_id": case_id, "arrived_at": iso(T0), "departed_at": iso(T0 + timedelta(hours=1)),
+        "officers": [{"name": "张伟", "cert_no": "37030300001", "cert_shown": True},
+                     {"name": "赵敏", "cert_no": "37030300002", "cert_shown": True}],
+        "continuous_required": True, "place": {"source": "typed", "text": "齐都镇"},
+        "cameras": [{"camera_id": "DSJ-01", "started_at": iso(T0)}]})
+    step = device.revision(step_id, parent_id=activity_id, payload={
+        "activity_id": activity_id, "case_id": case_id, "step_type": "penalty_onsite_inspection",
+        "at": iso(T0 + timedelta(minutes=5)), "av_recorded": False, "av_reason": av_reason,
+        "documents": ["现场笔录"]})
+    stop = device.revision(stop_id, record_type="interruption", parent_id=activity_id, payload={
+        "activity_id": activity_id, "camera_id": "DSJ-01", "stopped_at": iso(T0 + timedelta(minutes=10)),
+        "resumed_at": iso(T0 + timedelta(minutes=20)), "explanation": explanation, "cannot_continue": False})
+    return case_id, activity_id, (case, activity, step, stop)
+
+
+def open_findings(app, case_id) -> set[str]:
+    with app.app_context():
+        return {f.rule_id for f in db.session().execute(select(Finding).where(
+            Finding.case_id == uuid.UUID(case_id), Finding.resolved_at.is_(None))).scalars()}
+
+
+def test_findings_queue_return_answer_approve_archive(unit):
+    app, phone, device, lead, other, officer, _ = unit
+    case_id, activity_id, items = visit(device)
+    assert all(r["status"] == "created" for r in push_results(sync_push(phone, device.batch(*items))))
+
+    assert {"av_missing", "continuous_gap", "interruption_unexplained"} <= open_findings(app, case_id)
+    page = lead.get(f"/review/cases/{case_id}").get_data(as_text=True)
+    assert "arts. 12, 19, 22, 24" in page and "art. 9" in page  # every finding names its article
+    assert lead.get("/review/findings").get_data(as_text=True).count('data-testid="finding"') >= 3
+    assert "临淄区齐都镇鲜果超市" in lead.get("/review/queue").get_data(as_text=True)
+    assert other.get(f"/review/cases/{case_id}").status_code == 404  # another unit's lead
+    assert "临淄区齐都镇鲜果超市" not in other.get("/review/queue").get_data(as_text=True)
+
+    # Archive is refused while findings block it.
+    post_form(lead, f"/review/cases/{case_id}/archive")
+    with app.app_context():
+        assert db.session().get(Case, uuid.UUID(case_id)).archived_at is None
+
+    # Return with a comment: the officer's phone gets it by pull.
+    assert post_form(lead, f"/review/activities/{activity_id}/decision",
+                     {"action": "returned", "comment": ""}).status_code == 302  # refused: a return needs a comment
+    post_form(lead, f"/review/activities/{activity_id}/decision", {"action": "returned", "comment": "请补充未录像原因"})
+    pulled = phone.get("/api/v1/sync/pull?cursor=0").get_json()
+    returned = [c for c in pulled["comments"] if c["record_id"] == activity_id]
+    assert returned[-1]["action"] == "returned" and returned[-1]["comment"] == "请补充未录像原因"
+
+    # The officer answers with new revisions: the step gets its reason, the interruption its explanation.
+    fixed_stop = device.revision(items[3]["record_id"], 2, {**items[3]["payload"], "explanation": "更换电池"},
+                                 record_type="interruption", parent_id=activity_id, reason="答复审核意见")
+    fixed_step = device.revision(items[2]["record_id"], 2, {**items[2]["payload"], "av_reason": "执法记录仪故障"},
+                                 parent_id=activity_id, reason="答复审核意见")
+    assert [r["status"] for r in push_results(sync_push(phone, device.batch(fixed_step, fixed_stop)))] == ["created"] * 2
+    assert not {"av_missing", "continuous_gap", "interruption_unexplained"} & open_findings(app, case_id)
+    with app.app_context():
+        assert db.session().get(RecordReview, uuid.UUID(activity_id)).state == "awaiting"  # re-opened by the answer
+
+    post_form(lead, f"/review/activities/{activity_id}/decision", {"action": "approved", "comment": ""})
+    ended = (T0 + timedelta(hours=2)).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%dT%H:%M")
+    post_form(lead, f"/review/cases/{case_id}/act-ended", {"ended_at": ended})
+    post_form(lead, f"/review/cases/{case_id}/archive")
+    with app.app_context():
+        case_row = db.session().get(Case, uuid.UUID(case_id))
+        assert case_row.archived_at is not None and case_row.status == "archived"
+        history = [e.action for e in db.session().execute(select(ReviewEvent).where(
+            ReviewEvent.record_id == uuid.UUID(activity_id)).order_by(ReviewEvent.id)).scalars()]
+    assert history == ["returned", "reopened", "approved"]
+
+    # Frozen: a later change needs a reason.
+    late = device.revision(items[2]["record_id"], 3, {**fixed_step["payload"], "notes": "补记"}, parent_id=activity_id)
+    assert push_results(sync_push(phone, device.batch(late)))[0]["error"] == "archived_case_needs_reason"
+    late = device.revision(items[2]["record_id"], 3, {**fixed_step["payload"], "notes": "补记"}, parent_id=activity_id,
+                           reason="归档后补记现场笔录编号")
+    assert push_results(sync_push(phone, device.batch(late)))[0]["status"] == "created"
+
+
+def test_a_change_after_approval_reopens_review(unit):
+    app, phone, device, lead, *_ = unit
+    case_id, activity_id, items = visit(device, av_reason="当事人拒绝", explanation="更换电池")
+    push_results(sync_push(phone, device.batch(*items)))
+    post_form(lead, f"/review/activities/{activity_id}/decision", {"action": "approved"})
+    changed = device.revision(items[2]["record_id"], 2, {**items[2]["payload"], "notes": "补充"}, parent_id=activity_id)
+    push_results(sync_push(phone, device.batch(changed)))
+    with app.app_context():
+        assert db.session().get(RecordReview, uuid.UUID(activity_id)).state == "awaiting"
+    assert "临淄区齐都镇鲜果超市" in lead.get("/review/queue").get_data(as_text=True)
+
+
+def test_pending_syncs_sorted_past_deadline_first_and_isolated(unit):
+    app, phone, device, lead, other, officer, officer2 = unit
+    now = datetime.now(UTC)
+    heartbeat = {"unsynced_items": 3, "bytes_pending": 5_000_000, "oldest_unsynced_at": iso(now - timedelta(hours=2))}
+    assert post_json(phone, f"/api/v1/devices/{device.device_id}/heartbeat", heartbeat).status_code == 200
+    phone2 = app.test_client()
+    demo_sign_in(phone2, officer2.user_id)
+    device2 = SoftDevice(author=str(officer2.user_id), catalogue_version=device.catalogue_version)
+    post_json(phone2, "/api/v1/devices", {"device_id": device2.device_id, "public_key": device2.public_key_b64})
+    post_json(phone2, f"/api/v1/devices/{device2.device_id}/heartbeat",
+              {"unsynced_items": 1, "bytes_pending": 10, "oldest_unsynced_at": iso(now - timedelta(hours=30))})
+    page = lead.get("/review/").get_data(as_text=True)
+    assert page.index("赵敏") < page.index("张伟")  # 30 hours old: past art. 25's 24 hours, first
+    assert 'data-testid="past-deadline"' in page
+    assert "张伟" not in other.get("/review/").get_data(as_text=True)
+
+
+def test_assignments_reach_the_phone_and_a_case_list_imports_all_or_nothing(unit):
+    app, phone, device, lead, *_ = unit
+    cursor = phone.get("/api/v1/sync/pull?cursor=0").get_json()["cursor"]
+    good = "kind,party_name,party_credit_code,officers\ninspection,淄博某超市,,37030300001\ninspection,淄博某药店,,\n"
+    bad = "kind,party_name,officers\ninspection,甲,\nnonsense,乙,\ninspection,丙,99999\n"
+    token = csrf_token(lead)
+    assert lead.post("/review/cases/import", data={"csrf_token": token}).status_code == 302  # no file: told so
+    lead.post("/review/cases/import", data={"csrf_token": token, "file": (io.BytesIO(bad.encode()), "draw.csv")})
+    with app.app_context():
+        assert not db.session().execute(select(Case).where(Case.party_name.in_(["甲", "乙", "丙"]))).first()
+    lead.post("/review/cases/import", data={"csrf_token": token, "file": (io.BytesIO(good.encode()), "draw.csv")})
+    pulled = phone.get(f"/api/v1/sync/pull?cursor={cursor}").get_json()
+    by_name = {c["party_name"]: c for c in pulled["cases"]}
+    assert by_name["淄博某超市"]["assigned_to_me"] is True and by_name["淄博某药店"]["assigned_to_me"] is False
+    assert by_name["淄博某超市"]["id"] in pulled["assignments"]
+
+
+def test_cannot_continue_reports_are_acknowledged_and_track_the_written_explanation(unit):
+    app, phone, device, lead, *_ = unit
+    case_id, activity_id, items = visit(device, av_reason="x", explanation="y")
+    stop_id = str(uuid.uuid4())
+    cannot = device.revision(stop_id, record_type="interruption", parent_id=activity_id, payload={
+        "activity_id": activity_id, "camera_id": "DSJ-01", "stopped_at": iso(T0 + timedelta(minutes=30)),
+        "resumed_at": None, "cannot_continue": True, "reported_to": "李队长", "written_explanation": None})
+    push_results(sync_push(phone, device.batch(*items, cannot)))
+    page = lead.get("/review/reports").get_data(as_text=True)
+    assert 'data-testid="explanation-due"' in page and "cannot_continue_unreported" in open_findings(app, case_id)
+    post_form(lead, f"/review/reports/{stop_id}/acknowledge")
+    explained = device.revision(stop_id, 2, {**cannot["payload"], "written_explanation": "记录仪摔坏"},
+                                record_type="interruption", parent_id=activity_id)
+    push_results(sync_push(phone, device.batch(explained)))
+    page = lead.get("/review/reports").get_data(as_text=True)
+    assert 'data-testid="explanation-in"' in page and 'data-testid="explanation-due"' not in page
+    assert "cannot_continue_unreported" not in open_findings(app, case_id)
+
+
+def test_opening_an_original_is_logged_with_who_which_when_and_why(unit):
+    app, phone, device, lead, other, *_ = unit
+    data = b"\xff\xd8\xff\xe0" + b"JFIF" + bytes(2000) + b"\xff\xd9"
+    digest = hashlib.sha256(data).hexdigest()
+    case_id, activity_id, items = visit(device, av_reason="x", explanation="y")
+    photo_step = device.revision(parent_id=activity_id, payload={"activity_id": activity_id, "case_id": case_id,
+                                                                 "step_type": "penalty_onsite_inspection"},
+                                 media=[{"alg": "sha-256", "hash": digest, "size": len(data), "type": "image/jpeg"}])
+    push_results(sync_push(phone, device.batch(*items, photo_step)))
+    begun = post_json(phone, "/api/v1/media/uploads", {"alg": "sha-256", "hash": digest, "size": len(data),
+                                                       "type": "image/jpeg"}).get_json()
+    phone.put(f"/api/v1/media/uploads/{begun['upload_id']}?offset=0", data=data,
+              headers={"X-CSRFToken": phone.get("/api/v1/session").get_json()["csrf_token"],
+                       "Content-Type": "application/octet-stream"})
+    assert post_json(phone, f"/api/v1/media/uploads/{begun['upload_id']}/complete").status_code == 200
+    assert other.get(f"/review/media/sha-256/{digest}/original").status_code == 404
+    response = lead.get(f"/review/media/sha-256/{digest}/original")
+    assert response.status_code == 200 and response.data == data
+    with app.app_context():
+        rows = db.session().execute(select(OriginalAccess)).scalars().all()
+    assert [(r.hash, r.reason) for r in rows] == [(digest, "own_unit_review")]
