@@ -6,6 +6,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from . import db, migrate
+from .compliance import calendar_admin, deadline_source, engine
 from .rules import publication
 from .accounts import AccountError, create_unit, create_user, find_unit, find_user, parse_roles, update_user
 from .auth import enrollment
@@ -31,7 +32,35 @@ def init_db_command():
     migrate.upgrade(url)
     with db.transaction():
         current = publication.ensure_published()
+        years = deadline_source.seed_from_library()
     click.echo(f"database is at the latest schema; rules catalogue version {current.version}")
+    if years:
+        click.echo(f"working-day calendar loaded from the holiday library for {', '.join(map(str, years))}")
+
+
+@click.command("calendar-load")
+@click.argument("year", type=int)
+@click.argument("notice", type=click.File("r", encoding="utf-8"))
+def calendar_load_command(year: int, notice):
+    """Load YEAR's holiday arrangement (the State Council notice) from a file: one line per day,
+    "YYYY-MM-DD 休|班 name" (休 a day off, 班 a weekend day worked in lieu). Replaces that year."""
+    try:
+        rows = calendar_admin.parse_notice(notice.read())
+        with db.transaction():
+            deadline_source.store_year(year, rows, source="admin")
+            engine.refresh_all()
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{year}: {len(rows)} special days loaded; deadlines re-counted")
+
+
+@click.command("compliance-check")
+def compliance_check_command():
+    """Re-evaluate every case not archived: findings that come with the passing of time (late
+    uploads, late filing) and deadlines. Run it from cron, e.g. every hour."""
+    with db.transaction():
+        count = engine.refresh_all()
+    click.echo(f"{count} cases checked")
 
 
 @click.command("create-unit")
@@ -200,7 +229,7 @@ def import_export_command(path: str):
 
 
 COMMANDS = [init_db_command, verify_signatures_command, revoke_device_command, import_export_command, create_unit_command, create_user_command, set_user_command,
-            enroll_command, seed_demo_command]
+            enroll_command, seed_demo_command, calendar_load_command, compliance_check_command]
 
 
 def init_app(app) -> None:

@@ -244,3 +244,38 @@ def import_unsynced():
     for problem in summary.problems[:20]:
         flash(problem, "error")
     return redirect(url_for("admin.devices_page"))
+
+
+@bp.get("/calendar")
+@allow(Role.ADMIN)
+def calendar_page():
+    """The working-day calendar deadlines count on: which years are loaded, and a form to load the
+    next year's State Council notice (the holiday library only knows the years it was released for)."""
+    from collections import Counter
+
+    from ..models import CalendarDay, CalendarYear
+
+    s = db.session()
+    years = s.execute(select(CalendarYear).order_by(CalendarYear.year.desc())).scalars().all()
+    counts = Counter(day.year for day in s.execute(select(CalendarDay.day)).scalars())  # a few dozen rows a year
+    this_year = utcnow().year
+    missing = [y for y in (this_year, this_year + 1) if y not in {row.year for row in years}]
+    return render_template("admin/calendar.html", years=years, counts=counts, missing=missing)
+
+
+@bp.post("/calendar")
+@allow(Role.ADMIN)
+def calendar_load():
+    from ..compliance import calendar_admin, deadline_source, engine
+
+    try:
+        year = int(request.form.get("year", ""))
+        rows = calendar_admin.parse_notice(request.form.get("notice", ""))
+        with db.transaction():
+            deadline_source.store_year(year, rows, source="admin")
+            engine.refresh_all()
+    except ValueError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(_("%(year)s loaded: %(count)s special days; deadlines re-counted.", year=year, count=len(rows)), "ok")
+    return redirect(url_for("admin.calendar_page"))

@@ -141,7 +141,7 @@ def interruption_unexplained(facts: CaseFacts, ctx: Context) -> Iterator[Hit]:
         if p.get("cannot_continue"):
             continue
         resumed = bool(p.get("resumed_at"))
-        if (resumed and not _text(p.get("explanation"))) or (not resumed and stop.parent_id in departed):
+        if not _text(p.get("explanation")) and (resumed or stop.parent_id in departed):
             yield Hit("interruption_unexplained", str(stop.id), stop.id,
                       {"camera_id": p.get("camera_id"), "resumed": resumed})
 
@@ -215,7 +215,7 @@ def av_upload_late(facts: CaseFacts, ctx: Context) -> Iterator[Hit]:
         ended = parse_time(activity.payload.get("departed_at"))
         if ended is None:
             continue
-        due = ctx.deadline("av_upload_24h", ended)
+        due = ctx.deadline("av_upload", ended)
         late = [m.hash for m in _activity_media(facts, activity)
                 if (m.original_at is not None and m.original_at > due.at) or (m.original_at is None and ctx.now > due.at)]
         if late:
@@ -228,7 +228,7 @@ def av_upload_late(facts: CaseFacts, ctx: Context) -> Iterator[Hit]:
 def filing_late(facts: CaseFacts, ctx: Context) -> Iterator[Hit]:
     if facts.act_ended_at is None:
         return
-    due = ctx.deadline("filing_30d", facts.act_ended_at)
+    due = ctx.deadline("record_filing", facts.act_ended_at)
     filed = facts.archived_at
     if (filed is not None and filed > due.at) or (filed is None and ctx.now > due.at):
         yield Hit("filing_late", "case", None, {"due_at": due.at.isoformat(), "warnings": list(due.warnings)})
@@ -244,11 +244,11 @@ def media_unlabelled(facts: CaseFacts, ctx: Context) -> Iterator[Hit]:
     missing = []
     ended = [parse_time(a.payload.get("departed_at")) for a in facts.of_type("activity")]
     ended = [e for e in ended if e]
-    party_due = ended and ctx.now > ctx.deadline("av_upload_24h", min(ended)).at
+    party_due = ended and ctx.now > ctx.deadline("av_upload", min(ended)).at
     if party_due and (not _text(facts.party_name) or facts.party_name == "?"):
         missing.append("party")
     number_due = ctx.archiving or facts.archived_at is not None or (
-        facts.act_ended_at is not None and ctx.now > ctx.deadline("filing_30d", facts.act_ended_at).at)
+        facts.act_ended_at is not None and ctx.now > ctx.deadline("record_filing", facts.act_ended_at).at)
     if number_due and not _text(facts.case_number):
         missing.append("case_number")
     if missing:

@@ -103,25 +103,23 @@ def _deadlines(facts: CaseFacts, ctx: Context) -> dict[str, tuple[str, Due, date
                  for m in r.media]
         arrived = [m.original_at for m in media]
         met = max(arrived) if media and all(arrived) else (ended if not media else None)
-        out[f"av_upload_24h:{activity.id}"] = ("av_upload_24h", ctx.deadline("av_upload_24h", ended), met)
+        out[f"av_upload:{activity.id}"] = ("av_upload", ctx.deadline("av_upload", ended), met)
     if facts.act_ended_at is not None:
-        out["filing_30d:case"] = ("filing_30d", ctx.deadline("filing_30d", facts.act_ended_at), facts.archived_at)
-    steps = facts.of_type("step")
+        out["record_filing:case"] = ("record_filing", ctx.deadline("record_filing", facts.act_ended_at), facts.archived_at)
     by_type: dict[str, list] = {}
-    for step in steps:
+    for step in facts.of_type("step"):
         by_type.setdefault(step.payload.get("step_type"), []).append(step)
-    for trigger, rule, done_by in deadline_source.STEP_TRIGGERS:
-        for step in by_type.get(trigger, []):
+    for trigger in deadline_source.STEP_TRIGGERS:
+        for step in by_type.get(trigger.step_type, []):
             at = parse_time(step.payload.get("at"))
             if at is None:
                 continue
-            extended = bool(by_type.get("coercion_extension")) if rule == "seizure_30d" else False
-            excluded = deadline_source.testing_periods(by_type.get("coercion_testing_period", []))
-            due = ctx.deadline(rule, at) if rule != "seizure_30d" else deadline_source.seizure_due(
-                at, extended=extended, excluded=excluded)
-            done = [parse_time(s.payload.get("at")) for s in by_type.get(done_by, [])]
-            met = min((d for d in done if d), default=None)
-            out[f"{rule}:{step.id}"] = (rule, due, met)
+            due = deadline_source.due(
+                trigger.rule_id, at, extended=bool(trigger.extended_by and by_type.get(trigger.extended_by)),
+                excluded=deadline_source.excluded_periods(by_type.get(trigger.excluded_by, [])) if trigger.excluded_by else ())
+            met = min((t for t in (parse_time(s.payload.get("at")) for s in by_type.get(trigger.met_by, [])) if t),
+                      default=None)
+            out[f"{trigger.rule_id}:{step.id}"] = (trigger.rule_id, due, met)
     return out
 
 

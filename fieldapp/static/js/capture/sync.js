@@ -154,10 +154,9 @@ export async function syncNow(reason = "manual") {
     setCsrfToken(probe.data.csrf_token);
     const identity = await deviceIdentity();
     await ensureRegistered(identity, probe.data.user.id);
-    // A push carries the heartbeat; only a phone with nothing to push sends it on its own.
-    if ((await count("outbox")) === 0) {
-      await request("POST", `/api/v1/devices/${identity.deviceId}/heartbeat`, await heartbeatBody());
-    }
+    // The heartbeat goes first, on its own: a small request gets through a link that drops the
+    // big ones, and the lead then knows what is waiting on this phone even if the push fails.
+    await request("POST", `/api/v1/devices/${identity.deviceId}/heartbeat`, await heartbeatBody());
     await pushOutbox(identity, (done, total) => emit("fieldapp:sync", { phase: "progress", done, total }));
     // Records captured while originals upload go first: they are small, and a lead waits for them.
     await uploadMedia((detail) => emit("fieldapp:sync", { phase: "progress", ...detail }), async () => {

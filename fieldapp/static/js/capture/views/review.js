@@ -26,8 +26,7 @@ export function reviewBanner(activityId, review) {
 }
 
 const needsReason = (r) => r.type === "step" && r.payload.av_recorded === false && !r.payload.av_reason;
-const needsExplanation = (r) => r.type === "interruption" && !r.payload.cannot_continue && r.payload.resumed_at
-  && !r.payload.explanation;
+const needsExplanation = (r) => r.type === "interruption" && !r.payload.cannot_continue && !r.payload.explanation;
 
 export async function answerForm(root, activityId) {
   const activity = await get("records", activityId);
