@@ -25,7 +25,7 @@ def iso(t: datetime) -> str:
 
 
 def simple_deadline(rule_id: str, event: datetime) -> Due:
-    return Due(event + (timedelta(hours=24) if rule_id == "av_upload_24h" else timedelta(days=30)))
+    return Due(event + (timedelta(hours=24) if rule_id == "av_upload" else timedelta(days=30)))
 
 
 def context(now: datetime = T0 + timedelta(hours=2), archiving: bool = False) -> Context:
