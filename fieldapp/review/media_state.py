@@ -24,6 +24,8 @@ class MediaView:
     flags: tuple[str, ...]
     taken_at: object
     taken_at_zone_assumed: bool | None
+    lat_e6: int | None = None
+    lon_e6: int | None = None
 
 
 def media_of_head(record: SyncedRecord) -> list[MediaView]:
@@ -41,7 +43,7 @@ def media_of_head(record: SyncedRecord) -> list[MediaView]:
             "phone-preview" if media.phone_preview_at else None)
         out.append(MediaView(alg, digest, media.declared_type, media.mime, media.kind, media.size,
                              media.original_at is not None, preview, tuple(media.flags or []), media.taken_at,
-                             media.taken_at_zone_assumed))
+                             media.taken_at_zone_assumed, media.lat_e6, media.lon_e6))
     return out
 
 
