@@ -127,3 +127,28 @@ def test_the_progress_bar_counts_bytes_of_originals(live, context, page, authent
     size = photo.stat().st_size
     assert progress[-1]["bytesTotal"] == size and progress[-1]["mediaTotal"] == 1
     assert [p["bytesDone"] for p in progress] == sorted(p["bytesDone"] for p in progress)
+
+
+def test_a_file_the_server_refuses_stays_on_the_phone_with_the_reason(live, context, page, authenticators, tmp_path):
+    server, app = live
+    sign_in_fresh_officer(page, authenticators, server, app)
+    start_visit(page)
+    fake = tmp_path / "现场照片.jpg"
+    fake.write_bytes(b"<!doctype html><html><script>alert(1)</script></html>" + b" " * 5000)
+    page.get_by_role("link", name="添加环节").click()
+    page.set_input_files("[data-testid=photo-input]", str(fake))
+    page.get_by_test_id("photo-saved").wait_for()
+    page.get_by_role("button", name="保存环节").click()
+    page.get_by_test_id("activity-items").wait_for()
+    context.set_offline(False)
+    wait_until(page, """async () => { const db = await new Promise(r => { const q = indexedDB.open('fieldapp'); q.onsuccess = () => r(q.result); });
+        return new Promise(r => { const q = db.transaction('media').objectStore('media').getAll();
+          q.onsuccess = () => r(q.result.some(m => m.refused && m.blob)); }); }""", 30)
+    page.reload()
+    refused = page.get_by_test_id("media-refused")
+    refused.wait_for()
+    assert "网页" in refused.inner_text() or "HTML" in refused.inner_text()
+    step = next(r for r in page.evaluate(READ_STORE, "records") if r["type"] == "step")
+    assert step["status"] != "synced"  # never shown 已同步 without its original
+    with app.app_context():
+        assert db.session().get(Media, ("sha-256", hashlib.sha256(fake.read_bytes()).hexdigest())) is None

@@ -5,7 +5,7 @@ import { latestReview, reviewBanner } from "./review.js";
 import { field, fromLocalInput, h, label, mount, showTime, toLocalInput } from "../dom.js";
 import { t } from "../../i18n.js";
 import { children, saveRevision, toMicroDegrees } from "../records.js";
-import { get } from "../store.js";
+import { get, getAll } from "../store.js";
 import { currentCatalogue } from "../server.js";
 import { findCase } from "./cases.js";
 import { badge, backLink, navigate, saveWithFeedback, screen, setCaptureInProgress, warning, withEditLock } from "../ui.js";
@@ -114,8 +114,10 @@ export function recordingLog(activity, interruptions) {
 export async function activityView(root, activityId) {
   const activity = await get("records", activityId);
   if (!activity) return mount(root, backLink("#/"), screen(t("not_found")));
-  const [found, catalogue, items, review] = await Promise.all([findCase(activity.parent_id), currentCatalogue(),
-    children(activityId), latestReview(activityId)]);
+  const [found, catalogue, items, review, allMedia] = await Promise.all([findCase(activity.parent_id), currentCatalogue(),
+    children(activityId), latestReview(activityId), getAll("media")]);
+  // Files the server refused (not media, or bytes that do not match their hash) stay here, with why.
+  const refused = new Map(allMedia.filter((m) => m.refused).map((m) => [m.hash, m.refused]));
   const stepTypes = Object.fromEntries((catalogue?.step_types || []).map((s) => [s.id, s]));
   const interruptions = items.filter((i) => i.type === "interruption");
   const log = recordingLog(activity, interruptions);
@@ -136,7 +138,9 @@ export async function activityView(root, activityId) {
         ? h("a", { href: `#/interruptions/${item.id}/explain`, class: "button small" }, t("written_explanation_due")) : null,
       item.status === "unsynced" ? h("a", { href: `#/records/${item.id}/withdraw`, class: "small-link" }, t("withdraw")) : null,
       item.status === "problem" ? h("a", { href: `#/records/${item.id}/problem`, class: "small-link" }, t("see_problem")) : null,
-      item.pending_media?.length ? h("span", { class: "tag", "data-testid": "originals-pending" }, t("originals_pending")) : null);
+      item.pending_media?.length ? h("span", { class: "tag", "data-testid": "originals-pending" }, t("originals_pending")) : null,
+      item.media.filter((m) => refused.has(m.hash)).map((m) => h("span", { class: "tag danger", "data-testid": "media-refused" },
+        `${t("upload_refused")}: ${refused.get(m.hash).message || refused.get(m.hash).code}`)));
   };
 
   mount(root, backLink(`#/cases/${activity.parent_id}`), screen(`${t("activity")} · ${found?.party_name || ""}`,
