@@ -48,7 +48,19 @@ def _csrf_error(exc: CSRFError):
     )
 
 
+def _refuse_malformed_multipart():
+    """A multipart part whose name breaks across lines is parsed with the name None, on which the
+    CSRF check (and any view) would fail with a server error: refuse such a body first."""
+    if request.mimetype == "multipart/form-data" and (None in request.form or None in request.files):
+        if request.path.startswith("/api/"):
+            return jsonify(error="bad_request", message="every form part needs a one-line name"), 400
+        return "<!doctype html><meta charset=utf-8><title>400</title><p>表单格式有误 / Malformed form</p>", 400
+    return None
+
+
 def init_app(app: Flask) -> None:
+    # Before the CSRF check, which reads the form.
+    app.before_request(_refuse_malformed_multipart)
     csrf.init_app(app)
     app.register_error_handler(CSRFError, _csrf_error)
     app.after_request(_add_headers)

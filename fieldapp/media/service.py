@@ -161,7 +161,7 @@ def begin(user_id: uuid.UUID, body) -> dict:
     size, declared = body.get("size"), body.get("type")
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         raise MediaRefused(400, "bad_size", "size is the file's length in bytes")
-    if declared is not None and (not isinstance(declared, str) or len(declared) > 100):
+    if declared is not None and (not isinstance(declared, str) or len(declared) > 100 or not declared.isprintable()):
         raise MediaRefused(400, "bad_type", "type is a MIME type of at most 100 characters")
     if size == 0:
         raise _refuse_unsupported(UnsupportedMedia("empty"))
@@ -216,13 +216,16 @@ class _HeadTee:
 def append(user_id: uuid.UUID, upload_id: uuid.UUID, at: int, stream: BinaryIO, length: int) -> dict:
     s = db.session()
     row = _upload_row(upload_id)
-    size = row.size
+    size, head = row.size, row.head
     s.commit()  # no transaction (and no SQLite write lock) while the body streams in
     lim = limits()
     if length > lim.chunk_max_bytes:
         raise MediaRefused(413, "chunk_too_large", f"a chunk is at most {lim.chunk_max_bytes} bytes",
                            chunk_max_bytes=lim.chunk_max_bytes)
-    tee = _HeadTee(stream, SNIFF_BYTES) if at == 0 else stream
+    # The head grows from byte 0 until it holds SNIFF_BYTES (or the whole file): a first chunk too
+    # short to judge is judged again with the chunks after it.
+    grows_head = at == 0 or (head is not None and len(head) == at < min(SNIFF_BYTES, size))
+    tee = _HeadTee(stream, SNIFF_BYTES - at) if grows_head else stream
     store = media_storage()
     try:
         new_offset = store.append(str(upload_id), at, tee, length)
@@ -234,17 +237,27 @@ def append(user_id: uuid.UUID, upload_id: uuid.UUID, at: int, stream: BinaryIO, 
         raise MediaRefused(404, "unknown_upload", "no such upload; begin it again") from None
     if new_offset == at:
         return {"upload_id": str(upload_id), "offset": new_offset, "size": size}
+    if grows_head:
+        head = (head or b"")[:at] + bytes(tee.head)
+        try:
+            _check_head(head, size)
+        except MediaRefused:
+            _discard(upload_id)
+            raise
     with db.transaction() as s:
-        if at == 0:
-            head = bytes(tee.head)
-            try:
-                _check_head(head, size)
-            except MediaRefused:
-                store.abort(str(upload_id))
-                raise
+        if grows_head:
             s.execute(MediaUpload.__table__.update().where(MediaUpload.id == upload_id).values(head=head))
         s.add(MediaUploadChunk(upload_id=upload_id, start=at, length=new_offset - at, user_id=user_id))
     return {"upload_id": str(upload_id), "offset": new_offset, "size": size}
+
+
+def _discard(upload_id: uuid.UUID) -> None:
+    """Drop an upload's bytes and its record of chunks: a later upload of the same file starts
+    afresh, and the chunk rows keep describing bytes that exist (no range is recorded twice)."""
+    media_storage().abort(str(upload_id))
+    with db.transaction() as s:
+        s.execute(MediaUploadChunk.__table__.delete().where(MediaUploadChunk.upload_id == upload_id))
+        s.execute(MediaUpload.__table__.update().where(MediaUpload.id == upload_id).values(head=None))
 
 
 def _check_head(head: bytes, size: int) -> None:
@@ -285,19 +298,20 @@ def complete(upload_id: uuid.UUID) -> dict:
         raise MediaRefused(404, "unknown_upload", "no such upload; begin it again") from None
     if held != size:
         raise MediaRefused(409, "upload_incomplete", f"the server holds {held} of {size} bytes", offset=held)
-    if head is None:
-        # The first chunk's bytes were stored but their record was not (a host died in between):
-        # the type cannot be judged without reading back, so the phone starts this file again.
-        store.abort(str(upload_id))
+    if head is None or len(head) < min(SNIFF_BYTES, size):
+        # Bytes of the head were stored but their record was not (a host died in between): the
+        # type cannot be judged without reading back, so the phone starts this file again.
+        _discard(upload_id)
         raise MediaRefused(409, "restart_upload", "the upload must start again from byte 0", offset=0)
     try:
         sniffed = sniff(head)
     except UnsupportedMedia as exc:
-        store.abort(str(upload_id))
+        _discard(upload_id)
         raise _refuse_unsupported(exc) from None
     try:
         store.complete(str(upload_id))
     except HashMismatch as exc:
+        _discard(upload_id)
         raise MediaRefused(422, "hash_mismatch", str(exc), expected=exc.expected, actual=exc.actual) from None
     result = _run_pipeline(store, alg, digest, size, sniffed.mime, sniffed.kind, declared)
     for name, data in result.previews.items():
@@ -315,6 +329,8 @@ def complete(upload_id: uuid.UUID) -> dict:
         s.execute(_insert(Media.__table__).values(alg=alg, hash=digest, created_at=now, **values)
                   .on_conflict_do_update(index_elements=["alg", "hash"], set_=values))
         s.execute(MediaUpload.__table__.update().where(MediaUpload.id == upload_id).values(completed_at=now))
+        s.execute(MediaRef.__table__.update().where(MediaRef.alg == alg, MediaRef.hash == digest,
+                                                    MediaRef.original_stored.is_(False)).values(original_stored=True))
         media = s.get(Media, (alg, digest), populate_existing=True)
     return {"status": "stored", "media": media_json(media)}
 

@@ -15,6 +15,21 @@ def _refused(exc: MediaRefused):
     return jsonify(exc.to_json()), exc.status
 
 
+def _raise_body_limit():
+    """Chunks and previews may be larger than the app-wide request limit (2 MiB). The limit is
+    raised for these two endpoints before anything touches the body: the CSRF check, the app's
+    first before-request hook, reads ``request.form``, which applies the limit in force then."""
+    if request.endpoint == "sync.upload_chunk":
+        request.max_content_length = service.limits().chunk_max_bytes
+    elif request.endpoint == "sync.phone_previews":
+        request.max_content_length = service.limits().preview_max_bytes * 8
+
+
+@bp.record_once
+def _install_body_limit(state) -> None:
+    state.app.before_request_funcs.setdefault(None, []).insert(0, _raise_body_limit)
+
+
 @bp.get("/media/limits")
 @allow(signed_in=True)
 def media_limits():
@@ -68,7 +83,6 @@ def upload_chunk(upload_id):
     if length > limit:
         return _refused(MediaRefused(413, "chunk_too_large", f"a chunk is at most {limit} bytes",
                                      chunk_max_bytes=limit))
-    request.max_content_length = limit
     try:
         return jsonify(service.append(current_user.id, upload_id, at, request.stream, length))
     except MediaRefused as exc:
@@ -89,6 +103,4 @@ def complete_upload(upload_id):
 def phone_previews():
     """Several previews in one multipart request (one round trip on a slow link); each part is
     named ``<alg>:<hash>``. Answered per item."""
-    settings_limit = service.limits().preview_max_bytes
-    request.max_content_length = settings_limit * 8
     return jsonify(results=service.accept_phone_previews(current_user.id, request.files))

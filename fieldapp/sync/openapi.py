@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..media.pipeline import FLAG_MESSAGES, PREVIEW_SIZES
+from ..media.service import MAX_QUERY_ITEMS
 from ..models import Role
 from .push import HASH_ALGORITHMS, MAX_BATCH, RECORD_TYPES, SIGNED_FIELDS
 
 OPENAPI_VERSION = "3.0.3"
 API = "/api/v1"
 JSON = "application/json"
+OCTETS = "application/octet-stream"
+MULTIPART = "multipart/form-data"
 
 SHA256_HEX = "^[0-9a-f]{64}$"
 BASE64URL = "^[A-Za-z0-9_-]*={0,2}$"
@@ -22,14 +26,20 @@ INT64_MAX = 2**63 - 1
 
 DESCRIPTION = """\
 The JSON API the fieldapp phone app talks to: session probe, rules catalogue, open cases, device
-registration and heartbeat, and the sync of signed record revisions (push) and server changes (pull).
+registration and heartbeat, the sync of signed record revisions (push) and server changes (pull), and
+the media those revisions reference (resumable uploads of originals by hash, and phone previews).
 
-- Every body is JSON. Every error is an `Error`: `error` is a stable machine-readable code (the phone
-  branches on it), `message` a human-readable explanation (absent on the generic `not_found` and
-  `method_not_allowed` answers). Phones must ignore fields they do not know.
+- Every body is JSON, except an upload chunk (raw bytes) and phone previews (multipart). Every error
+  is an `Error`: `error` is a stable machine-readable code (the phone branches on it), `message` a
+  human-readable explanation (absent on the generic `not_found`, `method_not_allowed` and
+  `too_large` answers). Phones must ignore fields they do not know.
 - Sign-in is by passkey in the browser, outside this API; the API then rides on the session cookie.
-  Every POST also needs the CSRF token `GET /api/v1/session` hands out, in the `X-CSRFToken` header;
-  without it the answer is 400 `csrf_failed`.
+  Every POST and PUT also needs the CSRF token `GET /api/v1/session` hands out, in the `X-CSRFToken`
+  header; without it the answer is 400 `csrf_failed`.
+- Media are known by their hash (`alg` and lower-case hex `hash`). An original is uploaded in chunks
+  at the offset the server holds (`POST /media/uploads`, `PUT /media/uploads/{upload_id}?offset=N`,
+  `POST /media/uploads/{upload_id}/complete`); after a cut connection the phone asks for the offset
+  and continues from there, on any server host.
 - Signed revisions hold no floating-point number anywhere; integers stay within ±(2^53 - 1), and
   revision numbers and catalogue versions within 2^31 - 1.
 """
@@ -101,14 +111,15 @@ def error_response(name: str) -> dict:
 
 
 def operation(operation_id: str, summary: str, responses: dict, *, security: list, tag: str,
-              description: str | None = None, parameters: list | None = None, body: dict | None = None) -> dict:
+              description: str | None = None, parameters: list | None = None, body: dict | None = None,
+              body_type: str = JSON) -> dict:
     op: dict = {"operationId": operation_id, "summary": summary, "tags": [tag], "security": security}
     if description:
         op["description"] = description
     if parameters:
         op["parameters"] = parameters
     if body is not None:
-        op["requestBody"] = {"required": True, "content": json_content(body)}
+        op["requestBody"] = {"required": True, "content": {body_type: {"schema": body}}}
     op["responses"] = responses
     return op
 
@@ -128,9 +139,22 @@ def _error_schemas() -> dict:
         "Error": obj({
             "error": string("Stable machine-readable code, e.g. `unauthenticated`, `bad_request`, "
                             "`csrf_failed`, `bad_device`, `unknown_device`, `device_revoked`, `not_found`."),
-            "message": string("Human-readable explanation (absent on the generic `not_found` and "
-                              "`method_not_allowed` answers)."),
+            "message": string("Human-readable explanation (absent on the generic `not_found`, "
+                              "`method_not_allowed` and `too_large` answers)."),
         }, required=["error"], description="Every error answer of the API."),
+        "MediaError": obj({
+            "error": string("Stable machine-readable code; see each operation's answers."),
+            "message": string("Human-readable explanation, in English."),
+            "message_zh": string("The same in Chinese (refusals of content: `empty`, `html`, `svg`, "
+                                 "`script`, `unknown_type`)."),
+            "offset": integer("`offset_mismatch`, `upload_incomplete`, `restart_upload`: the bytes the "
+                              "server holds; continue from there.", 0, format="int64"),
+            "expected": string("`hash_mismatch`: the declared hash."),
+            "actual": string("`hash_mismatch`: the hash of the bytes received."),
+            "max_bytes": integer("`too_large`: the largest file accepted.", 0, format="int64"),
+            "chunk_max_bytes": integer("`chunk_too_large`: the largest chunk accepted.", 0, format="int64"),
+        }, required=["error"], description="An error answer of the media operations: an `Error` with the "
+                                           "figures the phone needs to carry on."),
     }
 
 
@@ -296,9 +320,83 @@ def _sync_schemas() -> dict:
     }
 
 
+def _media_schemas() -> dict:
+    alg = string("Hash algorithm.", enum=sorted(HASH_ALGORITHMS))
+    digest = string("The hash of the original's bytes, lower-case hex.", pattern=SHA256_HEX)
+    key = obj({"alg": alg, "hash": digest}, required=["alg", "hash"])
+    size = integer(None, 0, maximum=INT64_MAX, format="int64")
+    return {
+        "MediaLimits": obj({
+            "algorithms": array(string(), "Hash algorithms the server knows."),
+            "max_bytes": integer("Largest original accepted.", 1, format="int64"),
+            "chunk_max_bytes": integer("Largest chunk accepted.", 1, format="int64"),
+            "chunk_bytes": integer("The chunk size the phone should send.", 1, format="int64"),
+            "preview_max_bytes": integer("Largest phone preview accepted.", 1, format="int64"),
+            "preview_max_px": integer("Longest side of a phone preview, in pixels.", 1),
+        }, required=["algorithms", "max_bytes", "chunk_max_bytes", "chunk_bytes", "preview_max_bytes",
+                     "preview_max_px"]),
+        "MediaKey": key,
+        "MissingRequest": obj({"items": array(ref("MediaKey"), f"At most {MAX_QUERY_ITEMS}.",
+                                              maxItems=MAX_QUERY_ITEMS)}, required=["items"]),
+        "MissingMedia": obj({
+            "missing": array(ref("MediaKey"), "Originals the server does not hold yet, in the order asked."),
+            "previews_missing": array(ref("MediaKey"), "Of those, the ones with no preview at all either "
+                                                       "(the phone may send its own first)."),
+        }, required=["missing", "previews_missing"]),
+        "UploadDeclaration": obj({
+            "alg": alg, "hash": digest,
+            "size": integer("The original's length in bytes (0 is refused: `empty`).", 0,
+                            maximum=INT64_MAX, format="int64"),
+            "type": string("The media type the phone believes it is (the server types by the bytes).",
+                           maxLength=100),
+        }, required=["alg", "hash", "size"]),
+        "UploadStarted": obj({
+            "status": string(enum=["uploading"]),
+            "upload_id": uuid_string("Derived from the declaration: the same file gets the same upload, "
+                                     "from any phone."),
+            "offset": {**size, "description": "Bytes the server holds: send the next chunk from here."},
+            "size": size,
+            "chunk_bytes": integer("The chunk size to send.", 1, format="int64"),
+        }, required=["status", "upload_id", "offset", "size", "chunk_bytes"]),
+        "Media": obj({
+            "alg": alg, "hash": digest,
+            "size": nullable(size),
+            "mime": nullable(string("The type the bytes show (never the declared one).")),
+            "kind": nullable(string(enum=["image", "video", "audio"])),
+            "original_stored": {"type": "boolean"},
+            "previews": array(string(enum=sorted(PREVIEW_SIZES)), "Previews the server made."),
+            "phone_preview": {"type": "boolean", "description": "The phone's own preview is held."},
+            "width": nullable(integer(None, 0)),
+            "height": nullable(integer(None, 0)),
+            "flags": array(string(enum=sorted({*FLAG_MESSAGES, "pipeline_failed"})),
+                           "What a person should know about the file (it is stored as received)."),
+            "taken_at": nullable(date_time("From EXIF.")),
+            "taken_at_zone_assumed": nullable({"type": "boolean",
+                                               "description": "EXIF gave no offset: read as Asia/Shanghai."}),
+        }, required=["alg", "hash", "size", "mime", "kind", "original_stored", "previews", "phone_preview",
+                     "width", "height", "flags", "taken_at", "taken_at_zone_assumed"]),
+        "MediaStored": obj({"status": string(enum=["stored"]), "media": ref("Media")},
+                           required=["status", "media"]),
+        "UploadOffset": obj({
+            "upload_id": uuid_string(),
+            "offset": {**size, "description": "Bytes the server holds."},
+            "size": size,
+        }, required=["upload_id", "offset", "size"]),
+        "PreviewResults": obj({"results": array(obj({
+            "alg": string("As named in the part."),
+            "hash": string("As named in the part."),
+            "status": string(enum=["stored", "rejected"]),
+            "error": string("Why rejected: `bad_hash`, `not_referenced`, `preview_too_large`, "
+                            "`bad_preview_type`, `bad_preview`, `empty`, `html`, `svg`, `script`, "
+                            "`unknown_type`."),
+            "message": string(),
+        }, required=["alg", "hash", "status"]), "One per file part, in order.")}, required=["results"]),
+    }
+
+
 def schemas() -> dict:
     return {**_error_schemas(), **_session_schemas(), **_catalogue_schemas(), **_case_schemas(),
-            **_device_schemas(), **_sync_schemas()}
+            **_device_schemas(), **_sync_schemas(), **_media_schemas()}
 
 
 def responses() -> dict:
@@ -321,7 +419,7 @@ def security_schemes() -> dict:
         "session": {"type": "apiKey", "in": "cookie", "name": "fieldapp_session",
                     "description": "The session cookie set by passkey (or demo) sign-in in the browser."},
         "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRFToken",
-                 "description": "`csrf_token` from GET /api/v1/session; required on every POST."},
+                 "description": "`csrf_token` from GET /api/v1/session; required on every POST and PUT."},
     }
 
 
@@ -330,6 +428,92 @@ def security_schemes() -> dict:
 
 def _path_parameter(name: str, schema: dict, description: str) -> dict:
     return {"name": name, "in": "path", "required": True, "schema": schema, "description": description}
+
+
+def refusal(description: str) -> dict:
+    return {"description": description, "content": json_content(ref("MediaError"))}
+
+
+def _media_paths() -> dict:
+    upload_id = _path_parameter("upload_id", uuid_string(), "The id `POST /media/uploads` answered.")
+    offset = {"name": "offset", "in": "query", "required": True,
+              "schema": integer(None, 0, maximum=INT64_MAX, format="int64"),
+              "description": "The bytes the server holds (where this chunk starts)."}
+    csrf = "`csrf_failed` (missing or wrong X-CSRFToken)"
+    unknown = refusal("`unknown_upload`: no such upload (begin it again), or `not_found`.")
+    content = "`html`, `svg`, `script`, `unknown_type`: the bytes are not a photo, video or recording."
+    return {
+        f"{API}/media/limits": {"get": operation(
+            "getMediaLimits", "What the server accepts: hash algorithms, file, chunk and preview sizes",
+            {"200": ok("The limits.", ref("MediaLimits")), **errors(401)},
+            security=SIGNED_IN, tag="media")},
+        f"{API}/media/missing": {"post": operation(
+            "missingMedia", "Of these hashes, which originals (and previews) the server still needs",
+            {"200": ok("What is missing.", ref("MissingMedia")),
+             "400": refusal(f"`bad_request` (not a list of `{{alg, hash}}`), `bad_hash`, {csrf}."),
+             **errors(401, 413)},
+            security=SIGNED_IN_UNSAFE, tag="media", body=ref("MissingRequest"))},
+        f"{API}/media/uploads": {"post": operation(
+            "beginUpload", "Begin (or find again) the upload of an original",
+            {"200": ok("The original is already stored: nothing to send.", ref("MediaStored")),
+             "201": ok("Uploading: send chunks from `offset`.", ref("UploadStarted")),
+             "400": refusal(f"`bad_request`, `bad_hash`, `bad_size`, `bad_type`, {csrf}."),
+             **errors(401),
+             "413": refusal("`too_large`: the file is over `max_bytes` (or the body over 2 MiB)."),
+             "422": refusal("`empty`: a file of 0 bytes is not an original.")},
+            security=SIGNED_IN_UNSAFE, tag="media", body=ref("UploadDeclaration"),
+            description="Idempotent: the same declaration (alg, hash, size) always gets the same upload "
+                        "and the offset the server holds, so a phone that lost the answer just asks again.")},
+        f"{API}/media/uploads/{{upload_id}}": {
+            "get": operation(
+                "getUploadOffset", "The bytes the server holds of an upload",
+                {"200": ok("The offset.", ref("UploadOffset")), **errors(401), "404": unknown},
+                security=SIGNED_IN, tag="media", parameters=[upload_id],
+                description="After a cut connection: continue from this offset."),
+            "put": operation(
+                "uploadChunk", "Send one chunk at the offset the server holds",
+                {"200": ok("The chunk is stored (whole or not at all); the new offset.", ref("UploadOffset")),
+                 "400": refusal(f"`bad_offset`, {csrf}."),
+                 **errors(401),
+                 "404": unknown,
+                 "409": refusal("`offset_mismatch`: the server holds `offset` bytes; continue from there."),
+                 "411": refusal("`length_required`: send Content-Length."),
+                 "413": refusal("`too_large`/`chunk_too_large` (over `chunk_max_bytes`), "
+                                "`past_declared_size` (beyond the declared size)."),
+                 "415": refusal(f"{content} Judged from the first bytes; the upload is discarded.")},
+                security=SIGNED_IN_UNSAFE, tag="media", parameters=[upload_id, offset],
+                body={"type": "string", "format": "binary"}, body_type=OCTETS,
+                description="The body is the chunk's raw bytes, with Content-Length. A chunk cut short "
+                            "stores nothing; ask for the offset and send it again."),
+        },
+        f"{API}/media/uploads/{{upload_id}}/complete": {"post": operation(
+            "completeUpload", "Verify the hash, store the original and make its previews",
+            {"200": ok("Stored (answered the same when asked again).", ref("MediaStored")),
+             "400": refusal(f"{csrf}."),
+             **errors(401),
+             "404": unknown,
+             "409": refusal("`upload_incomplete` (the server holds `offset` bytes), `restart_upload` "
+                            "(send the file again from byte 0)."),
+             "415": refusal(f"{content} The upload is discarded."),
+             "422": refusal("`hash_mismatch`: the bytes are not the declared hash; nothing is stored and "
+                            "the upload is discarded.")},
+            security=SIGNED_IN_UNSAFE, tag="media", parameters=[upload_id],
+            description="The original is stored as received, whatever its state; a damaged or huge image "
+                        "is stored and flagged, never refused.")},
+        f"{API}/media/previews": {"post": operation(
+            "sendPhonePreviews", "Send the phone's own previews, before the originals",
+            {"200": ok("One result per file part.", ref("PreviewResults")),
+             "400": refusal(f"{csrf}."),
+             **errors(401),
+             "413": refusal("`too_large`: the body is over 8 previews' worth.")},
+            security=SIGNED_IN_UNSAFE, tag="media",
+            body={"type": "object", "additionalProperties": {"type": "string", "format": "binary"},
+                  "description": "Each file part is named `<alg>:<hash>` of the original it previews: a "
+                                 "JPEG, PNG or WebP of at most `preview_max_px` pixels a side."},
+            body_type=MULTIPART,
+            description="Only the author of a pushed record referencing the hash may send its preview; "
+                        "the first preview received stays.")},
+    }
 
 
 def paths() -> dict:
@@ -380,6 +564,7 @@ def paths() -> dict:
             "pullChanges", "What changed on the server since the phone's cursor",
             {"200": ok("Changes (or, for cursor 0, the full state).", ref("PullResponse")), **errors(400, 401)},
             security=SIGNED_IN, tag="sync", parameters=[cursor])},
+        **_media_paths(),
     }
 
 
@@ -392,7 +577,7 @@ def build() -> dict:
             "description": DESCRIPTION,
         },
         "servers": [{"url": "/"}],
-        "tags": [{"name": name} for name in ("session", "meta", "catalogue", "cases", "devices", "sync")],
+        "tags": [{"name": name} for name in ("session", "meta", "catalogue", "cases", "devices", "sync", "media")],
         "paths": paths(),
         "components": {"schemas": schemas(), "responses": responses(), "securitySchemes": security_schemes()},
     }

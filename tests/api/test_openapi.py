@@ -8,6 +8,7 @@ server never gives.
 """
 from __future__ import annotations
 
+import io
 import json
 import re
 import uuid
@@ -25,7 +26,7 @@ from sqlalchemy import update
 
 from fieldapp import db
 from fieldapp.access import Policy
-from fieldapp.models import Device, utcnow
+from fieldapp.models import Device, MediaUpload, utcnow
 from fieldapp.sync import openapi
 from fieldapp.sync.openapi import SPEC
 from fieldapp.sync.push import MAX_BATCH, SIGNED_FIELDS
@@ -117,10 +118,14 @@ class Conformance:
         return body
 
 
-def documented_statuses() -> Iterator[tuple[str, str, int]]:
+def documented_statuses(prefix: str = API) -> Iterator[tuple[str, str, int]]:
     for method, path in documented_operations():
-        for status in SPEC["paths"][path][method.lower()]["responses"]:
-            yield method, path, int(status)
+        if path.startswith(prefix):
+            for status in SPEC["paths"][path][method.lower()]["responses"]:
+                yield method, path, int(status)
+
+
+MEDIA = f"{API}/media/"
 
 
 # ---- the document itself ---------------------------------------------------------------------------
@@ -159,7 +164,7 @@ def test_every_operation_says_who_may_call_it():
         security = SPEC["paths"][path][method.lower()]["security"]
         if path in (f"{API}/session", f"{API}/openapi.json"):
             assert security == []
-        elif method == "POST":
+        elif method in ("POST", "PUT"):
             assert security == [{"session": [], "csrf": []}]
         else:
             assert security == [{"session": []}]
@@ -307,8 +312,8 @@ def test_real_answers_match_the_documented_schemas(api):
     listed = check(colleague.get(cases), "GET", cases, 200)["cases"]
     assert [c["origin"] for c in listed] == ["phone"]
 
-    # Every answer the document promises was given at least once.
-    assert set(documented_statuses()) - seen.seen == set()
+    # Every answer the document promises was given at least once (media: in the test below).
+    assert {s for s in documented_statuses() if not s[1].startswith(MEDIA)} - seen.seen == set()
 
 
 def test_a_rejected_item_with_a_boolean_revision_gets_revision_null_as_documented(api):
@@ -320,3 +325,137 @@ def test_a_rejected_item_with_a_boolean_revision_gets_revision_null_as_documente
     answer = post(officer, f"{API}/sync/push", phone.batch({**phone.revision(), "revision": True}))
     result = Conformance().check(answer, "POST", f"{API}/sync/push", 200)["results"][0]
     assert (result["status"], result["error"], result["revision"]) == ("rejected", "bad_field", None)
+
+
+def test_media_answers_match_the_documented_schemas(db_url, tmp_path):
+    from tests.api.test_media_api import noise_jpeg, sha, solid_jpeg
+
+    # A small preview limit, so that a body over it (8 previews' worth) costs little to send.
+    app = make_app(db_url, tmp_path / "var", demo=True, media_preview_max_bytes=64 * 1024)
+    serve_openapi(app)
+    seen = Conformance()
+    check = seen.check
+    anonymous = app.test_client()
+    officer, seeded = signed_in_client(app, "张伟", "C-1")
+    tokens = {}
+
+    def csrf(client) -> dict:
+        if id(client) not in tokens:
+            tokens[id(client)] = csrf_token(client)
+        return {"X-CSRFToken": tokens[id(client)]}
+    limits, missing, uploads = f"{API}/media/limits", f"{API}/media/missing", f"{API}/media/uploads"
+    upload, complete, previews = (f"{API}/media/uploads/{{upload_id}}", f"{API}/media/uploads/{{upload_id}}/complete",
+                                  f"{API}/media/previews")
+    photo = noise_jpeg(200, 150)
+    digest = sha(photo)
+    declaration = {"alg": "sha-256", "hash": digest, "size": len(photo), "type": "image/jpeg"}
+
+    def put(client, upload_id, offset, data):
+        return client.put(f"{API}/media/uploads/{upload_id}?offset={offset}", data=data,
+                          content_type="application/octet-stream", headers=csrf(client))
+
+    def done(client, upload_id, headers=None):
+        return client.post(f"{API}/media/uploads/{upload_id}/complete",
+                           headers=csrf(client) if headers is None else headers)
+
+    def begun(data: bytes) -> str:
+        body = {"alg": "sha-256", "hash": sha(data), "size": len(data), "type": "image/jpeg"}
+        return check(post(officer, uploads, body), "POST", uploads, 201)["upload_id"]
+
+    def set_head(upload_id: str, head: bytes | None) -> None:
+        with app.app_context(), db.transaction():
+            db.session().execute(update(MediaUpload).where(MediaUpload.id == uuid.UUID(upload_id)).values(head=head))
+
+    try:
+        # Limits and the missing-media question.
+        assert check(officer.get(limits), "GET", limits, 200)["algorithms"] == ["sha-256"]
+        check(anonymous.get(limits), "GET", limits, 401)
+        key = {"alg": "sha-256", "hash": digest}
+        assert check(post(officer, missing, {"items": [key]}), "POST", missing, 200)["missing"] == [key]
+        assert check(post(officer, missing, {"items": "x"}), "POST", missing, 400)["error"] == "bad_request"
+        assert check(post(officer, missing, {"items": [{"alg": "sha-256", "hash": "X"}]}), "POST", missing,
+                     400)["error"] == "bad_hash"
+        check(post(anonymous, missing, {"items": []}), "POST", missing, 401)
+        check(post(officer, missing, data=b'{"items": [' + b'{},' * (1024 * 1024) + b'{}]}'), "POST", missing, 413)
+
+        # Begin, chunks, offset, completion.
+        started = check(post(officer, uploads, declaration), "POST", uploads, 201)
+        upload_id = started["upload_id"]
+        assert check(post(officer, uploads, {**declaration, "size": 0}), "POST", uploads, 422)["error"] == "empty"
+        assert check(post(officer, uploads, {**declaration, "hash": "X"}), "POST", uploads, 400)["error"] == "bad_hash"
+        check(post(officer, uploads, {**declaration, "size": 2**62}), "POST", uploads, 413)
+        check(post(anonymous, uploads, declaration), "POST", uploads, 401)
+        assert check(put(officer, upload_id, 0, photo[:1000]), "PUT", upload, 200)["offset"] == 1000
+        assert check(put(officer, upload_id, 5, photo[5:10]), "PUT", upload, 409)["offset"] == 1000
+        assert check(put(officer, upload_id, "x", b"1"), "PUT", upload, 400)["error"] == "bad_offset"
+        assert check(put(officer, upload_id, 1000, b""), "PUT", upload, 411)["error"] == "length_required"
+        assert check(put(officer, upload_id, 1000, photo[1000:] + b"!"), "PUT", upload,
+                     413)["error"] == "past_declared_size"
+        assert check(put(officer, uuid.uuid4(), 0, b"1"), "PUT", upload, 404)["error"] == "unknown_upload"
+        check(put(anonymous, upload_id, 1000, b"1"), "PUT", upload, 401)
+        assert check(officer.get(f"{uploads}/{upload_id}"), "GET", upload, 200)["offset"] == 1000
+        check(officer.get(f"{uploads}/{uuid.uuid4()}"), "GET", upload, 404)
+        check(anonymous.get(f"{uploads}/{upload_id}"), "GET", upload, 401)
+        assert check(done(officer, upload_id), "POST", complete, 409)["error"] == "upload_incomplete"
+        check(put(officer, upload_id, 1000, photo[1000:]), "PUT", upload, 200)
+        check(done(anonymous, upload_id), "POST", complete, 401)
+        check(done(officer, upload_id, headers={}), "POST", complete, 400)
+        stored = check(done(officer, upload_id), "POST", complete, 200)
+        assert stored["media"]["mime"] == "image/jpeg" and stored["media"]["previews"] == ["preview", "thumb"]
+        assert check(post(officer, uploads, declaration), "POST", uploads, 200)["status"] == "stored"
+        check(done(officer, uuid.uuid4()), "POST", complete, 404)
+
+        # Refusals of content, of bytes that are not the declared hash, and uploads to start again.
+        page = b"<html><body><script>alert(1)</script></body></html>"
+        assert check(put(officer, begun(page), 0, page), "PUT", upload, 415)["error"] == "html"
+        claimed = noise_jpeg(64, 48, seed=1)
+        upload_id = begun(claimed)
+        sent = bytearray(claimed)
+        sent[-10] ^= 0x01
+        put(officer, upload_id, 0, bytes(sent))
+        assert check(done(officer, upload_id), "POST", complete, 422)["error"] == "hash_mismatch"
+        # A host died after storing the first chunk and before recording it: start again from 0.
+        upload_id = begun(noise_jpeg(64, 48, seed=3))
+        put(officer, upload_id, 0, noise_jpeg(64, 48, seed=3))
+        set_head(upload_id, None)
+        restart = check(done(officer, upload_id), "POST", complete, 409)
+        assert (restart["error"], restart["offset"]) == ("restart_upload", 0)
+        # A head recorded too short to judge (its later chunks landed on another host before it was
+        # recorded): never refused on a guess — the phone starts again.
+        spaced = b"  " + page
+        upload_id = begun(spaced)
+        put(officer, upload_id, 0, spaced[:2])
+        set_head(upload_id, None)
+        put(officer, upload_id, 2, spaced[2:])
+        set_head(upload_id, spaced[:2])
+        assert check(done(officer, upload_id), "POST", complete, 409)["error"] == "restart_upload"
+        # The head recorded is markup: refused at completion too.
+        photo = noise_jpeg(64, 48, seed=4)
+        upload_id = begun(photo)
+        put(officer, upload_id, 0, photo)
+        set_head(upload_id, (page * (len(photo) // len(page) + 1))[:len(photo)])
+        assert check(done(officer, upload_id), "POST", complete, 415)["error"] == "html"
+
+        # Phone previews: per item, the author of a referencing record only.
+        phone = SoftDevice(author=str(seeded.user_id), catalogue_version=latest_catalogue(officer))
+        post(officer, f"{API}/devices", {"device_id": phone.device_id, "public_key": phone.public_key_b64})
+        other = noise_jpeg(64, 48, seed=4)
+        media = [{"alg": "sha-256", "hash": sha(other), "size": len(other), "type": "image/jpeg"}]
+        post(officer, f"{API}/sync/push", phone.batch(phone.revision(media=media)))
+        parts = {f"sha-256:{sha(other)}": (io.BytesIO(solid_jpeg((9, 9, 9))), "p.jpg"),
+                 f"sha-256:{digest}": (io.BytesIO(solid_jpeg((9, 9, 9))), "p.jpg")}
+        answer = check(officer.post(previews, data=parts, headers=csrf(officer)), "POST", previews, 200)
+        assert [(r["status"], r.get("error")) for r in answer["results"]] == [("stored", None),
+                                                                             ("rejected", "not_referenced")]
+        check(officer.post(previews, data={}), "POST", previews, 400)
+        check(anonymous.post(previews, data={}, headers=csrf(anonymous)), "POST", previews, 401)
+        big = {f"sha-256:{sha(other)}": (io.BytesIO(b"\xff" * (8 * 64 * 1024 + 1)), "p.jpg")}
+        check(officer.post(previews, data=big, headers=csrf(officer)), "POST", previews, 413)
+
+        assert set(documented_statuses(MEDIA)) - seen.seen == set()
+    finally:
+        app.extensions["fieldapp.engine"].dispose()
+
+
+def latest_catalogue(client) -> int:
+    return client.get(f"{API}/catalogue").get_json()["version"]

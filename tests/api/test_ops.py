@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
@@ -205,3 +206,10 @@ def test_service_worker_is_served_uncached_for_the_whole_site_and_its_precache_l
     assert urls and "/manifest.webmanifest" in urls
     for url in urls:
         assert client.get(url).status_code == 200, url
+
+
+@pytest.mark.parametrize("path", ["/api/v1/devices", "/auth/demo", "/api/v1/media/previews"])
+def test_a_multipart_part_name_broken_across_lines_is_a_clear_400_not_a_500(client, path):
+    body = (b'--XX\r\nContent-Disposition: form-data; name="a\r\n b"\r\n\r\nvalue\r\n--XX--\r\n')
+    response = client.post(path, data=body, content_type="multipart/form-data; boundary=XX")
+    assert response.status_code == 400

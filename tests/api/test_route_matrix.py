@@ -24,6 +24,10 @@ SIGNED_IN = "signed_in"
 R = Role
 
 
+REVIEWERS = frozenset({R.LEAD, R.SUPERVISOR, R.DIVISION_HEAD, R.BUREAU_HEAD, R.RECORDS_ADMIN})
+DECIDERS = frozenset({R.LEAD})
+
+
 @dataclass(frozen=True)
 class Access:
     who: str | frozenset[Role]
@@ -57,6 +61,13 @@ ROUTES: dict[str, Access] = {
     "sync.heartbeat": Access(SIGNED_IN),
     "sync.push": Access(SIGNED_IN),
     "sync.pull": Access(SIGNED_IN),
+    "sync.media_limits": Access(SIGNED_IN),
+    "sync.media_missing": Access(SIGNED_IN),
+    "sync.begin_upload": Access(SIGNED_IN),
+    "sync.upload_offset": Access(SIGNED_IN),
+    "sync.upload_chunk": Access(SIGNED_IN),
+    "sync.complete_upload": Access(SIGNED_IN),
+    "sync.phone_previews": Access(SIGNED_IN),
     "capture.units": Access(SIGNED_IN),
     "capture.unit_page": Access(SIGNED_IN, unit_scoped=True),
     "auth.passkeys_page": Access(SIGNED_IN),
@@ -76,6 +87,28 @@ ROUTES: dict[str, Access] = {
     "admin.devices_page": Access(frozenset({R.ADMIN})),
     "admin.device_revoke": Access(frozenset({R.ADMIN})),
     "admin.import_unsynced": Access(frozenset({R.ADMIN})),
+    "admin.calendar_page": Access(frozenset({R.ADMIN})),
+    "admin.calendar_load": Access(frozenset({R.ADMIN})),
+    # Review: everybody who reviews reads; only a lead decides for their unit.
+    "review.pending_page": Access(REVIEWERS),
+    "review.queue_page": Access(REVIEWERS),
+    "review.cases_page": Access(REVIEWERS),
+    "review.case_page": Access(REVIEWERS),
+    "review.findings_page": Access(REVIEWERS),
+    "review.deadlines_page": Access(REVIEWERS),
+    "review.reports_page": Access(REVIEWERS),
+    "review.records_page": Access(REVIEWERS),
+    "review.record_page": Access(REVIEWERS),
+    "review.media_file": Access(REVIEWERS),
+    "review.create_case": Access(DECIDERS),
+    "review.import_cases": Access(DECIDERS),
+    "review.assign": Access(DECIDERS),
+    "review.unassign": Access(DECIDERS),
+    "review.stage_done": Access(DECIDERS),
+    "review.act_ended": Access(DECIDERS),
+    "review.archive": Access(DECIDERS),
+    "review.decide": Access(DECIDERS),
+    "review.acknowledge_report": Access(DECIDERS),
 }
 
 # Who sees which unit's data (art. 5 and art. 29's leaders).
@@ -122,7 +155,9 @@ def url_variants(rule, ids) -> list[tuple[str, str]]:
     """(variant, url) pairs: unit-scoped rules once for the own and once for another unit."""
     values = {"user_id": ids["target_user"], "passkey_id": ids["passkey"], "code": ids["code"],
               "filename": "css/app.css", "version": 1,
-              "device_id": ids["passkey"]}
+              "device_id": ids["passkey"], "upload_id": ids["passkey"], "record_id": ids["passkey"],
+              "case_id": ids["passkey"], "activity_id": ids["passkey"],
+              "alg": "sha-256", "digest": "ab" * 32, "variant": "preview"}
     values = {k: v for k, v in values.items() if k in rule.arguments}
     if "unit_id" in rule.arguments:
         return [(variant, rule.build({**values, "unit_id": ids[f"{variant}_unit"]})[1])
@@ -152,7 +187,7 @@ def request_as(app, users, actor: Actor, method: str, url: str):
     token = csrf_token(client)
     if method == "GET":
         return client.get(url)
-    return client.post(url, data={"csrf_token": token}, headers={"X-CSRFToken": token})
+    return client.open(url, method=method, data={"csrf_token": token}, headers={"X-CSRFToken": token})
 
 
 def test_every_route_has_an_access_rule(world):

@@ -18,6 +18,7 @@ the bug is fixed the test passes, strict xfail turns that into a failure, and th
 """
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections import Counter
@@ -51,6 +52,13 @@ EXAMPLES = {
     f"POST {API}/devices": 250,
     f"POST {API}/devices/{{device_id}}/heartbeat": 150,
     f"POST {API}/sync/push": 60,
+    f"GET {API}/media/limits": 5,
+    f"POST {API}/media/missing": 50,
+    f"POST {API}/media/uploads": 80,
+    f"GET {API}/media/uploads/{{upload_id}}": 25,
+    f"PUT {API}/media/uploads/{{upload_id}}": 60,
+    f"POST {API}/media/uploads/{{upload_id}}/complete": 25,
+    f"POST {API}/media/previews": 50,
 }
 
 
@@ -63,6 +71,8 @@ class Officer:
     csrf: str
     device: SoftDevice
     catalogue_version: int
+    upload_id: str = ""  # an upload the officer began (half sent)
+    media_hash: str = ""  # a hash a record the officer pushed references (previews may name it)
 
     @property
     def headers(self) -> dict:
@@ -95,6 +105,7 @@ def edge_requests(label: str, officer: Officer) -> list[dict]:
     for KNOWN_BUGS a failure that does not depend on what random generation happens to hit."""
     device = officer.device
     mine = {"device_id": device.device_id}
+    upload = {"upload_id": officer.upload_id}
     return {
         f"GET {API}/catalogue/{{version}}": [{"path_parameters": {"version": 2**31}},
                                             {"path_parameters": {"version": HUGE}}],
@@ -111,6 +122,12 @@ def edge_requests(label: str, officer: Officer) -> list[dict]:
             device.batch(device.revision(record_type="case", payload={"kind": "inspection", "party_name": "\x00"})))],
         f"POST {API}/devices": [{"body": {"device_id": str(uuid.uuid4()), "label": "手机\x00",
                                           "public_key": SoftDevice(author=officer.user_id).public_key_b64}}],
+        f"POST {API}/media/uploads": [{"body": {"alg": "sha-256", "hash": "ab" * 32, "size": 10, "type": kind}}
+                                      for kind in ("image/jpeg\x00", "\x00")],
+        f"PUT {API}/media/uploads/{{upload_id}}": [
+            {"path_parameters": upload, "query": {"offset": HUGE}, "body": b"\xff\xd8\xff"}],
+        f"POST {API}/media/previews": [{"body": {name: b"\xff\xd8\xff"}} for name in (
+            f"sha-256:{officer.media_hash}\r", "\r\n", f"sha-256:{officer.media_hash}")],
     }.get(label, [])
 
 
@@ -127,9 +144,24 @@ def fuzzed(db_url, tmp_path):
     assert registered.status_code == 201, registered.get_json()
     officer = Officer(str(seeded.user_id), client.get_cookie("fieldapp_session").value, csrf_token(client),
                       device, version)
+    officer.upload_id, officer.media_hash = _an_upload_and_a_referenced_hash(client, officer)
     schema = schemathesis.openapi.from_wsgi(f"{API}/openapi.json", app)
     yield app, schema, officer
     app.extensions["fieldapp.engine"].dispose()
+
+
+def _an_upload_and_a_referenced_hash(client, officer: Officer) -> tuple[str, str]:
+    photo = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8
+    began = post_json(client, f"{API}/media/uploads", {"alg": "sha-256", "hash": hashlib.sha256(photo).hexdigest(),
+                                                       "size": len(photo), "type": "image/jpeg"})
+    upload_id = began.get_json()["upload_id"]
+    chunk = client.put(f"{API}/media/uploads/{upload_id}?offset=0", data=photo[:1000], headers=officer.headers,
+                       content_type="application/octet-stream")
+    assert chunk.status_code == 200, chunk.get_json()
+    referenced = hashlib.sha256(b"a photo on the phone").hexdigest()
+    item = officer.device.revision(media=[{"alg": "sha-256", "hash": referenced, "size": 20, "type": "image/jpeg"}])
+    assert post_json(client, f"{API}/sync/push", officer.device.batch(item)).status_code == 200
+    return upload_id, referenced
 
 
 # ---- bringing generated requests closer to a real phone --------------------------------------------
@@ -182,6 +214,16 @@ def with_a_real_key(officer: Officer):
     return enrich
 
 
+def previews_of_my_media(officer: Officer):
+    """Previews whose parts name the hash a pushed record of the officer references."""
+    def enrich(case):
+        if isinstance(case.body, dict) and case.body:
+            names = [f"sha-256:{officer.media_hash}", *case.body][: len(case.body)]
+            return _with_body(case, dict(zip(names, case.body.values(), strict=True)))
+        return case
+    return enrich
+
+
 def strategies(operation, officer: Officer) -> list:
     """Every strategy for one operation: valid and (if it has inputs) invalid requests, plus the
     enriched variants of valid ones; the session cookie and CSRF header are fixed on all of them."""
@@ -200,6 +242,11 @@ def strategies(operation, officer: Officer) -> list:
         found += [positive.map(on_my_device(officer)), positive.map(signed_by_my_device(officer))]
     elif label == f"POST {API}/devices":
         found.append(positive.map(with_a_real_key(officer)))
+    elif "{upload_id}" in operation.path:
+        mine = {"upload_id": officer.upload_id}
+        found += [operation.as_strategy(generation_mode=mode, path_parameters=mine, **fixed) for mode in modes]
+    elif label == f"POST {API}/media/previews":
+        found.append(positive.map(previews_of_my_media(officer)))
     return found
 
 
