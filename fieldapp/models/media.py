@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, LargeBinary, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, utcnow
@@ -48,7 +48,12 @@ class MediaRef(Base):
     __tablename__ = "media_refs"
     __table_args__ = (Index("ix_media_refs_media", "alg", "hash"),
                       Index("ix_media_refs_unit", "unit_id", "record_id"),
-                      Index("ix_media_refs_pending", "unit_id", "author_id", "original_stored"))
+                      Index("ix_media_refs_pending", "unit_id", "author_id", "original_stored"),
+                      # Only the few references still waiting: the pending-syncs screen of a viewer
+                      # who sees every unit reads these, not every reference ever made.
+                      Index("ix_media_refs_waiting", "unit_id", "author_id", "record_id",
+                            sqlite_where=text("original_stored IS 0"),
+                            postgresql_where=text("original_stored IS false")))
 
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"), primary_key=True)
     revision: Mapped[int] = mapped_column(Integer, primary_key=True)
