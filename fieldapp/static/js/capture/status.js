@@ -52,3 +52,56 @@ export async function originalsArrived(hashes) {
   });
   changed.forEach(logged);
 }
+
+// Before a batch goes: its records show 同步中. One transaction for the whole batch.
+export async function markSending(revisions) {
+  const changed = [];
+  await write(["records"], ({ records }) => {
+    for (const revision of revisions) {
+      const read = records.get(revision.record_id);
+      read.onsuccess = () => {
+        const head = read.result;
+        if (!head || head.status === "syncing" || head.revision !== revision.revision) return;
+        const next = { ...head, status: "syncing" };
+        records.put(next);
+        changed.push(next);
+      };
+    }
+  });
+  changed.forEach(logged);
+}
+
+// The server's answers to one pushed batch, applied in one transaction: answered revisions leave
+// the outbox; a record whose latest revision the server holds, with nothing else queued, becomes
+// 已同步 — or stays 同步中 while originals it references are missing; a conflict or a refusal
+// marks the record 有问题 with what the server said.
+export async function applyPushResults(results) {
+  const changed = [];
+  const answered = results.filter((r) => ["created", "duplicate", "conflict", "rejected"].includes(r.status));
+  await write(["records", "outbox"], ({ records, outbox }) => {
+    for (const result of answered) outbox.delete(`${result.record_id}:${result.revision}`);
+    for (const result of answered) {
+      const read = records.get(result.record_id);
+      read.onsuccess = () => {
+        const head = read.result;
+        if (!head) return;
+        const put = (next) => { records.put(next); changed.push(next); };
+        if (result.status === "conflict" || result.status === "rejected") {
+          put({ ...head, status: "problem", problem: result.status === "conflict"
+            ? { kind: "conflict", error: result.error, message: result.message, server_head: result.head || null,
+                local_revision: result.revision }
+            : { kind: "rejected", error: result.error, message: result.message, local_revision: result.revision } });
+          return;
+        }
+        if (head.revision !== result.revision) return;
+        const queued = outbox.getAllKeys(IDBKeyRange.bound(`${result.record_id}:`, `${result.record_id}:\uffff`));
+        queued.onsuccess = () => {
+          if (queued.result.length) return;
+          const pending = result.missing_media || [];
+          put({ ...head, status: pending.length ? "syncing" : "synced", pending_media: pending, problem: null });
+        };
+      };
+    }
+  });
+  changed.forEach(logged);
+}

@@ -4,12 +4,11 @@
 // A failure of the network is the normal case: the attempt backs off and tries again, and nothing
 // queued is ever dropped. A 401 pauses sync until the officer signs in again (one tap).
 
-import { count, get, getAll, getMeta, putMeta, write } from "./store.js";
+import { count, get, getAll, getMeta, putMeta } from "./store.js";
 import { deviceIdentity } from "./device.js";
-import { STATUS } from "./records.js";
 import { request, setCsrfToken, Unauthenticated } from "./http.js";
 import { bytesPending, uploadMedia } from "./uploader.js";
-import { emit, setStatus, statusLog } from "./status.js";
+import { applyPushResults, emit, markSending, statusLog } from "./status.js";
 
 // Records are small (a few kB): one batch of 50 is one round trip on a slow link; a cut batch
 // is simply sent again (the server answers duplicates).
@@ -51,29 +50,6 @@ function pushItem(revision) {
   return item;
 }
 
-async function applyResult(result) {
-  const key = `${result.record_id}:${result.revision}`;
-  if (result.status === "created" || result.status === "duplicate") {
-    await write(["outbox"], ({ outbox }) => { outbox.delete(key); });
-    const head = await get("records", result.record_id);
-    const stillQueued = (await getAll("outbox")).some((item) => item.record_id === result.record_id);
-    if (!head || stillQueued || head.revision !== result.revision) return;
-    const pendingMedia = result.missing_media || [];
-    // 已同步 only when the server has this exact revision and every media file it references.
-    await setStatus(result.record_id, pendingMedia.length ? STATUS.SYNCING : STATUS.SYNCED,
-                    { pending_media: pendingMedia, problem: null });
-  } else if (result.status === "conflict") {
-    await write(["outbox"], ({ outbox }) => { outbox.delete(key); });
-    await setStatus(result.record_id, STATUS.PROBLEM, {
-      problem: { kind: "conflict", error: result.error, message: result.message, server_head: result.head || null,
-                 local_revision: result.revision } });
-  } else if (result.status === "rejected") {
-    await write(["outbox"], ({ outbox }) => { outbox.delete(key); });
-    await setStatus(result.record_id, STATUS.PROBLEM, {
-      problem: { kind: "rejected", error: result.error, message: result.message, local_revision: result.revision } });
-  }
-}
-
 async function pushOutbox(identity, progress) {
   const queued = (await getAll("outbox")).sort((a, b) =>
     a.queued_at.localeCompare(b.queued_at) || (a.revision || 0) - (b.revision || 0));
@@ -82,12 +58,7 @@ async function pushOutbox(identity, progress) {
   for (let i = 0; i < queued.length; i += BATCH_SIZE) {
     const slice = queued.slice(i, i + BATCH_SIZE);
     const revisions = (await Promise.all(slice.map((item) => get("revisions", item.key)))).filter(Boolean);
-    for (const revision of revisions) {
-      const head = await get("records", revision.record_id);
-      if (head && head.status !== STATUS.SYNCING && head.revision === revision.revision) {
-        await setStatus(revision.record_id, STATUS.SYNCING);
-      }
-    }
+    await markSending(revisions);
     const body = { device_id: identity.deviceId, items: revisions.map(pushItem), sent_at: new Date().toISOString(),
                    heartbeat: await heartbeatBody() };
     const { status, data } = await request("POST", "/api/v1/sync/push", body);
@@ -96,7 +67,7 @@ async function pushOutbox(identity, progress) {
       throw new DeviceRefused(data?.message || data?.error);
     }
     if (status !== 200 || !Array.isArray(data?.results)) throw new Error(`push: HTTP ${status}`);
-    for (const result of data.results) await applyResult(result);
+    await applyPushResults(data.results);
     done += slice.length;
     progress(done, queued.length);
   }
