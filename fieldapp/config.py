@@ -119,6 +119,10 @@ def flask_config(settings: Settings) -> dict:
         "REMEMBER_COOKIE_SECURE": settings.cookie_secure,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "PERMANENT_SESSION_LIFETIME": settings.session_hours * 3600,
+        # A session lasts session_hours from sign-in (a working day), and the cookie is sent only
+        # when the session changes: a response cut inside its headers on a bad link must not leave
+        # the phone holding a truncated session cookie that spoils every later request.
+        "SESSION_REFRESH_EACH_REQUEST": False,
         # Tokens live as long as the session: an officer who opened the app in the morning and
         # syncs in the afternoon must not fail on a token that expired in between.
         "WTF_CSRF_TIME_LIMIT": None,

@@ -25,7 +25,7 @@ from typing import BinaryIO
 
 from flask import current_app
 from PIL import Image
-from sqlalchemy import select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .. import db
@@ -326,8 +326,11 @@ def complete(upload_id: uuid.UUID) -> dict:
                   camera_model=(result.exif.model or None) and result.exif.model[:100],
                   orientation=result.exif.orientation)
     with db.transaction() as s:
-        s.execute(_insert(Media.__table__).values(alg=alg, hash=digest, created_at=now, **values)
-                  .on_conflict_do_update(index_elements=["alg", "hash"], set_=values))
+        table = Media.__table__
+        # A second completion (a retried request on another host) keeps the first arrival time.
+        s.execute(_insert(table).values(alg=alg, hash=digest, created_at=now, **values)
+                  .on_conflict_do_update(index_elements=["alg", "hash"],
+                                         set_={**values, "original_at": func.coalesce(table.c.original_at, now)}))
         s.execute(MediaUpload.__table__.update().where(MediaUpload.id == upload_id).values(completed_at=now))
         s.execute(MediaRef.__table__.update().where(MediaRef.alg == alg, MediaRef.hash == digest,
                                                     MediaRef.original_stored.is_(False)).values(original_stored=True))

@@ -407,24 +407,33 @@ class LocalStorage:
             if final.is_file():
                 return StoredMedia(alg, digest, size, key, created=False)
             raise UnknownUpload(f"upload {upload_id} was completed but its original is gone")
-        chain, held = self._chain(directory)
-        if held != size:
-            raise UploadIncomplete(held, size)
         hasher = algorithm(alg).new()
         already = final.is_file()
         tmp: str | None = None
-        if already:  # still verify: naming a stored hash does not prove having its bytes
-            for _, length, path in chain:
-                with open(path, "rb") as src:
-                    _copy(src, None, hasher, length)
-        else:
-            fd, tmp = tempfile.mkstemp(dir=self._tmp_dir(), prefix="assembling-")
-            with os.fdopen(fd, "wb") as out:
+        try:
+            chain, held = self._chain(directory)
+            if held != size:
+                raise UploadIncomplete(held, size)
+            if already:  # still verify: naming a stored hash does not prove having its bytes
                 for _, length, path in chain:
                     with open(path, "rb") as src:
-                        _copy(src, out, hasher, length)
-                out.flush()
-                os.fsync(out.fileno())
+                        _copy(src, None, hasher, length)
+            else:
+                fd, tmp = tempfile.mkstemp(dir=self._tmp_dir(), prefix="assembling-")
+                with os.fdopen(fd, "wb") as out:
+                    for _, length, path in chain:
+                        with open(path, "rb") as src:
+                            _copy(src, out, hasher, length)
+                    out.flush()
+                    os.fsync(out.fileno())
+        except (FileNotFoundError, UploadIncomplete):
+            # Chunks gone: another host completed this upload meanwhile (a retried "complete"
+            # reaching a second host while the first still runs) after verifying these same bytes.
+            if tmp is not None:
+                os.unlink(tmp)
+            if (directory / "completed").exists() and final.is_file():
+                return StoredMedia(alg, digest, size, key, created=False)
+            raise
         actual = hasher.hexdigest()
         created = False
         try:
@@ -445,8 +454,12 @@ class LocalStorage:
                 os.unlink(tmp)
         _write_new(directory / "completed", b"")
         for entry in os.scandir(directory):
-            if entry.name not in {"upload.json", "completed"}:
-                os.unlink(entry.path)
+            # Only the chunks: a temporary file here is another host's, in use (its "completed").
+            if _CHUNK.fullmatch(entry.name):
+                try:
+                    os.unlink(entry.path)
+                except FileNotFoundError:  # removed by a host completing the same upload at once
+                    pass
         return StoredMedia(alg, digest, size, key, created)
 
     def abort(self, upload_id: str) -> None:
@@ -827,34 +840,44 @@ class S3Storage:
         if state.held != size:
             raise UploadIncomplete(state.held, size)
         staging = self._u(upload_id, "assembled")
-        if not state.assembled:
-            if size == 0:
-                self.client.put_object(Bucket=self.bucket, Key=staging, Body=b"")
-            else:
-                state = self._form_parts(upload_id, state, {})
-                self._complete_multipart(upload_id, state, staging)
-        hasher = algorithm(alg).new()
-        obj = self.client.get_object(Bucket=self.bucket, Key=staging)
-        with obj["Body"] as stream:
-            received = _copy(stream, None, hasher)
-        actual = hasher.hexdigest()
-        if actual != digest or received != size:
-            self.abort(upload_id)
-            raise HashMismatch(alg, digest, actual)
-        created = False
-        if self._head(self._k(key)) is None:
-            from boto3.s3.transfer import TransferConfig
+        try:
+            if not state.assembled:
+                if size == 0:
+                    self.client.put_object(Bucket=self.bucket, Key=staging, Body=b"")
+                else:
+                    state = self._form_parts(upload_id, state, {})
+                    self._complete_multipart(upload_id, state, staging)
+            hasher = algorithm(alg).new()
+            obj = self.client.get_object(Bucket=self.bucket, Key=staging)
+            with obj["Body"] as stream:
+                received = _copy(stream, None, hasher)
+            actual = hasher.hexdigest()
+            if actual != digest or received != size:
+                self.abort(upload_id)
+                raise HashMismatch(alg, digest, actual)
+            created = False
+            if self._head(self._k(key)) is None:
+                from boto3.s3.transfer import TransferConfig
 
-            # Server-side: no bytes pass through this host. One CopyObject up to 5 GiB.
-            self.client.copy(
-                {"Bucket": self.bucket, "Key": staging},
-                self.bucket,
-                self._k(key),
-                Config=TransferConfig(
-                    multipart_threshold=5 * 1024**3, multipart_chunksize=1024**3, use_threads=False
-                ),
-            )
-            created = True
+                # Server-side: no bytes pass through this host. One CopyObject up to 5 GiB.
+                self.client.copy(
+                    {"Bucket": self.bucket, "Key": staging},
+                    self.bucket,
+                    self._k(key),
+                    Config=TransferConfig(
+                        multipart_threshold=5 * 1024**3, multipart_chunksize=1024**3, use_threads=False
+                    ),
+                )
+                created = True
+        except HashMismatch:
+            raise
+        except Exception:
+            # Staging, parts or chunks gone: another host completed this upload meanwhile (a
+            # retried "complete" reaching a second host while the first still runs), after
+            # verifying these same bytes, and removed them.
+            if self._head(self._u(upload_id, "completed")) is not None and self._head(self._k(key)) is not None:
+                return StoredMedia(alg, digest, size, key, created=False)
+            raise
         self.client.put_object(Bucket=self.bucket, Key=self._u(upload_id, "completed"), Body=b"")
         leftovers = self._list(self._u(upload_id))
         self._delete(

@@ -15,9 +15,26 @@ order stays random. Each kind is counted in ``stats``:
 * **cut_request** — the headers and half the body reach a backend, then both connections are
   closed: the server never receives a whole request;
 * **cut_response** — the whole request reaches a backend and its whole response is read (the
-  server has committed), but the client gets only the first half of the response bytes;
+  server has committed), but the client gets only the first half of the response bytes (with
+  ``cut_response_in="body"``: the whole head and the first half of the body — a cut inside the head
+  can leave the browser a truncated ``Set-Cookie``, which Chromium stores);
 * **duplicate** — the same request goes to two backends concurrently (two app instances racing
   on one database) and the client gets one of the responses.
+
+``fault_prefix`` may be one path prefix or a tuple of them. In ``stats.statuses`` a UUID in a path
+is written ``<id>``, so that the chunks of every upload count together.
+
+Request bodies can be counted and cut at a byte position, for tests of resumable uploads:
+
+* with ``count_prefix`` (a prefix or a tuple), the body bytes of matching requests are counted in
+  ``stats.body_received`` (read whole from clients) and ``stats.body_forwarded`` (sent upstream: a
+  cut request counts what was sent before the cut, a duplicate counts twice), and each matching
+  request is logged in ``stats.bodies`` as a :class:`BodyEvent`;
+* ``cut_once_after(n)`` arms one cut, independent of ``chaos``: the matching request during which
+  the body bytes forwarded since arming would pass ``n`` is sent upstream only up to byte ``n``,
+  then both connections are closed (counted in ``stats.byte_cuts``). A ``then`` callback runs in the
+  proxy's loop right after the cut, before the client's connection is closed (so before any retry
+  of it): to switch ``backends``, say. It must not block.
 
 Nothing is added to the request: in particular no ``Forwarded``/``X-Forwarded-*`` header, which
 would make the app refuse its loopback-only demo sign-in.
@@ -26,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import socket
 import threading
 import time
@@ -35,11 +53,26 @@ from http import HTTPStatus
 
 HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"upgrade"})
 PASS, CUT_REQUEST, CUT_RESPONSE, DUPLICATE = "pass", "cut_request", "cut_response", "duplicate"
+BYTE_CUT = "byte_cut"
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 NO_BACKEND = object()  # what an exchange returns when every backend refused the connection
 
 
 class BadRequest(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class BodyEvent:
+    """One request under ``count_prefix``: what its body was and how much of it went where."""
+    at: float             # monotonic time the request was read whole from the client
+    took: float           # seconds from then until the exchange with the backend(s) ended
+    method: str
+    target: str           # path and query, as the client sent it
+    received: int         # body bytes read from the client (its whole Content-Length)
+    forwarded: int        # body bytes sent upstream (less when cut, twice when duplicated)
+    backends: tuple       # (host, port) of each backend that was sent (part of) the request
+    kind: str             # pass, cut_request, cut_response, duplicate or byte_cut
 
 
 @dataclass
@@ -55,26 +88,39 @@ class ChaosStats:
     upstream_failed: int = 0  # a backend accepted the request and closed without a whole response
     per_backend: Counter = field(default_factory=Counter)  # complete requests sent, by backend index
     statuses: Counter = field(default_factory=Counter)  # (path, status) of every answer a backend gave
+    byte_cuts: int = 0        # requests cut by cut_once_after
+    body_received: int = 0    # body bytes of requests under count_prefix read from clients
+    body_forwarded: int = 0   # of those, bytes sent upstream
+    bodies: list = field(default_factory=list)  # a BodyEvent per request under count_prefix
+    callback_errors: list = field(default_factory=list)  # exceptions raised by a cut_once_after callback
     # (monotonic time, backend index, path, what happened) for each request sent upstream.
     events: list = field(default_factory=list)
 
     def summary(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k not in ("events", "per_backend", "statuses")} | {
+        return {k: v for k, v in self.__dict__.items()
+                if k not in ("events", "per_backend", "statuses", "bodies", "callback_errors")} | {
             "per_backend": dict(sorted(self.per_backend.items())),
             "statuses": {f"{path} {status}": n for (path, status), n in sorted(self.statuses.items())}}
 
 
 class ChaosProxy:
-    def __init__(self, backends: list[tuple[str, int]] | None = None, *, fault_prefix: str = "/api/v1/sync/push",
+    def __init__(self, backends: list[tuple[str, int]] | None = None, *,
+                 fault_prefix: str | tuple[str, ...] = "/api/v1/sync/push", count_prefix: str | tuple[str, ...] = (),
                  seed: int = 0, cut_request_rate: float = 0.10, cut_response_rate: float = 0.10,
-                 duplicate_rate: float = 0.05, deck_size: int = 20, unavailable_status: int | None = None,
+                 duplicate_rate: float = 0.05, deck_size: int = 20, cut_response_in: str = "all",
+                 unavailable_status: int | None = None,
                  max_connections: int = 64, connect_timeout: float = 5.0,
                  io_timeout: float = 60.0, idle_timeout: float = 30.0):
         self.backends = list(backends or [])
         self.fault_prefix = fault_prefix
+        self.count_prefix = count_prefix
+        self._byte_cut: dict | None = None  # armed by cut_once_after
         self.rates = (cut_request_rate, cut_response_rate, duplicate_rate)
         self.rng = random.Random(seed)
         self.deck_size = deck_size
+        if cut_response_in not in ("all", "body"):
+            raise ValueError("cut_response_in is 'all' (half the bytes) or 'body' (the head, half the body)")
+        self.cut_response_in = cut_response_in
         # None: a request no backend accepts gets its connection closed; 502 (say): that answer, as
         # nginx gives while every upstream is down.
         self.unavailable_status = unavailable_status
@@ -95,6 +141,18 @@ class ChaosProxy:
         self._tasks: set[asyncio.Task] = set()
         self._writers: set[asyncio.StreamWriter] = set()
         self._closing = False
+
+    def cut_once_after(self, n_bytes: int, *, prefix: str | tuple[str, ...] | None = None, then=None) -> None:
+        """Cut the request under prefix (default: count_prefix) during which the body bytes
+        forwarded from now on pass n_bytes, right after the n_bytes-th; then call then()."""
+        prefix = self.count_prefix if prefix is None else prefix
+        if not prefix or n_bytes < 0:
+            raise ValueError("a byte cut needs a path prefix and a non-negative byte count")
+        self._byte_cut = {"prefix": prefix, "remaining": n_bytes, "then": then}
+
+    @property
+    def byte_cut_armed(self) -> bool:
+        return self._byte_cut is not None
 
     def in_flight(self, backend: int, prefix: str = "/") -> int:
         """How many requests under prefix are sent to that backend and still waiting for its answer."""
@@ -252,17 +310,68 @@ class ChaosProxy:
             b"%s: %s\r\n" % (name, value) for name, value in headers if name.lower() not in HOP_BY_HOP
         ) + b"Connection: close\r\n\r\n"
         path = target.decode("latin-1").split("?", 1)[0]
+        read_at = time.monotonic()
         self.stats.requests += 1
-        kind = self._decide(path)
+        counted = bool(self.count_prefix) and path.startswith(self.count_prefix)
+        sent: list[tuple[tuple, int]] = []  # ((host, port), body bytes) per exchange that sent something
+        kind = [PASS]  # what the request met, set by _answer
+        try:
+            await self._answer(writer, path, upstream_head, body, sent, kind)
+        finally:
+            if counted:
+                self._count(read_at, method, target, body, sent, kind[0])
 
+    def _count(self, read_at: float, method: bytes, target: bytes, body: bytes, sent: list[tuple[tuple, int]],
+               kind: str) -> None:
+        forwarded = sum(n for _, n in sent)
+        self.stats.body_received += len(body)
+        self.stats.body_forwarded += forwarded
+        self.stats.bodies.append(BodyEvent(read_at, time.monotonic() - read_at, method.decode("latin-1"),
+                                           target.decode("latin-1"), len(body), forwarded,
+                                           tuple(i for i, _ in sent), kind))
+
+    def _take_byte_cut(self, path: str, body_length: int) -> dict | None:
+        """The armed cut when this request's body passes its count (disarmed then), else None."""
+        cut = self._byte_cut
+        if cut is None or not path.startswith(cut["prefix"]) or body_length <= cut["remaining"]:
+            return None
+        self._byte_cut = None
+        return cut
+
+    def _after_byte_cut(self, cut: dict) -> None:
+        if cut["then"] is not None:
+            try:
+                cut["then"]()
+            except Exception as exc:  # noqa: BLE001 - reported to the test through stats
+                self.stats.callback_errors.append(exc)
+
+    def _spend_byte_cut(self, path: str, sent: list[tuple[tuple, int]]) -> None:
+        cut = self._byte_cut
+        if cut is not None and path.startswith(cut["prefix"]):
+            cut["remaining"] -= sum(n for _, n in sent)
+
+    async def _answer(self, writer: asyncio.StreamWriter, path: str, upstream_head: bytes, body: bytes,
+                      sent: list[tuple[tuple, int]], outcome: list[str]) -> None:
+        byte_cut = self._take_byte_cut(path, len(body))
+        kind = outcome[0] = BYTE_CUT if byte_cut is not None else self._decide(path)
+        data, body_at = upstream_head + body, len(upstream_head)
+
+        if kind == BYTE_CUT:
+            answer = await self._exchange(data, path, kind, cut_at=body_at + byte_cut["remaining"], body_at=body_at,
+                                          sent=sent)
+            if answer is not NO_BACKEND:
+                self.stats.byte_cuts += 1
+            self._after_byte_cut(byte_cut)  # before the client learns of the cut, so before its retry
+            return  # the client's connection is closed with no answer
         if kind == CUT_REQUEST:
-            sent = await self._exchange(upstream_head + body, path, kind, cut_at=len(upstream_head) + len(body) // 2)
-            if sent is not NO_BACKEND:
+            answer = await self._exchange(data, path, kind, cut_at=body_at + len(body) // 2, body_at=body_at, sent=sent)
+            if answer is not NO_BACKEND:
                 self.stats.cut_request += 1
+            self._spend_byte_cut(path, sent)
             return  # the client's connection is closed with no answer
         if kind == DUPLICATE:
-            answers = await asyncio.gather(self._exchange(upstream_head + body, path, kind),
-                                           self._exchange(upstream_head + body, path, kind),
+            answers = await asyncio.gather(self._exchange(data, path, kind, body_at=body_at, sent=sent),
+                                           self._exchange(data, path, kind, body_at=body_at, sent=sent),
                                            return_exceptions=True)
             usable = [a for a in answers if isinstance(a, bytes) and a]
             if len(usable) == 2:  # both copies reached a backend whole and were answered
@@ -271,7 +380,8 @@ class ChaosProxy:
                 usable = [NO_BACKEND]
             response = self.rng.choice(usable) if usable else None
         else:
-            response = await self._exchange(upstream_head + body, path, kind)
+            response = await self._exchange(data, path, kind, body_at=body_at, sent=sent)
+        self._spend_byte_cut(path, sent)
         if response is NO_BACKEND and self.unavailable_status:
             reason = HTTPStatus(self.unavailable_status).phrase.encode()
             body = b"<html><body><h1>%d %s</h1></body></html>" % (self.unavailable_status, reason)
@@ -284,7 +394,11 @@ class ChaosProxy:
         response = _close_after(response)
         if kind == CUT_RESPONSE:
             self.stats.cut_response += 1
-            writer.write(response[: len(response) // 2])
+            head_length = response.index(b"\r\n\r\n") + 4
+            if self.cut_response_in == "body":
+                writer.write(response[: head_length + (len(response) - head_length) // 2])
+            else:
+                writer.write(response[: len(response) // 2])
             await writer.drain()
             return  # closed after the half is flushed: the client sees the body end early
         writer.write(response)
@@ -305,7 +419,7 @@ class ChaosProxy:
 
     # ---- upstream ------------------------------------------------------------------------------
 
-    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, int] | None:
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, int, tuple[str, int]] | None:
         """Open a connection to the next backend in turn that accepts one."""
         backends = list(self.backends)
         if not backends:
@@ -320,22 +434,26 @@ class ChaosProxy:
             except (OSError, asyncio.TimeoutError):
                 self.stats.refused += 1
                 continue
-            return reader, writer, index
+            return reader, writer, index, (host, port)
         self.stats.no_backend += 1
         return None
 
-    async def _exchange(self, data: bytes, path: str, kind: str, cut_at: int | None = None):
+    async def _exchange(self, data: bytes, path: str, kind: str, cut_at: int | None = None, body_at: int = 0,
+                        sent: list | None = None):
         """Send data to a backend and return its response: bytes, None when the backend reached gave
-        none, NO_BACKEND when every backend refused the connection."""
+        none, NO_BACKEND when every backend refused the connection. Body bytes (those from body_at)
+        written to a backend are appended to sent as ((host, port), count)."""
         connected = await self._connect()
         if connected is None:
             return NO_BACKEND
-        reader, writer, index = connected
+        reader, writer, index, address = connected
         self._writers.add(writer)
         try:
             if cut_at is not None:
                 writer.write(data[:cut_at])
                 await writer.drain()
+                if sent is not None:
+                    sent.append((address, max(0, cut_at - body_at)))
                 await _close(writer)  # flushed, then closed: the backend sees the body end early
                 self.stats.events.append((time.monotonic(), index, path, kind))
                 return None
@@ -344,6 +462,8 @@ class ChaosProxy:
             try:
                 writer.write(data)
                 await writer.drain()
+                if sent is not None:
+                    sent.append((address, len(data) - body_at))
                 self.stats.forwarded += 1
                 self.stats.per_backend[index] += 1
                 try:
@@ -355,7 +475,7 @@ class ChaosProxy:
                     self._in_flight[(index, path)] -= 1
             complete = _is_complete(response)
             if response.startswith(b"HTTP/") and len(response.split(b" ", 2)) > 1:
-                self.stats.statuses[(path if path.startswith(self.fault_prefix) else "other",
+                self.stats.statuses[(_UUID.sub("<id>", path) if path.startswith(self.fault_prefix) else "other",
                                      int(response.split(b" ", 2)[1]))] += 1
             self.stats.events.append((time.monotonic(), index, path, kind if complete else "upstream_failed"))
             if not complete:

@@ -234,3 +234,65 @@ def test_stop_closes_open_connections(backends):
     idle.close()
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", proxy.port), timeout=1).close()
+
+
+def test_body_bytes_are_counted_and_one_request_is_cut_at_the_armed_byte_then_the_callback_runs(backends):
+    a, b = backends
+    uploads = "/api/v1/media/uploads/"
+    with ChaosProxy([a.address], count_prefix=uploads) as proxy:
+        switched = []
+
+        def switch():
+            proxy.backends = [b.address]
+            switched.append(time.monotonic())
+
+        proxy.cut_once_after(2500, then=switch)
+        assert proxy.byte_cut_armed
+        assert parse(http(proxy.port, "POST", "/api/v1/media/missing", b"m" * 700))[0] == 200  # not counted
+        bodies = [bytes([65 + i]) * 1000 for i in range(4)]
+        answers = [http(proxy.port, "POST", f"{uploads}u?offset={i * 1000}", body) for i, body in enumerate(bodies)]
+        stats = proxy.stats
+        assert not proxy.byte_cut_armed and len(switched) == 1 and not stats.callback_errors
+    assert [parse(r)[0] for r in answers[:2]] == [200, 200] and answers[2] == b"" and parse(answers[3])[0] == 200
+    assert stats.byte_cuts == 1 and stats.cut_request == 0  # a byte cut is not a chaos fault
+    # The third body was cut right after the 2500th byte forwarded since arming: its 500th.
+    eventually(lambda: len(a.received) == 4)
+    assert [r["body"] for r in a.received[1:]] == bodies[:2] + [bodies[2][:500]]
+    assert a.received[3]["complete"] is False
+    assert b.complete(f"{uploads}u?offset=3000") == [bodies[3]]  # after the cut, the other backend
+    assert (stats.body_received, stats.body_forwarded) == (4000, 3500)
+    assert [(e.method, e.target, e.received, e.forwarded, e.backends, e.kind) for e in stats.bodies] == [
+        ("POST", f"{uploads}u?offset=0", 1000, 1000, (a.address,), "pass"),
+        ("POST", f"{uploads}u?offset=1000", 1000, 1000, (a.address,), "pass"),
+        ("POST", f"{uploads}u?offset=2000", 1000, 500, (a.address,), "byte_cut"),
+        ("POST", f"{uploads}u?offset=3000", 1000, 1000, (b.address,), "pass"),
+    ]
+
+
+def test_several_fault_prefixes_and_statuses_grouped_without_ids(backends):
+    with ChaosProxy([backends[0].address], fault_prefix=("/api/v1/media/", PUSH), seed=1, cut_request_rate=1,
+                    cut_response_rate=0, duplicate_rate=0) as proxy:
+        proxy.chaos = True
+        assert http(proxy.port, "POST", PUSH, b"{}") == b""
+        assert http(proxy.port, "POST", "/api/v1/media/missing", b"{}") == b""
+        assert parse(http(proxy.port, "POST", "/api/v1/devices", b"{}"))[0] == 200
+        proxy.chaos = False
+        upload = "/api/v1/media/uploads/6c0f3b52-6d1e-4a53-9d55-3f1d0e3f8a41/complete"
+        assert parse(http(proxy.port, "POST", upload, b"{}"))[0] == 200
+        stats = proxy.stats
+    assert stats.cut_request == 2 and stats.faultable == 2
+    assert stats.statuses == {("/api/v1/media/uploads/<id>/complete", 200): 1, ("other", 200): 1}
+    assert stats.body_received == 0 and stats.bodies == []  # nothing counted without count_prefix
+
+
+def test_a_response_cut_in_its_body_keeps_the_head_whole(backends):
+    with ChaosProxy([backends[0].address], seed=1, cut_request_rate=0, cut_response_rate=1, duplicate_rate=0,
+                    cut_response_in="body") as proxy:
+        proxy.chaos = True
+        raw = http(proxy.port, "POST", PUSH, b'{"short": 1}')
+    head, sep, payload = raw.partition(b"\r\n\r\n")
+    status, headers, _ = parse(raw)
+    assert sep and status == 200 and headers["connection"] == "close"
+    assert len(payload) == int(headers["content-length"]) // 2
+    with pytest.raises(ValueError):
+        ChaosProxy(cut_response_in="head")

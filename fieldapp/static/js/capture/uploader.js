@@ -22,6 +22,18 @@ class UploadRefused extends Error {
   constructor(code, message) { super(message || code); this.code = code; }
 }
 
+// Answers with a code that say nothing about the file: the CSRF token was refused (it expired, or
+// the session cookie it belongs to was lost). The attempt fails like a network error and the next
+// one, with a fresh token, sends the file again; the file is never marked refused for them.
+const NOT_ABOUT_THE_FILE = new Set(["csrf_failed"]);
+
+// The server's refusal of this file (a 4xx with a code about it), or null.
+function refusal(answer) {
+  const code = answer.data?.error;
+  if (answer.status < 400 || answer.status >= 500 || !code || NOT_ABOUT_THE_FILE.has(code)) return null;
+  return new UploadRefused(code, answer.data.message_zh || answer.data.message);
+}
+
 async function updateMedia(hash, changes) {
   await write(["media"], ({ media }) => {
     const read = media.get(hash);
@@ -63,29 +75,44 @@ async function confirm(hashes) {
   await originalsArrived(hashes);
 }
 
+async function postPreviews(batch) {
+  const form = new FormData();
+  for (const { item, blob } of batch) form.append(`${item.alg}:${item.hash}`, blob, "preview.jpg");
+  const { status, data } = await send("POST", "/api/v1/media/previews", { body: form });
+  if (status !== 200 || !Array.isArray(data?.results)) throw new Error(`media/previews: HTTP ${status}`);
+  for (const result of data.results) {
+    if (result.status === "stored") await updateMedia(result.hash, { preview_sent: true });
+  }
+}
+
+// Previews are made one by one (decoding a 12-MP photo takes the phone a few hundred ms) while the
+// previous batch is on the wire, and the first batch leaves with the first preview, so the link is
+// never idle waiting for the phone. Batches stay within PREVIEW_BATCH_BYTES.
 async function sendPreviews(items) {
   let batch = [];
   let batchBytes = 0;
+  let inFlight = Promise.resolve();
+  let first = true;
   const flush = async () => {
-    if (!batch.length) return;
-    const form = new FormData();
-    for (const { item, blob } of batch) form.append(`${item.alg}:${item.hash}`, blob, "preview.jpg");
-    const { status, data } = await send("POST", "/api/v1/media/previews", { body: form });
-    if (status !== 200 || !Array.isArray(data?.results)) throw new Error(`media/previews: HTTP ${status}`);
-    for (const result of data.results) {
-      if (result.status === "stored") await updateMedia(result.hash, { preview_sent: true });
-    }
+    const sending = batch;
     batch = [];
     batchBytes = 0;
+    await inFlight;
+    inFlight = postPreviews(sending);
   };
   for (const item of items) {
     const blob = (await reviewPreview(item.blob)) || item.preview;
     if (!blob) continue;
+    if (batch.length && batchBytes + blob.size > PREVIEW_BATCH_BYTES) await flush();
     batch.push({ item, blob });
     batchBytes += blob.size;
-    if (batchBytes >= PREVIEW_BATCH_BYTES) await flush();
+    if (first) {
+      first = false;
+      await flush();
+    }
   }
-  await flush();
+  if (batch.length) await flush();
+  await inFlight;
 }
 
 async function uploadOriginal(item, onBytes) {
@@ -93,9 +120,8 @@ async function uploadOriginal(item, onBytes) {
     const begun = await send("POST", "/api/v1/media/uploads",
                              { json: { alg: item.alg, hash: item.hash, size: item.size, type: item.type } });
     if (begun.status === 200 && begun.data?.status === "stored") return;
-    if (begun.status >= 400 && begun.status < 500 && begun.data?.error) {
-      throw new UploadRefused(begun.data.error, begun.data.message_zh || begun.data.message);
-    }
+    const refused = refusal(begun);
+    if (refused) throw refused;
     if (begun.status !== 201) throw new Error(`media/uploads: HTTP ${begun.status}`);
     const id = begun.data.upload_id;
     let offset = begun.data.offset;
@@ -112,24 +138,31 @@ async function uploadOriginal(item, onBytes) {
         if (error?.name === "AbortError") await shrinkChunk(chunk);
         throw error;
       }
-      if (answer.status === 200) offset = answer.data.offset;
+      if (answer.status === 200) {
+        offset = answer.data.offset;
+        // A chunk size halved after timeouts grows back while chunks get through.
+        if (chunk < begun.data.chunk_bytes) chunk = await growChunk(chunk, begun.data.chunk_bytes);
+      }
       else if (answer.status === 409 && Number.isInteger(answer.data?.offset)) offset = answer.data.offset;
       else if (answer.status === 404) break; // the upload vanished (swept): begin again
-      else if (answer.status >= 400 && answer.status < 500 && answer.data?.error) {
-        throw new UploadRefused(answer.data.error, answer.data.message_zh || answer.data.message);
-      } else throw new Error(`chunk: HTTP ${answer.status}`);
+      else if (refusal(answer)) throw refusal(answer);
+      else throw new Error(`chunk: HTTP ${answer.status}`);
       onBytes(offset);
     }
     if (offset < item.size) continue;
     const done = await send("POST", `/api/v1/media/uploads/${id}/complete`, { timeoutMs: CHUNK_TIMEOUT_MS });
     if (done.status === 200) return;
     if (done.status === 409 || done.status === 404) continue; // incomplete or restarted: ask again
-    if (done.status >= 400 && done.status < 500 && done.data?.error) {
-      throw new UploadRefused(done.data.error, done.data.message_zh || done.data.message);
-    }
+    if (refusal(done)) throw refusal(done);
     throw new Error(`complete: HTTP ${done.status}`);
   }
   throw new Error("upload did not converge");
+}
+
+async function growChunk(chunk, largest) {
+  const larger = Math.min(largest, chunk * 2);
+  await write(["meta"], ({ meta }) => { meta.put({ key: "upload_chunk_bytes", value: larger }); });
+  return larger;
 }
 
 async function shrinkChunk(chunk) {
