@@ -59,7 +59,7 @@ def init_db(env: dict[str, str]) -> None:
 def gunicorn(env: dict[str, str], port: int, log_path: Path, *, workers: int = 2,
              threads: int = 8) -> Iterator[tuple[str, int]]:
     """Run gunicorn (gthread workers) for the duration of the block; yield its URL and master pid."""
-    command = [venv_bin("gunicorn"), "--workers", str(workers), "--worker-class", "gthread",
+    command = [venv_bin("gunicorn"), "--no-control-socket", "--workers", str(workers), "--worker-class", "gthread",
                "--threads", str(threads), "--bind", f"{HOST}:{port}", "wsgi:app"]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log,

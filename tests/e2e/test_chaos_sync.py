@@ -42,8 +42,9 @@ KILL_AT_FRACTION = 1 / 3
 DOWN_FOR_S = 2.0
 # The proxy deals faults from a shuffled deck of 20 (2 cuts of each kind and 1 duplicate per 20
 # pushes). 1010 revisions in the phone's batches of 50 take 21 pushes, and every cut adds a retry:
-# at least one whole deck.
-MIN_CUTS_EACH, MIN_DUPLICATES = 2, 1
+# at least one whole deck — but a fault dealt while the killed instance is down finds no backend
+# and is not counted, so each kind is required at least once.
+MIN_CUTS_EACH, MIN_DUPLICATES = 1, 1
 
 OUTBOX_COUNT = """async () => {
   const db = await new Promise((resolve, reject) => {

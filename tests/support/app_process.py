@@ -29,14 +29,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# Several gunicorn masters run on this machine at once; gunicorn 27's control socket has one
+# default path per user, which the second master would fail to bind (and log as an error).
+NO_CONTROL_SOCKET = ["--no-control-socket"]
+
+
 def gunicorn_command() -> list[str]:
     script = Path(sys.executable).parent / "gunicorn"
     if script.exists():
-        return [str(script)]
+        return [str(script), *NO_CONTROL_SOCKET]
     venv_script = REPO_ROOT / ".venv" / "bin" / "gunicorn"
     if venv_script.exists():
-        return [str(venv_script)]
-    return [sys.executable, "-m", "gunicorn"]
+        return [str(venv_script), *NO_CONTROL_SOCKET]
+    return [sys.executable, "-m", "gunicorn", *NO_CONTROL_SOCKET]
 
 
 def app_env(*, database_url: str, var_dir: Path, secret_key: str, origin: str, **extra: str) -> dict[str, str]:
