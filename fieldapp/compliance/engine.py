@@ -24,7 +24,7 @@ from .checks import Context, Due, Hit, evaluate
 from .facts import CaseFacts, load_case_facts, parse_time
 
 
-def _catalogue_content() -> dict:
+def catalogue_content() -> dict:
     latest = publication.latest()
     if latest is None:
         latest = publication.ensure_published()
@@ -32,7 +32,7 @@ def _catalogue_content() -> dict:
 
 
 def context(now: datetime | None = None, *, archiving: bool = False) -> Context:
-    content = _catalogue_content()
+    content = catalogue_content()
     settings = current_app.config["FIELDAPP_SETTINGS"]
     return Context(
         step_types={st["id"]: st for st in content.get("step_types", [])},
@@ -45,7 +45,7 @@ def context(now: datetime | None = None, *, archiving: bool = False) -> Context:
 
 
 def finding_rules() -> dict[str, dict]:
-    return {f["id"]: f for f in _catalogue_content().get("findings", [])}
+    return {f["id"]: f for f in catalogue_content().get("findings", [])}
 
 
 def findings_for(case_id: uuid.UUID, *, archiving: bool = False, now: datetime | None = None) -> list[Hit]:

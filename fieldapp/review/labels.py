@@ -31,9 +31,9 @@ def review_action_label(action: str) -> str:
 
 
 def step_label(step_type: str | None) -> str:
-    from ..compliance.engine import _catalogue_content
+    from ..compliance.engine import catalogue_content
 
-    for st in _catalogue_content().get("step_types", []):
+    for st in catalogue_content().get("step_types", []):
         if st["id"] == step_type:
             return st["label_zh"] if _zh() else st["label_en"]
     return step_type or ""
@@ -51,6 +51,41 @@ def calendar_warning(code: str) -> str:
     return deadline_source.warning_text(code, zh=_zh())
 
 
+DETAIL_KEYS = {
+    "camera_id": _l("body camera"), "gap_seconds": _l("unexplained seconds"),
+    "tolerance_seconds": _l("tolerance (s)"), "missing": _l("missing"), "officers": _l("officers"),
+    "due_at": _l("due"), "late": _l("files late"), "stage": _l("stage"), "step_type": _l("step"),
+    "av_article": _l("required by"), "resumed": _l("resumed"), "counted_from": _l("counted from"),
+    "warnings": _l("calendar"),
+}
+DETAIL_VALUES = {
+    "report_to_head": _l("report to the unit head"), "written_explanation": _l("written explanation"),
+    "refusal_reason": _l("reason for refusal"), "date": _l("date"),
+    "witnesses_or_photo": _l("witnesses, or a photo/video of the document left"),
+    "party": _l("party"), "case_number": _l("case number"), "activity_end": _l("the end of the activity"),
+}
+
+
+def _detail_value(key: str, value) -> str:
+    if isinstance(value, list):
+        return "、".join(_detail_value(key, v) for v in value)
+    if isinstance(value, bool):
+        return str(_l("yes") if value else _l("no"))
+    if key == "step_type":
+        return step_label(value)
+    if key == "warnings":
+        return calendar_warning(value)
+    if key == "due_at" and isinstance(value, str):
+        return value[:16].replace("T", " ")
+    return str(DETAIL_VALUES.get(value, value)) if isinstance(value, str) else str(value)
+
+
+def finding_detail(detail: dict) -> list[str]:
+    """A finding's detail as short phrases in the reader's language."""
+    return [f"{DETAIL_KEYS.get(k, k)}: {_detail_value(k, v)}" for k, v in (detail or {}).items()
+            if v not in (None, [], "")]
+
+
 def record_type_label(record_type: str) -> str:
     return str(RECORD_TYPES.get(record_type, record_type))
 
@@ -61,10 +96,11 @@ def media_flag_label(code: str) -> str:
 
 
 def init_app(app) -> None:
-    @app.context_processor
-    def review_labels():
-        from .roles import REVIEWERS
+    # Globals, not a context processor: the pages' macros are imported, and imported macros see
+    # the environment's globals only.
+    from .roles import REVIEWERS
 
-        return {"is_reviewer": lambda user: bool(user.roles & frozenset(REVIEWERS)), "record_type_label": record_type_label, "media_flag_label": media_flag_label,
-                "review_action_label": review_action_label, "step_label": step_label,
-                "deadline_label": deadline_label, "calendar_warning": calendar_warning}
+    app.jinja_env.globals.update(
+        is_reviewer=lambda user: bool(user.roles & frozenset(REVIEWERS)), record_type_label=record_type_label,
+        media_flag_label=media_flag_label, review_action_label=review_action_label, step_label=step_label,
+        deadline_label=deadline_label, calendar_warning=calendar_warning, finding_detail=finding_detail)

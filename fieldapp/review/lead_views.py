@@ -133,7 +133,7 @@ def case_page(case_id: uuid.UUID):
                           .order_by(CaseDeadline.due_at)).scalars().all()
     officers = s.execute(select(User).where(User.unit_id == case.unit_id, User.active.is_(True))
                          .order_by(User.name)).scalars().all()
-    content = engine._catalogue_content()
+    content = engine.catalogue_content()
     stages = [st for st in content.get("stages", [])]
     done = {row.stage: row for row in s.execute(select(CaseStage).where(CaseStage.case_id == case_id)).scalars()}
     return render_template("review/case.html", case=case, blocks=case_timeline(case_id), findings=findings,
@@ -176,7 +176,7 @@ def unassign(case_id: uuid.UUID):
 @bp.post("/cases/<uuid:case_id>/stage")
 @allow(*DECIDERS)
 def stage_done(case_id: uuid.UUID):
-    stages = {st["id"] for st in engine._catalogue_content().get("stages", [])}
+    stages = {st["id"] for st in engine.catalogue_content().get("stages", [])}
     return _case_action(case_id, lambda case: cases.mark_stage_done(case, request.form.get("stage", ""),
                                                                     current_user.id, stages))
 

@@ -211,6 +211,8 @@ def test_opening_an_original_is_logged_with_who_which_when_and_why(unit):
               headers={"X-CSRFToken": phone.get("/api/v1/session").get_json()["csrf_token"],
                        "Content-Type": "application/octet-stream"})
     assert post_json(phone, f"/api/v1/media/uploads/{begun['upload_id']}/complete").status_code == 200
+    page = lead.get(f"/review/cases/{case_id}").get_data(as_text=True)
+    assert 'data-testid="media-flag"' in page and "原件已按原样保存" in page  # flagged, in Chinese
     assert other.get(f"/review/media/sha-256/{digest}/original").status_code == 404
     response = lead.get(f"/review/media/sha-256/{digest}/original")
     assert response.status_code == 200 and response.data == data

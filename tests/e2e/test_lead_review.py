@@ -10,11 +10,25 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from axe_playwright_python.sync_playwright import Axe
+
 from tests.e2e.capture_support import READ_STORE, sign_in_fresh_officer, sign_in_with_new_passkey
 from tests.e2e.conftest import PHONE, wait_until
 
 pytestmark = pytest.mark.e2e
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def assert_accessible(page, urls: list[str]) -> None:
+    """The lead's pages have no serious or critical accessibility violations (axe)."""
+    axe, back, failing = Axe(), page.url, {}
+    for url in urls:
+        page.goto(url)
+        serious = [v for v in axe.run(page).response["violations"] if v["impact"] in ("serious", "critical")]
+        if serious:
+            failing[url] = [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3]) for v in serious]
+    page.goto(back)
+    assert not failing, failing
 
 
 def local(minutes_ago: int) -> str:
@@ -89,6 +103,10 @@ def test_findings_return_answer_approve_archive(live, browser, context, page, au
         assert {"continuous_gap", "interruption_unexplained"} <= rules
         articles = lead.get_by_test_id("finding-article").all_inner_texts()
         assert articles and all(a.strip() for a in articles) and "art. 9" in articles
+        assert "未说明的间断（秒）" in lead.get_by_test_id("case-findings").inner_text()  # details in Chinese
+        assert_accessible(lead, [server.url + path for path in ("/review/", "/review/queue", "/review/findings",
+                                                                "/review/deadlines", "/review/reports")]
+                          + [lead.url])
 
         lead.get_by_label("给执法人员的意见").fill("请说明记录中断的原因")
         lead.get_by_role("button", name="退回执法人员").click()
