@@ -31,12 +31,21 @@ def review_action_label(action: str) -> str:
 
 
 def step_label(step_type: str | None) -> str:
+    st = _step_types().get(step_type)
+    if st is None:
+        return step_type or ""
+    return st["label_zh"] if _zh() else st["label_en"]
+
+
+def _step_types() -> dict[str, dict]:
+    """The catalogue's step types, read once per request (a page labels a hundred findings)."""
+    from flask import g
+
     from ..compliance.engine import catalogue_content
 
-    for st in catalogue_content().get("step_types", []):
-        if st["id"] == step_type:
-            return st["label_zh"] if _zh() else st["label_en"]
-    return step_type or ""
+    if "step_types" not in g:
+        g.step_types = {st["id"]: st for st in catalogue_content().get("step_types", [])}
+    return g.step_types
 
 
 def deadline_label(rule_id: str) -> str:
