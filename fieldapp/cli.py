@@ -48,7 +48,7 @@ def calendar_load_command(year: int, notice):
         rows = calendar_admin.parse_notice(notice.read())
         with db.transaction():
             deadline_source.store_year(year, rows, source="admin")
-            engine.refresh_all()
+        engine.refresh_all()
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{year}: {len(rows)} special days loaded; deadlines re-counted")
@@ -58,8 +58,7 @@ def calendar_load_command(year: int, notice):
 def compliance_check_command():
     """Re-evaluate every case not archived: findings that come with the passing of time (late
     uploads, late filing) and deadlines. Run it from cron, e.g. every hour."""
-    with db.transaction():
-        count = engine.refresh_all()
+    count = engine.refresh_all()
     click.echo(f"{count} cases checked")
 
 

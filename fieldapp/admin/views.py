@@ -273,7 +273,7 @@ def calendar_load():
         rows = calendar_admin.parse_notice(request.form.get("notice", ""))
         with db.transaction():
             deadline_source.store_year(year, rows, source="admin")
-            engine.refresh_all()
+        engine.refresh_all()
     except ValueError as exc:
         flash(str(exc), "error")
     else:

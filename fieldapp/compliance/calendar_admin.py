@@ -11,7 +11,7 @@ def parse_notice(text: str) -> list[tuple[date, bool, str]]:
     """One day per line: ``2027-10-01 休 国庆节`` (a day off) or ``2027-09-26 班 国庆节`` (a weekend
     day worked in lieu). Blank lines and lines starting with # are ignored. Every bad line is named."""
     rows, errors = [], []
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(text.replace("\x00", "").splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue

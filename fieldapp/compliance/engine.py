@@ -140,7 +140,12 @@ def _refresh_deadlines(facts: CaseFacts, ctx: Context) -> None:
 
 
 def refresh_all(now: datetime | None = None) -> int:
-    """Every case not archived (the periodic run for time-dependent findings)."""
-    ids = db.session().execute(select(Case.id).where(Case.archived_at.is_(None))).scalars().all()
-    refresh_cases(ids, now)
+    """Every case not archived (the periodic run for time-dependent findings), one transaction
+    per case: SQLite's write lock is never held for the whole run, and one failure stops nothing."""
+    s = db.session()
+    ids = s.execute(select(Case.id).where(Case.archived_at.is_(None))).scalars().all()
+    s.commit()
+    for case_id in ids:
+        with db.transaction():
+            refresh_case(case_id, now)
     return len(ids)

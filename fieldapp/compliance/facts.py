@@ -75,12 +75,13 @@ def load_case_facts(case_id: uuid.UUID) -> CaseFacts | None:
         select(CaseStage).where(CaseStage.case_id == case_id)).scalars()}
     heads = s.execute(select(SyncedRecord, Revision).join(Revision, and_(
         Revision.record_id == SyncedRecord.id, Revision.revision == SyncedRecord.head_revision))
-        .where(SyncedRecord.case_id == case_id)).all()
+        .where(SyncedRecord.case_id == case_id, SyncedRecord.unit_id == case.unit_id)).all()
     activity_ids = [rec.id for rec, _ in heads if rec.record_type == "activity"]
     if activity_ids:  # interruptions name only their activity
         heads += s.execute(select(SyncedRecord, Revision).join(Revision, and_(
             Revision.record_id == SyncedRecord.id, Revision.revision == SyncedRecord.head_revision))
-            .where(SyncedRecord.parent_id.in_(activity_ids), SyncedRecord.case_id.is_(None))).all()
+            .where(SyncedRecord.parent_id.in_(activity_ids), SyncedRecord.case_id.is_(None),
+                   SyncedRecord.unit_id == case.unit_id)).all()
     media_by_record: dict[uuid.UUID, list[MediaFact]] = {}
     if heads:
         rows = s.execute(select(MediaRef.record_id, MediaRef.hash, Media.kind, Media.declared_type, Media.original_at)

@@ -29,7 +29,7 @@ from sqlalchemy import func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .. import db
-from ..models import Media, MediaRef, MediaUpload, MediaUploadChunk, utcnow
+from ..models import Media, MediaRef, MediaUpload, MediaUploadChunk, Revision, SyncedRecord, utcnow
 from . import pipeline
 from .sniff import SNIFF_BYTES, UnsupportedMedia, sniff
 from .storage import (
@@ -145,8 +145,10 @@ def missing(items) -> dict:
 # ----------------------------------------------------------------------------------- uploads
 
 
-def upload_id_for(alg: str, digest: str, size: int) -> uuid.UUID:
-    return uuid.uuid5(UPLOAD_NAMESPACE, f"{alg}:{digest}:{size}")
+def upload_id_for(user_id: uuid.UUID, alg: str, digest: str, size: int) -> uuid.UUID:
+    """Each user's upload of a file is their own: someone else who knows the hash cannot append
+    to it or spoil it, and a phone that lost the answer to "begin" finds its upload again."""
+    return uuid.uuid5(UPLOAD_NAMESPACE, f"{user_id}:{alg}:{digest}:{size}")
 
 
 def _insert(table):
@@ -171,10 +173,11 @@ def begin(user_id: uuid.UUID, body) -> dict:
                            max_bytes=lim.max_bytes)
     s = db.session()
     media = s.get(Media, (alg, digest))
+    s.commit()  # no SQLite write lock across a storage request
     store = media_storage()
     if media is not None and media.original_at is not None and store.exists(alg, digest):
         return {"status": "stored", "media": media_json(media)}
-    upload_id = upload_id_for(alg, digest, size)
+    upload_id = upload_id_for(user_id, alg, digest, size)
     s.execute(_insert(MediaUpload.__table__).values(
         id=upload_id, alg=alg, hash=digest, size=size, declared_type=declared, began_by=user_id,
         began_at=utcnow()).on_conflict_do_nothing(index_elements=["id"]))
@@ -184,15 +187,15 @@ def begin(user_id: uuid.UUID, body) -> dict:
             "size": size, "chunk_bytes": lim.to_json()["chunk_bytes"]}
 
 
-def _upload_row(upload_id: uuid.UUID) -> MediaUpload:
+def _upload_row(upload_id: uuid.UUID, user_id: uuid.UUID) -> MediaUpload:
     row = db.session().get(MediaUpload, upload_id)
-    if row is None:
+    if row is None or row.began_by != user_id:  # another user's upload is not revealed
         raise MediaRefused(404, "unknown_upload", "no such upload; begin it again")
     return row
 
 
-def offset(upload_id: uuid.UUID) -> dict:
-    row = _upload_row(upload_id)
+def offset(user_id: uuid.UUID, upload_id: uuid.UUID) -> dict:
+    row = _upload_row(upload_id, user_id)
     try:
         held = media_storage().offset(str(upload_id))
     except UnknownUpload:
@@ -215,7 +218,7 @@ class _HeadTee:
 
 def append(user_id: uuid.UUID, upload_id: uuid.UUID, at: int, stream: BinaryIO, length: int) -> dict:
     s = db.session()
-    row = _upload_row(upload_id)
+    row = _upload_row(upload_id, user_id)
     size, head = row.size, row.head
     s.commit()  # no transaction (and no SQLite write lock) while the body streams in
     lim = limits()
@@ -283,9 +286,9 @@ def _original_file(store: MediaStorage, alg: str, digest: str) -> Iterator[Path]
         yield Path(tmp.name)
 
 
-def complete(upload_id: uuid.UUID) -> dict:
+def complete(user_id: uuid.UUID, upload_id: uuid.UUID) -> dict:
     s = db.session()
-    row = _upload_row(upload_id)
+    row = _upload_row(upload_id, user_id)
     alg, digest, size, declared, head = row.alg, row.hash, row.size, row.declared_type, row.head
     media = s.get(Media, (alg, digest))
     s.commit()
@@ -335,7 +338,22 @@ def complete(upload_id: uuid.UUID) -> dict:
         s.execute(MediaRef.__table__.update().where(MediaRef.alg == alg, MediaRef.hash == digest,
                                                     MediaRef.original_stored.is_(False)).values(original_stored=True))
         media = s.get(Media, (alg, digest), populate_existing=True)
+    _recheck_cases_of(alg, digest)
     return {"status": "stored", "media": media_json(media)}
+
+
+def _recheck_cases_of(alg: str, digest: str) -> None:
+    """An original arriving may meet art. 25's 24 hours: re-evaluate the cases referencing it
+    (after the upload is stored; a failure here is caught up by the periodic check)."""
+    from ..compliance import engine
+
+    try:
+        with db.transaction() as s:
+            cases = s.execute(select(SyncedRecord.case_id).join(MediaRef, MediaRef.record_id == SyncedRecord.id)
+                              .where(MediaRef.alg == alg, MediaRef.hash == digest).distinct()).scalars().all()
+            engine.refresh_cases(cases)
+    except Exception:  # noqa: BLE001 — the original is stored; findings catch up later
+        log.exception("re-checking the cases of %s %s failed", alg, digest)
 
 
 def _run_pipeline(store, alg, digest, size, mime, kind, declared) -> pipeline.Result:
@@ -354,6 +372,18 @@ def _run_pipeline(store, alg, digest, size, mime, kind, declared) -> pipeline.Re
 # ----------------------------------------------------------------------------------- previews
 
 
+def first_referrer(alg: str, digest: str):
+    """(author, unit) of the earliest revision the server received that references this file:
+    the officer who captured it. Naming a hash later gives another user nothing — not the right to
+    send its preview, nor (for their unit) to see it."""
+    return db.session().execute(
+        select(Revision.author_id, SyncedRecord.unit_id)
+        .join(MediaRef, (MediaRef.record_id == Revision.record_id) & (MediaRef.revision == Revision.revision))
+        .join(SyncedRecord, SyncedRecord.id == Revision.record_id)
+        .where(MediaRef.alg == alg, MediaRef.hash == digest)
+        .order_by(Revision.received_at, Revision.seq).limit(1)).first()
+
+
 def accept_phone_previews(user_id: uuid.UUID, files) -> list[dict]:
     """Previews the phone made, sent before the originals so a lead can review on a bad link.
     Only the author of a record referencing the hash may send one, and the first one stays."""
@@ -369,19 +399,19 @@ def accept_phone_previews(user_id: uuid.UUID, files) -> list[dict]:
             if len(data) > lim.preview_max_bytes:
                 raise MediaRefused(413, "preview_too_large", f"a preview is at most {lim.preview_max_bytes} bytes")
             _check_preview(data)
-            referenced = s.execute(select(MediaRef.record_id).where(
-                MediaRef.alg == alg, MediaRef.hash == digest, MediaRef.author_id == user_id).limit(1)).first()
-            if referenced is None:
+            first = first_referrer(alg, digest)
+            if first is None or first.author_id != user_id:
                 raise MediaRefused(403, "not_referenced",
-                                   "send the record that references this file before its preview")
+                                   "only the officer whose record first referenced this file sends its preview")
             media = s.get(Media, (alg, digest))
+            s.commit()  # no SQLite write lock across the storage write
             if media is None or media.phone_preview_at is None:
                 media_storage().put_derivative(alg, digest, "phone-preview", data)
                 now = utcnow()
-                s.execute(_insert(Media.__table__).values(alg=alg, hash=digest, created_at=now, phone_preview_at=now,
-                                                          previews=[], flags=[])
-                          .on_conflict_do_update(index_elements=["alg", "hash"], set_={"phone_preview_at": now}))
-                s.commit()
+                with db.transaction() as tx:
+                    tx.execute(_insert(Media.__table__).values(alg=alg, hash=digest, created_at=now,
+                                                               phone_preview_at=now, previews=[], flags=[])
+                               .on_conflict_do_update(index_elements=["alg", "hash"], set_={"phone_preview_at": now}))
             entry["status"] = "stored"
         except MediaRefused as exc:
             s.rollback()

@@ -131,7 +131,7 @@ class OriginalAccess(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
     alg: Mapped[str] = mapped_column(String(16))
     hash: Mapped[str] = mapped_column(String(128))
-    unit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("units.id"))
+    unit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("units.id"))  # the unit that collected it
     reason: Mapped[str] = mapped_column(String(300))
     at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -28,7 +28,8 @@ class CaseError(Exception):
 
 
 def _clean(value, limit: int) -> str | None:
-    text = (value or "").strip()
+    # NUL cannot be stored in PostgreSQL text and no one types it.
+    text = (value or "").replace("\x00", "").strip()
     return text[:limit] or None
 
 
@@ -89,6 +90,7 @@ def import_cases(unit_id: uuid.UUID, by: uuid.UUID, text: str) -> ImportResult:
 
 
 def assign(case: Case, officer: User, by: uuid.UUID) -> bool:
+    _not_archived(case)
     if officer.unit_id != case.unit_id or not officer.active:
         raise CaseError("not_in_unit", "only active officers of the case's unit can be assigned")
     if Role.OFFICER not in officer.roles:
@@ -103,6 +105,7 @@ def assign(case: Case, officer: User, by: uuid.UUID) -> bool:
 
 
 def unassign(case: Case, officer_id: uuid.UUID) -> None:
+    _not_archived(case)
     s = db.session()
     row = s.get(CaseAssignment, (case.id, officer_id))
     if row is not None:

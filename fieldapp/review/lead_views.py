@@ -187,9 +187,12 @@ def act_ended(case_id: uuid.UUID):
     def act(case):
         try:
             local = datetime.fromisoformat(request.form.get("ended_at", ""))
-        except ValueError:
+            if not 2000 <= local.year <= 2200:
+                raise ValueError
+            ended = (local if local.tzinfo else local.replace(tzinfo=SHANGHAI)).astimezone(utcnow().tzinfo)
+        except (ValueError, OverflowError):
             raise cases.CaseError("bad_time", _("Give the date and time the act ended.")) from None
-        cases.set_act_ended(case, (local if local.tzinfo else local.replace(tzinfo=SHANGHAI)).astimezone(utcnow().tzinfo))
+        cases.set_act_ended(case, ended)
     return _case_action(case_id, act)
 
 
@@ -212,7 +215,8 @@ def decide(activity_id: uuid.UUID):
     _decider_for(activity.unit_id)
     try:
         with db.transaction():
-            workflow.decide(activity_id, current_user, request.form.get("action", ""), request.form.get("comment"))
+            workflow.decide(activity_id, current_user, request.form.get("action", ""), request.form.get("comment"),
+                            seen=request.form.get("seen"))
     except workflow.ReviewError as exc:
         flash(exc.message, "error")
     else:

@@ -11,7 +11,7 @@ from sqlalchemy import and_, or_, select
 
 from .. import db
 from ..compliance.facts import parse_time
-from ..models import Finding, RecordReview, Revision, SyncedRecord, User
+from ..models import Case, Finding, RecordReview, Revision, SyncedRecord, User
 from .media_state import MediaView, media_of_head
 from .workflow import history
 
@@ -38,11 +38,17 @@ class ActivityBlock:
     items: list[Entry]
     review_state: str | None
     history: list
+    review_seen: str | None = None  # the state's time, sent back with a decision
 
 
 def case_timeline(case_id: uuid.UUID) -> list[ActivityBlock]:
     s = db.session()
+    case = s.get(Case, case_id)
+    if case is None:
+        return []
+    # Only records of the case's own unit (the push refuses others; this keeps the page honest).
     activities = s.execute(select(SyncedRecord).where(SyncedRecord.case_id == case_id,
+                                                      SyncedRecord.unit_id == case.unit_id,
                                                       SyncedRecord.record_type == "activity")).scalars().all()
     ids = [a.id for a in activities]
     if not ids:
@@ -51,7 +57,8 @@ def case_timeline(case_id: uuid.UUID) -> list[ActivityBlock]:
                      .join(Revision, and_(Revision.record_id == SyncedRecord.id,
                                           Revision.revision == SyncedRecord.head_revision))
                      .join(User, User.id == SyncedRecord.author_id)
-                     .where(or_(SyncedRecord.id.in_(ids), SyncedRecord.parent_id.in_(ids)))).all()
+                     .where(or_(SyncedRecord.id.in_(ids), SyncedRecord.parent_id.in_(ids)),
+                            SyncedRecord.unit_id == case.unit_id)).all()
     findings: dict[uuid.UUID, list[Finding]] = {}
     for f in s.execute(select(Finding).where(Finding.case_id == case_id, Finding.resolved_at.is_(None))).scalars():
         if f.record_id:
@@ -59,10 +66,12 @@ def case_timeline(case_id: uuid.UUID) -> list[ActivityBlock]:
     entries = {rec.id: Entry(rec, rev, name, parse_time((rev.payload or {}).get(_WHEN.get(rec.record_type, ""))),
                              media_of_head(rec), findings.get(rec.id, []))
                for rec, rev, name in rows}
-    states = {r.record_id: r.state for r in s.execute(select(RecordReview).where(RecordReview.record_id.in_(ids))).scalars()}
+    states = {r.record_id: r for r in s.execute(select(RecordReview).where(RecordReview.record_id.in_(ids))).scalars()}
     blocks = []
     for activity in sorted(activities, key=lambda a: (entries[a.id].at or a.created_at)):
         items = [e for e in entries.values() if e.record.parent_id == activity.id and not e.record.withdrawn]
         items.sort(key=lambda e: (e.at or e.head.received_at))
-        blocks.append(ActivityBlock(entries[activity.id], items, states.get(activity.id), history(activity.id)))
+        state = states.get(activity.id)
+        blocks.append(ActivityBlock(entries[activity.id], items, state.state if state else None, history(activity.id),
+                                    state.updated_at.isoformat() if state else None))
     return blocks

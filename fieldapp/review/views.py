@@ -5,13 +5,13 @@ import uuid
 
 from flask import Response, abort, render_template, request, stream_with_context
 from flask_login import current_user
-from sqlalchemy import exists, select
+from sqlalchemy import select
 
 from .. import db
 from ..access import allow, require_unit, visible_unit_ids
 from ..media import storage as media_store
-from ..media.service import media_storage
-from ..models import Media, MediaRef, OriginalAccess, Revision, SyncedRecord, User
+from ..media.service import first_referrer, media_storage
+from ..models import Media, OriginalAccess, Revision, SyncedRecord, User
 from . import bp
 from .media_state import media_of_head, pending_originals_by_record
 from .roles import REVIEWERS
@@ -57,9 +57,14 @@ def record_page(record_id: uuid.UUID):
                            child_media={c.id: media_of_head(c) for c in children})
 
 
-def _may_see_media(alg: str, digest: str) -> bool:
-    stmt = select(MediaRef.record_id).where(MediaRef.alg == alg, MediaRef.hash == digest)
-    return db.session().execute(select(exists(_visible(stmt, MediaRef.unit_id)))).scalar_one()
+def _collecting_unit(alg: str, digest: str):
+    """The unit of the officer who captured the file (see media.service.first_referrer), if the
+    reviewer may see it; None otherwise. A hash named later by another unit grants that unit nothing."""
+    first = first_referrer(alg, digest)
+    if first is None:
+        return None
+    units = visible_unit_ids(current_user)
+    return first.unit_id if units is None or first.unit_id in units else None
 
 
 @bp.get("/media/<alg>/<digest>/<variant>")
@@ -71,7 +76,8 @@ def media_file(alg: str, digest: str, variant: str):
         media_store.validate_digest(alg, digest)
     except ValueError:
         abort(404)
-    if variant not in VARIANTS or not _may_see_media(alg, digest):
+    collecting_unit = _collecting_unit(alg, digest) if variant in VARIANTS else None
+    if collecting_unit is None:
         abort(404)
     media = db.session().get(Media, (alg, digest))
     if media is None:
@@ -81,10 +87,14 @@ def media_file(alg: str, digest: str, variant: str):
     if variant == "original":
         if media.original_at is None:
             abort(404)
-        reason = (request.args.get("reason") or STANDING_REASON).strip()[:300] or STANDING_REASON
+        given = (request.args.get("reason") or "").replace("\x00", "").strip()[:300]
+        # Reviewing one's own unit's recordings is a standing reason; anyone else (the policy
+        # section, the bureau's leaders) states why, and the register names the collecting unit.
+        if not given and collecting_unit != current_user.unit_id:
+            return render_template("review/original_reason.html", alg=alg, digest=digest), 200
         with db.write_transaction() as s:  # logged before a byte is sent
-            s.add(OriginalAccess(user_id=current_user.id, alg=alg, hash=digest, unit_id=current_user.unit_id,
-                                 reason=reason))
+            s.add(OriginalAccess(user_id=current_user.id, alg=alg, hash=digest, unit_id=collecting_unit,
+                                 reason=given or STANDING_REASON))
         reader = store.open(alg, digest)
 
         def chunks():

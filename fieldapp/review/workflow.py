@@ -16,7 +16,7 @@ from sqlalchemy import and_, select
 
 from .. import db
 from ..compliance import engine
-from ..models import InterruptionReport, RecordReview, Revision, ReviewEvent, SyncedRecord, utcnow
+from ..models import Case, InterruptionReport, RecordReview, Revision, ReviewEvent, SyncedRecord, utcnow
 from ..sync.changes import record_change
 
 log = logging.getLogger(__name__)
@@ -48,13 +48,21 @@ def after_push(record_ids: Iterable[uuid.UUID]) -> None:
     s = db.session()
     records = s.execute(select(SyncedRecord).where(SyncedRecord.id.in_(ids))).scalars().all()
     activities = {a for a in (_activity_of(r) for r in records) if a is not None}
-    activity_rows = {r.id: r for r in s.execute(select(SyncedRecord).where(SyncedRecord.id.in_(activities))).scalars()}
+    # Lock the activities and their cases (in id order) so that two phones syncing one visit at
+    # once evaluate it one after the other instead of colliding on the same new rows.
+    activity_rows = {r.id: r for r in s.execute(select(SyncedRecord).where(SyncedRecord.id.in_(sorted(activities)))
+                                                .order_by(SyncedRecord.id).with_for_update()).scalars()}
+    activity_rows = {i: a for i, a in activity_rows.items()
+                     if all(r.unit_id == a.unit_id for r in records if _activity_of(r) == i)}
+    cases = {r.case_id for r in records} | {a.case_id for a in activity_rows.values()}
+    cases.discard(None)
+    if cases:
+        s.execute(select(Case.id).where(Case.id.in_(sorted(cases))).order_by(Case.id).with_for_update()).all()
     for activity_id in sorted(activities):
         activity = activity_rows.get(activity_id)
         if activity is not None:
             _reopen_or_queue(activity)
     _track_interruption_reports([r for r in records if r.record_type == "interruption"])
-    cases = {r.case_id for r in records} | {a.case_id for a in activity_rows.values()}
     engine.refresh_cases(cases)
 
 
@@ -67,9 +75,12 @@ def _reopen_or_queue(activity: SyncedRecord) -> None:
                            state=AWAITING, updated_at=now))
     elif state.state != AWAITING:
         # An answer to a return, or a change after approval: back in the queue, and history says so.
-        s.add(ReviewEvent(record_id=activity.id, unit_id=activity.unit_id, action="reopened",
-                          comment="answered" if state.state == RETURNED else "changed_after_approval", at=now))
+        event = ReviewEvent(record_id=activity.id, unit_id=activity.unit_id, action="reopened",
+                            comment="answered" if state.state == RETURNED else "changed_after_approval", at=now)
+        s.add(event)
+        s.flush()
         state.state, state.updated_at = AWAITING, now
+        record_change("review", event.id, unit_id=activity.unit_id, user_id=activity.author_id)  # the phone's banner goes
 
 
 def _track_interruption_reports(interruptions: list[SyncedRecord]) -> None:
@@ -93,9 +104,11 @@ def _track_interruption_reports(interruptions: list[SyncedRecord]) -> None:
             report.explanation_at = utcnow()
 
 
-def decide(activity_id: uuid.UUID, reviewer, action: str, comment: str | None) -> ReviewEvent:
-    """Approve, or return to the officer with a comment (a return needs one)."""
-    comment = (comment or "").strip() or None
+def decide(activity_id: uuid.UUID, reviewer, action: str, comment: str | None, seen: str | None = None) -> ReviewEvent:
+    """Approve, or return to the officer with a comment (a return needs one). ``seen`` is the
+    review state's time on the page the lead decided from: a decision on changes the lead has not
+    seen (the officer's answer arrived meanwhile) is refused."""
+    comment = (comment or "").replace("\x00", "").strip() or None
     if action not in (APPROVED, RETURNED):
         raise ReviewError("bad_action", "approve or return")
     if action == RETURNED and not comment:
@@ -107,6 +120,8 @@ def decide(activity_id: uuid.UUID, reviewer, action: str, comment: str | None) -
     if activity is None or activity.record_type != "activity":
         raise ReviewError("not_found", "no such activity")
     state = s.get(RecordReview, activity_id)
+    if seen is not None and state is not None and state.updated_at.isoformat() != seen:
+        raise ReviewError("changed", "the activity changed since the page was opened; look at it again")
     now = utcnow()
     if state is None:
         state = RecordReview(record_id=activity_id, unit_id=activity.unit_id, author_id=activity.author_id,

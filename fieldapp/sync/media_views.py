@@ -61,7 +61,7 @@ def begin_upload():
 @allow(signed_in=True)
 def upload_offset(upload_id):
     try:
-        return jsonify(service.offset(upload_id))
+        return jsonify(service.offset(current_user.id, upload_id))
     except MediaRefused as exc:
         return _refused(exc)
 
@@ -93,7 +93,7 @@ def upload_chunk(upload_id):
 @allow(signed_in=True)
 def complete_upload(upload_id):
     try:
-        return jsonify(service.complete(upload_id))
+        return jsonify(service.complete(current_user.id, upload_id))
     except MediaRefused as exc:
         return _refused(exc)
 

@@ -242,6 +242,7 @@ def store_batch(prepared: list[Prepared | ItemResult], author: Author, device_id
     versions, revisions already held) are made once per batch, and new records — most of any push —
     are claimed and written with one statement each for the whole batch; the rest go one by one."""
     s = db.session()
+    prepared = _refuse_other_units_cases_and_records(prepared, author)
     prepared = _refuse_unexplained_changes_to_archived_cases(prepared)
     published = set(s.execute(select(CatalogueVersion.version)).scalars())
     keys = [p.key for p in prepared if isinstance(p, Prepared)]
@@ -264,6 +265,34 @@ def store_batch(prepared: list[Prepared | ItemResult], author: Author, device_id
         else:
             results.append(_store_one(item, author, device_id, skew_seconds, skew_threshold, known_media, published))
     return results
+
+
+def _refuse_other_units_cases_and_records(prepared: list, author: Author) -> list:
+    """Unit isolation on the way in: a record may belong only to a case of its author's unit and
+    sit only under a record of that unit, whatever ids the phone names."""
+    items = [p for p in prepared if isinstance(p, Prepared)]
+    if not items:
+        return prepared
+    s = db.session()
+    parents = {uuid.UUID(p.envelope["parent_id"]) for p in items if p.envelope["parent_id"]}
+    cases = {c for c in (_case_of(p.envelope) for p in items) if c}
+    foreign_parents = set(s.execute(select(SyncedRecord.id).where(
+        SyncedRecord.id.in_(parents), SyncedRecord.unit_id != author.unit_id)).scalars()) if parents else set()
+    foreign_cases = set(s.execute(select(Case.id).where(
+        Case.id.in_(cases), Case.unit_id != author.unit_id)).scalars()) if cases else set()
+    if not foreign_parents and not foreign_cases:
+        return prepared
+
+    def refused(p: Prepared) -> ItemResult | None:
+        if p.envelope["parent_id"] and uuid.UUID(p.envelope["parent_id"]) in foreign_parents:
+            return ItemResult(p.envelope["record_id"], p.envelope["revision"], "rejected", "bad_parent",
+                              "the parent record belongs to another unit")
+        if _case_of(p.envelope) in foreign_cases:
+            return ItemResult(p.envelope["record_id"], p.envelope["revision"], "rejected", "bad_case",
+                              "the case belongs to another unit")
+        return None
+
+    return [(refused(p) or p) if isinstance(p, Prepared) else p for p in prepared]
 
 
 def _refuse_unexplained_changes_to_archived_cases(prepared: list) -> list:

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from flask import abort, current_app, jsonify, request
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 
 from .. import db
 from ..access import allow, visible_unit_ids
-from ..models import Case, CaseAssignment, ChangeLog, Device, ReviewEvent, SyncedRecord
+from ..models import Case, CaseAssignment, ChangeLog, Device, Media, MediaRef, ReviewEvent, SyncedRecord
 from ..rules import publication
 from . import bp
 from . import devices as device_service
@@ -174,6 +174,15 @@ def push():
     results = store_batch(prepared, author, device_id, skew, settings.clock_skew_seconds, known_media)
     for result in results:  # a duplicate's list was taken at first receipt: answer with today's
         result.missing_media = [h for h in result.missing_media if h not in known_media]
+    # An original completed by another request while this push ran (PostgreSQL): its references
+    # made here must not stay "pending" for ever.
+    refs = MediaRef.__table__
+    s.execute(refs.update().where(refs.c.original_stored.is_(False),
+                                  tuple_(refs.c.alg, refs.c.hash).in_(
+                                      select(Media.alg, Media.hash).where(Media.original_at.is_not(None),
+                                                                          tuple_(Media.alg, Media.hash).in_(
+                                                                              media_of(prepared) or [("", "")]))))
+              .values(original_stored=True))
     device = s.get(Device, device_id)
     device_service.apply_heartbeat(device, device_service.parse_heartbeat(body.get("heartbeat")), skew)
     s.commit()
@@ -219,7 +228,7 @@ def pull():
             stmt = stmt.where(Case.unit_id.in_(visible))
         cases = s.execute(stmt.order_by(Case.created_at.desc()).limit(PULL_LIMIT)).scalars().all()
         review_ids = set(s.execute(select(ReviewEvent.id).join(SyncedRecord, SyncedRecord.id == ReviewEvent.record_id)
-                                   .where(SyncedRecord.author_id == current_user.id, ReviewEvent.by_id.is_not(None))
+                                   .where(SyncedRecord.author_id == current_user.id)
                                    .order_by(ReviewEvent.id.desc()).limit(PULL_LIMIT)).scalars())
         new_cursor, more = latest_change, False
     else:

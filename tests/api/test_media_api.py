@@ -514,11 +514,17 @@ def test_hostile_uploads_get_a_clear_code_and_nothing_is_stored_under_their_hash
     refused(officer.complete(upload_id), 409, "upload_incomplete")
     assert officer.client.get(f"{API}/media/uploads/not-a-uuid").status_code == 404
 
+    # Another user who knows the hash can neither see nor touch this user's upload.
+    intruder = Phone.sign_in(officer.app, seed_user(officer.app, "外人", "X-9", "ZF2").user_id)
+    refused(intruder.put(upload_id, 0, small), 404, "unknown_upload")
+    refused(intruder.offset(upload_id), 404, "unknown_upload")
+    refused(intruder.complete(upload_id), 404, "unknown_upload")
+
     # Trying to overwrite the stored original through its own completed upload changes nothing.
     kept_id = officer.begin(kept).get_json()
     assert kept_id["status"] == "stored"
     from fieldapp.media.service import upload_id_for
-    kept_upload_id = str(upload_id_for(ALG, sha(kept), len(kept)))
+    kept_upload_id = str(upload_id_for(officer.user_id, ALG, sha(kept), len(kept)))
     refused(officer.put(kept_upload_id, 0, claimed[:len(kept)]), 409, "offset_mismatch")
     refused(officer.put(kept_upload_id, len(kept), b"appended"), 413, "past_declared_size")
 

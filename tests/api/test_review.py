@@ -196,6 +196,38 @@ def test_cannot_continue_reports_are_acknowledged_and_track_the_written_explanat
     assert "cannot_continue_unreported" not in open_findings(app, case_id)
 
 
+def test_another_units_officer_cannot_attach_records_to_a_case_or_claim_its_photos(unit, db_url, tmp_path):
+    app, phone, device, lead, other, *_ = unit
+    case_id, activity_id, items = visit(device, av_reason="x", explanation="y")
+    data = b"\xff\xd8\xff\xe0" + b"JFIF" + bytes(3000) + b"\xff\xd9"
+    digest = hashlib.sha256(data).hexdigest()
+    photo = {"alg": "sha-256", "hash": digest, "size": len(data), "type": "image/jpeg"}
+    photo_step = device.revision(parent_id=activity_id, payload={"activity_id": activity_id, "case_id": case_id,
+                                                                 "step_type": "penalty_onsite_inspection"}, media=[photo])
+    push_results(sync_push(phone, device.batch(*items, photo_step)))
+    post_form(lead, f"/review/activities/{activity_id}/decision", {"action": "approved"})
+
+    outsider_user = seed_user(app, "外单位执法员", "37030300098", "ZF2")
+    outsider = app.test_client()
+    demo_sign_in(outsider, outsider_user.user_id)
+    foreign = SoftDevice(author=str(outsider_user.user_id), catalogue_version=device.catalogue_version)
+    post_json(outsider, "/api/v1/devices", {"device_id": foreign.device_id, "public_key": foreign.public_key_b64})
+    intruding_activity = foreign.revision(record_type="activity", parent_id=case_id, payload={"case_id": case_id})
+    intruding_step = foreign.revision(parent_id=activity_id, payload={"activity_id": activity_id, "case_id": None})
+    claim = foreign.revision(payload={"step_type": "penalty_onsite_inspection"}, media=[photo])
+    results = push_results(sync_push(outsider, foreign.batch(intruding_activity, intruding_step, claim)))
+    assert [r.get("error") for r in results] == ["bad_parent", "bad_parent", None]  # the case is a ZF1 record too
+    with app.app_context():
+        assert db.session().get(RecordReview, uuid.UUID(activity_id)).state == "approved"  # untouched
+    # Naming the hash gives the other unit's lead nothing, and its officer cannot plant a preview.
+    assert other.get(f"/review/media/sha-256/{digest}/preview").status_code == 404
+    answer = outsider.post("/api/v1/media/previews", data={f"sha-256:{digest}": (io.BytesIO(b"x"), "p.jpg")},
+                           headers={"X-CSRFToken": csrf_token(outsider)}).get_json()
+    assert answer["results"][0]["status"] == "rejected"
+    # A date the calendar cannot hold is a clear refusal, not a server error.
+    assert post_form(lead, f"/review/cases/{case_id}/act-ended", {"ended_at": "0001-01-01T00:00"}).status_code == 302
+
+
 def test_opening_an_original_is_logged_with_who_which_when_and_why(unit):
     app, phone, device, lead, other, *_ = unit
     data = b"\xff\xd8\xff\xe0" + b"JFIF" + bytes(2000) + b"\xff\xd9"

@@ -22,15 +22,16 @@ class UploadRefused extends Error {
   constructor(code, message) { super(message || code); this.code = code; }
 }
 
-// Answers with a code that say nothing about the file: the CSRF token was refused (it expired, or
-// the session cookie it belongs to was lost). The attempt fails like a network error and the next
-// one, with a fresh token, sends the file again; the file is never marked refused for them.
-const NOT_ABOUT_THE_FILE = new Set(["csrf_failed"]);
+// Only these answers are about the file itself and final: content that is not media, or a file
+// above the server's limit. Anything else — a refused CSRF token, a chunk larger than a lowered
+// limit, a hash mismatch from a corrupted transfer — fails this attempt like a network error and
+// the file is sent again; evidence is never set aside for a reason that is not its content.
+const REFUSALS_OF_THE_FILE = new Set(["html", "svg", "script", "unknown_type", "empty", "too_large"]);
 
-// The server's refusal of this file (a 4xx with a code about it), or null.
+// The server's final refusal of this file, or null.
 function refusal(answer) {
   const code = answer.data?.error;
-  if (answer.status < 400 || answer.status >= 500 || !code || NOT_ABOUT_THE_FILE.has(code)) return null;
+  if (!REFUSALS_OF_THE_FILE.has(code)) return null;
   return new UploadRefused(code, answer.data.message_zh || answer.data.message);
 }
 
@@ -46,7 +47,9 @@ async function candidates() {
   const records = new Map((await getAll("records")).map((r) => [r.id, r]));
   return (await getAll("media")).filter((m) => {
     const owner = records.get(m.owner_id);
-    return m.blob && !m.confirmed_at && !m.refused && owner && (owner.status === "syncing" || owner.status === "synced");
+    const withdrawn = owner?.withdrawn || (owner?.media && !owner.media.some((ref) => ref.hash === m.hash));
+    return m.blob && !m.confirmed_at && !m.refused && owner && !withdrawn
+      && (owner.status === "syncing" || owner.status === "synced");
   });
 }
 
@@ -146,7 +149,10 @@ async function uploadOriginal(item, onBytes) {
       else if (answer.status === 409 && Number.isInteger(answer.data?.offset)) offset = answer.data.offset;
       else if (answer.status === 404) break; // the upload vanished (swept): begin again
       else if (refusal(answer)) throw refusal(answer);
-      else throw new Error(`chunk: HTTP ${answer.status}`);
+      else if (answer.data?.error === "chunk_too_large") {
+        chunk = await shrinkTo(Math.min(chunk / 2, answer.data.chunk_max_bytes || chunk / 2));
+        continue;
+      } else throw new Error(`chunk: HTTP ${answer.status}`);
       onBytes(offset);
     }
     if (offset < item.size) continue;
@@ -163,6 +169,12 @@ async function growChunk(chunk, largest) {
   const larger = Math.min(largest, chunk * 2);
   await write(["meta"], ({ meta }) => { meta.put({ key: "upload_chunk_bytes", value: larger }); });
   return larger;
+}
+
+async function shrinkTo(bytes) {
+  const value = Math.max(MIN_CHUNK_BYTES, Math.floor(bytes));
+  await write(["meta"], ({ meta }) => { meta.put({ key: "upload_chunk_bytes", value }); });
+  return value;
 }
 
 async function shrinkChunk(chunk) {
