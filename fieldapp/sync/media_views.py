@@ -19,6 +19,8 @@ def _raise_body_limit():
     """Chunks and previews may be larger than the app-wide request limit (2 MiB). The limit is
     raised for these two endpoints before anything touches the body: the CSRF check, the app's
     first before-request hook, reads ``request.form``, which applies the limit in force then."""
+    if not current_user.is_authenticated:  # a stranger's body is refused at the app-wide limit
+        return
     if request.endpoint == "sync.upload_chunk":
         request.max_content_length = service.limits().chunk_max_bytes
     elif request.endpoint == "sync.phone_previews":

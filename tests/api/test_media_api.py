@@ -621,3 +621,14 @@ def test_a_phone_preview_comes_only_from_the_author_of_a_referencing_record_and_
     assert broken.status_code == 400 and broken.get_json()["error"] == "bad_request"
     assert officer.missing(c)["previews_missing"] == [key(c)]
     assert officer.storage().get_derivative(ALG, sha(a), "phone-preview") == big_a
+
+
+def test_a_stranger_gets_no_raised_body_limit(db_url, tmp_path):
+    """Only a signed-in phone may send the larger bodies of chunks and preview batches."""
+    app = make_app(db_url, tmp_path / "var")
+    client = app.test_client()
+    big = io.BytesIO(b"\xff" * (3 * 1024 * 1024))
+    response = client.post(f"{API}/media/previews", data={f"{ALG}:{'a' * 64}": (big, "p.jpg")},
+                           headers={"X-CSRFToken": csrf_token(client)})
+    assert response.status_code == 413
+    app.extensions["fieldapp.engine"].dispose()
