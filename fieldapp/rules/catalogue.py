@@ -16,11 +16,11 @@ import functools
 import hashlib
 import json
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
-from importlib import resources
 from typing import Any, TypeVar
+
+from . import tomldata
 
 __all__ = [
     "SEVERITIES", "CatalogueError", "Stage", "Kind", "StepType", "CaseFlag", "Reason", "Relation",
@@ -233,37 +233,14 @@ def _expand(nums: str) -> set[int]:
 @functools.cache
 def load_builtin() -> Catalogue:
     """The catalogue shipped beside this module (cached: it is immutable)."""
-    text = resources.files(__package__).joinpath("catalogue.toml").read_text(encoding="utf-8")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise CatalogueError(f"catalogue.toml: {exc}") from exc
+    data = tomldata.load(__package__, "catalogue.toml", CatalogueError)
     return parse(data)
 
 
 # ── parsing: shape first (keys present, none unknown), then content (_validate) ──────────────────
 
-class _Entry:
-    """Reads one table, remembering which keys were used so that a misspelt key is an error."""
-
-    def __init__(self, data: Any, where: str) -> None:
-        if not isinstance(data, Mapping):
-            raise CatalogueError(f"{where}: expected a table, got {type(data).__name__}")
-        self.data, self.where, self.used = data, where, set()
-
-    def get(self, key: str, *, optional: bool = False) -> Any:
-        self.used.add(key)
-        if key not in self.data:
-            if optional:
-                return None
-            raise CatalogueError(f"{self.where}: missing {key!r}")
-        value = self.data[key]
-        return tuple(value) if isinstance(value, list) else value
-
-    def close(self) -> None:
-        unknown = sorted(set(self.data) - self.used)
-        if unknown:
-            raise CatalogueError(f"{self.where}: unknown key(s) {', '.join(map(repr, unknown))}")
+class _Entry(tomldata.Entry):
+    error = CatalogueError
 
 
 def _where(section: str, index: int, data: Any) -> str:

@@ -23,14 +23,13 @@ import bisect
 import datetime as dt
 import functools
 import re
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta, timezone
-from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
+from . import tomldata
 from .workcal import Calendar
 
 __all__ = [
@@ -133,35 +132,12 @@ class Deadline:
 @functools.cache
 def load_builtin() -> Rules:
     """The rules shipped beside this module (cached: they are immutable)."""
-    text = resources.files(__package__).joinpath("deadlines.toml").read_text(encoding="utf-8")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise DeadlineRulesError(f"deadlines.toml: {exc}") from exc
+    data = tomldata.load(__package__, "deadlines.toml", DeadlineRulesError)
     return parse(data)
 
 
-class _Entry:
-    """Reads one table, remembering which keys were used so that a misspelt key is an error."""
-
-    def __init__(self, data: Any, where: str) -> None:
-        if not isinstance(data, Mapping):
-            raise DeadlineRulesError(f"{where}: expected a table, got {type(data).__name__}")
-        self.data, self.where, self.used = data, where, set()
-
-    def get(self, key: str, *, optional: bool = False) -> Any:
-        self.used.add(key)
-        if key not in self.data:
-            if optional:
-                return None
-            raise DeadlineRulesError(f"{self.where}: missing {key!r}")
-        value = self.data[key]
-        return tuple(value) if isinstance(value, list) else value
-
-    def close(self) -> None:
-        unknown = sorted(set(self.data) - self.used)
-        if unknown:
-            raise DeadlineRulesError(f"{self.where}: unknown key(s) {', '.join(map(repr, unknown))}")
+class _Entry(tomldata.Entry):
+    error = DeadlineRulesError
 
 
 def _text(value: Any, where: str, name: str) -> None:

@@ -11,7 +11,9 @@ from ..media.service import MediaRefused
 from . import bp
 
 
+@bp.errorhandler(MediaRefused)
 def _refused(exc: MediaRefused):
+    """Every refusal of the media service, as a clear answer with a machine-readable code."""
     return jsonify(exc.to_json()), exc.status
 
 
@@ -43,29 +45,20 @@ def media_limits():
 @allow(signed_in=True)
 def media_missing():
     body = request.get_json(silent=True)
-    try:
-        return jsonify(service.missing(body.get("items") if isinstance(body, dict) else None))
-    except MediaRefused as exc:
-        return _refused(exc)
+    return jsonify(service.missing(body.get("items") if isinstance(body, dict) else None))
 
 
 @bp.post("/media/uploads")
 @allow(signed_in=True)
 def begin_upload():
-    try:
-        answer = service.begin(current_user.id, request.get_json(silent=True))
-    except MediaRefused as exc:
-        return _refused(exc)
+    answer = service.begin(current_user.id, request.get_json(silent=True))
     return jsonify(answer), (200 if answer["status"] == "stored" else 201)
 
 
 @bp.get("/media/uploads/<uuid:upload_id>")
 @allow(signed_in=True)
 def upload_offset(upload_id):
-    try:
-        return jsonify(service.offset(current_user.id, upload_id))
-    except MediaRefused as exc:
-        return _refused(exc)
+    return jsonify(service.offset(current_user.id, upload_id))
 
 
 @bp.put("/media/uploads/<uuid:upload_id>")
@@ -77,27 +70,20 @@ def upload_chunk(upload_id):
         if at < 0:
             raise ValueError
     except ValueError:
-        return _refused(MediaRefused(400, "bad_offset", "offset is the number of bytes the server holds"))
+        raise MediaRefused(400, "bad_offset", "offset is the number of bytes the server holds") from None
     length = request.content_length
     if length is None:
-        return _refused(MediaRefused(411, "length_required", "send Content-Length with each chunk"))
+        raise MediaRefused(411, "length_required", "send Content-Length with each chunk")
     limit = service.limits().chunk_max_bytes
     if length > limit:
-        return _refused(MediaRefused(413, "chunk_too_large", f"a chunk is at most {limit} bytes",
-                                     chunk_max_bytes=limit))
-    try:
-        return jsonify(service.append(current_user.id, upload_id, at, request.stream, length))
-    except MediaRefused as exc:
-        return _refused(exc)
+        raise MediaRefused(413, "chunk_too_large", f"a chunk is at most {limit} bytes", chunk_max_bytes=limit)
+    return jsonify(service.append(current_user.id, upload_id, at, request.stream, length))
 
 
 @bp.post("/media/uploads/<uuid:upload_id>/complete")
 @allow(signed_in=True)
 def complete_upload(upload_id):
-    try:
-        return jsonify(service.complete(current_user.id, upload_id))
-    except MediaRefused as exc:
-        return _refused(exc)
+    return jsonify(service.complete(current_user.id, upload_id))
 
 
 @bp.post("/media/previews")
