@@ -16,6 +16,7 @@ import pytest
 from fieldapp import migrate
 from tests.support.appfactory import make_app
 from tests.support.postgres import PostgresUnavailable, start_cluster
+from tests.support.s3_server import S3ServerUnavailable, start_s3_server
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 PG_TEMPLATE = "fieldapp_template"
@@ -39,6 +40,24 @@ def pg_cluster():
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """One S3-speaking server on loopback for the whole session (moto in server mode); tests
+    take a bucket or prefix of their own."""
+    try:
+        server = start_s3_server()
+    except S3ServerUnavailable as exc:
+        skip_or_fail(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["local", "s3"])
+def backend(request) -> str:
+    """A media storage backend: the local folder or S3."""
+    return request.param
 
 
 @pytest.fixture(scope="session")

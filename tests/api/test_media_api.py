@@ -25,10 +25,8 @@ from werkzeug.datastructures import MultiDict
 from fieldapp import db
 from fieldapp.media.storage import S3Storage, storage_from_settings
 from fieldapp.models import Media, MediaUploadChunk
-from tests.conftest import skip_or_fail
 from tests.support.appfactory import make_app
 from tests.support.flows import csrf_token, demo_sign_in, post_json, push_results, seed_user, sync_push
-from tests.support.s3_server import S3ServerUnavailable, start_s3_server
 from tests.support.soft_device import SoftDevice
 from tests.unit.test_media_pipeline import grey_jpeg, patched_sof
 
@@ -248,21 +246,6 @@ def assert_nothing_stored_under(phone: Phone, data_or_digest) -> None:
 
 
 # ---- fixtures --------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def s3_server():
-    try:
-        server = start_s3_server()
-    except S3ServerUnavailable as exc:
-        skip_or_fail(str(exc))
-    yield server
-    server.stop()
-
-
-@pytest.fixture(params=["local", "s3"])
-def backend(request) -> str:
-    return request.param
 
 
 @pytest.fixture

@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import io
 import random
-import re
 import subprocess
 import threading
 import time
@@ -48,12 +47,11 @@ from tests.conftest import skip_or_fail
 from tests.e2e.capture_support import (
     READ_STORE, add_step_with_photo, jpeg_with_exif, sign_in_fresh_officer, start_visit,
 )
-from tests.e2e.conftest import PHONE, wait_until
-from tests.e2e.test_chaos_sync import OUTBOX_COUNT, parse_js_time, start_all
-from tests.support.app_process import REPO_ROOT, AppProcess, app_env, free_port
+from tests.e2e.conftest import wait_until
+from tests.e2e.chaos_support import OUTBOX_COUNT, parse_js_time, start_behind_proxy
+from tests.support.app_process import REPO_ROOT, AppProcess, free_port
 from tests.support.appfactory import make_app
 from tests.support.chaos_proxy import ChaosProxy
-from tests.support.flows import seed_user
 
 pytestmark = pytest.mark.e2e
 
@@ -207,29 +205,10 @@ def start_rig(request, browser, tmp_path: Path, database_url: str, backend: str,
     """One officer, the proxy (chaos off), two app processes sharing the database and the media
     store, and a page signed in through the demo route with its device registered."""
     media_settings, storage = media_backend(request, backend, tmp_path)
-    seed_app = make_app(database_url, tmp_path / "seed-var")
-    seed_user(seed_app, "王芳", "37030300901", "ZF1")
-    seed_app.extensions["fieldapp.engine"].dispose()
-
     proxy = ChaosProxy(fault_prefix=MEDIA, count_prefix=UPLOADS, **proxy_options).start()
     request.addfinalizer(proxy.stop)
-    apps = [AppProcess(app_env(database_url=database_url, var_dir=tmp_path / f"var-{name}", secret_key=SECRET_KEY,
-                               origin=proxy.url, **media_settings), tmp_path / f"app-{name}.log") for name in "ab"]
-    for app_process in apps:
-        request.addfinalizer(app_process.stop)
-    start_all(apps)
-    proxy.backends = [a.address for a in apps]
-
-    context = browser.new_context(**PHONE)
-    context.set_default_timeout(15_000)
-    request.addfinalizer(context.close)
-    page = context.new_page()
-    page.goto(f"{proxy.url}/auth/demo")
-    page.get_by_role("button", name=re.compile("王芳")).click()
-    page.wait_for_url(f"{proxy.url}/")
-    page.locator("body[data-capture-ready=true]").wait_for(state="attached")
-    wait_until(page, "() => Boolean(window.fieldappSync)")
-    wait_until(page, "async () => await window.fieldappSync.syncNow('test-setup')", 20)
+    apps, context, page = start_behind_proxy(request, browser, tmp_path, database_url, proxy,
+                                             secret_key=SECRET_KEY, **media_settings)
     return Rig(proxy, apps, context, page, database_url, storage)
 
 

@@ -9,11 +9,10 @@ key, queued in its IndexedDB outbox), then chaos goes on and the browser comes b
 """
 from __future__ import annotations
 
-import re
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import create_engine, select, text
@@ -23,11 +22,12 @@ from fieldapp.models import Revision, SyncedRecord
 from fieldapp.sync.signing import b64url_decode
 from tests.conftest import _fresh_database
 from tests.e2e.capture_support import READ_STORE, start_visit
-from tests.e2e.conftest import PHONE, wait_until
-from tests.support.app_process import AppProcess, app_env
+from tests.e2e.chaos_support import OUTBOX_COUNT, parse_js_time, start_behind_proxy
+from tests.e2e.conftest import wait_until
+from tests.support.app_process import AppProcess
 from tests.support.appfactory import make_app
 from tests.support.chaos_proxy import ChaosProxy
-from tests.support.flows import run_cli, seed_user
+from tests.support.flows import run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -45,16 +45,6 @@ DOWN_FOR_S = 2.0
 # at least one whole deck — but a fault dealt while the killed instance is down finds no backend
 # and is not counted, so each kind is required at least once.
 MIN_CUTS_EACH, MIN_DUPLICATES = 1, 1
-
-OUTBOX_COUNT = """async () => {
-  const db = await new Promise((resolve, reject) => {
-    const r = indexedDB.open("fieldapp"); r.onsuccess = () => resolve(r.result); r.onerror = () => reject(r.error);
-  });
-  return new Promise((resolve, reject) => {
-    const r = db.transaction("outbox").objectStore("outbox").count();
-    r.onsuccess = () => resolve(r.result); r.onerror = () => reject(r.error);
-  });
-}"""
 
 # Steps made with the page's own code: the module instances main.js uses (author and catalogue
 # version already set), signed with the page's device key, queued in its outbox.
@@ -140,29 +130,6 @@ class Killer(threading.Thread):
             self.engine.dispose()
 
 
-def start_all(processes: list[AppProcess]) -> None:
-    """Start the app processes in parallel (each takes a second or two to import the app)."""
-    errors: list[BaseException] = []
-
-    def start(p: AppProcess) -> None:
-        try:
-            p.start()
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=start, args=(p,)) for p in processes]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
-
-
-def parse_js_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
 @dataclass
 class Rig:
     proxy: ChaosProxy
@@ -174,30 +141,10 @@ class Rig:
 def start_rig(request, browser, tmp_path, database_url: str, instances: int = 2, **proxy_options) -> Rig:
     """One officer, the proxy (chaos off), the app processes behind it, and a page signed in through
     the demo route with its device registered by the page's own start-up sync."""
-    seed_app = make_app(database_url, tmp_path / "seed-var")
-    seed_user(seed_app, "王芳", "37030300901", "ZF1")
-    seed_app.extensions["fieldapp.engine"].dispose()
-
     proxy = ChaosProxy(fault_prefix=PUSH, **proxy_options).start()
     request.addfinalizer(proxy.stop)
-    apps = [AppProcess(app_env(database_url=database_url, var_dir=tmp_path / f"var-{name}", secret_key=SECRET_KEY,
-                               origin=proxy.url), tmp_path / f"app-{name}.log") for name in "ab"[:instances]]
-    for app_process in apps:
-        request.addfinalizer(app_process.stop)
-    start_all(apps)
-    proxy.backends = [a.address for a in apps]
-
-    context = browser.new_context(**PHONE)
-    context.set_default_timeout(15_000)
-    request.addfinalizer(context.close)
-    page = context.new_page()
-    page.goto(f"{proxy.url}/auth/demo")
-    page.get_by_role("button", name=re.compile("王芳")).click()
-    page.wait_for_url(f"{proxy.url}/")
-    page.locator("body[data-capture-ready=true]").wait_for(state="attached")
-    wait_until(page, "() => Boolean(window.fieldappSync)")
-    # The start-up sync registers the page's device key; one clean run of our own to be sure.
-    wait_until(page, "async () => await window.fieldappSync.syncNow('test-setup')", 20)
+    apps, context, page = start_behind_proxy(request, browser, tmp_path, database_url, proxy,
+                                             secret_key=SECRET_KEY, instances=instances)
     return Rig(proxy, apps, context, page)
 
 

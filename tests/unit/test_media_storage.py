@@ -30,8 +30,6 @@ from fieldapp.media.storage import (
     UploadTooLarge,
     storage_from_settings,
 )
-from tests.conftest import skip_or_fail
-from tests.support.s3_server import S3ServerUnavailable, start_s3_server
 
 MiB = 1024 * 1024
 ALG = "sha-256"
@@ -91,21 +89,6 @@ class GeneratedStream(io.RawIOBase):
 
 
 # ---------------------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="session")
-def s3_server():
-    try:
-        server = start_s3_server()
-    except S3ServerUnavailable as exc:
-        skip_or_fail(str(exc))
-    yield server
-    server.stop()
-
-
-@pytest.fixture(params=["local", "s3"])
-def backend(request) -> str:
-    return request.param
 
 
 @pytest.fixture
