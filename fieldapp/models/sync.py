@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, FetchedValue, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, utcnow
@@ -85,10 +85,10 @@ class Revision(Base):
 
 class ChangeLog(Base):
     """An append-only sequence of server-side changes phones pull (cases, assignments, comments).
-    The pull cursor is simply the last id a phone has seen."""
+    Its order is (txid, id): see ``sync/feed.py`` for why the id alone is not a safe cursor."""
 
     __tablename__ = "change_log"
-    __table_args__ = (Index("ix_change_log_unit", "unit_id", "id"),)
+    __table_args__ = (Index("ix_change_log_unit", "unit_id", "id"), Index("ix_change_log_feed", "txid", "id"))
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
                                     autoincrement=True)
@@ -97,3 +97,6 @@ class ChangeLog(Base):
     unit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("units.id"))
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))  # addressed to one user
     at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The writing transaction (PostgreSQL's pg_current_xact_id(), set by the column's server
+    # default); NULL on SQLite, whose single writer commits ids in order.
+    txid: Mapped[int | None] = mapped_column(BigInteger, server_default=FetchedValue())

@@ -65,6 +65,10 @@ def string(description: str | None = None, **extra: Any) -> dict:
     return _described({"type": "string", **extra}, description)
 
 
+# f.<txid>.<id> in the feed; r.<txid>.<id>.<c|v>.<key> inside a full resync (see sync/feed.py).
+CURSOR_PATTERN = r"^(f\.[0-9]{1,19}\.[0-9]{1,19}|r\.[0-9]{1,19}\.[0-9]{1,19}\.[cv]\.([0-9a-f-]{1,36}|[0-9]{1,19}))$"
+
+
 def integer(description: str | None = None, minimum: int | None = None, **extra: Any) -> dict:
     schema: dict = {"type": "integer", **extra}
     if minimum is not None:
@@ -309,14 +313,19 @@ def _sync_schemas() -> dict:
             "results": array(ref("PushResult"), "One per item, in order."),
         }, required=["server_time", "clock_skew_seconds", "results"]),
         "PullResponse": obj({
-            "cursor": integer("Send it back as `cursor` next time.", 0),
+            "cursor": string("Opaque: send it back as `cursor` next time.", pattern=CURSOR_PATTERN),
             "more": {"type": "boolean", "description": "More changes wait: pull again at once."},
-            "full": {"type": "boolean", "description": "True for cursor 0: the whole state, not changes."},
+            "full": {"type": "boolean", "description": "First page of a full resync: start the lists afresh."},
+            "resync": {"type": "boolean", "description": "A page of a full resync (every open case, then "
+                       "every review decision): keep it aside until `resync_complete`."},
+            "resync_complete": {"type": "boolean", "description": "The last page of a full resync: its "
+                                "lists replace what the phone held."},
             "catalogue_version": nullable(integer("The latest published catalogue version.", 1)),
             "cases": array(ref("Case")),
-            "assignments": array({"type": "object"}),
+            "assignments": array(uuid_string(), "Every case assigned to the user."),
             "comments": array({"type": "object"}),
-        }, required=["cursor", "more", "full", "catalogue_version", "cases", "assignments", "comments"]),
+        }, required=["cursor", "more", "full", "resync", "resync_complete", "catalogue_version", "cases",
+                    "assignments", "comments"]),
     }
 
 
@@ -520,8 +529,9 @@ def paths() -> dict:
     device_id = _path_parameter("device_id", uuid_string(), "A device registered to the signed-in user.")
     version = _path_parameter("version", integer(None, 0), "A published catalogue version.")
     cursor = {"name": "cursor", "in": "query", "required": False,
-              "schema": integer(None, 0, maximum=INT64_MAX, format="int64", default=0),
-              "description": "The last cursor the phone received; 0 (the default) for everything from scratch."}
+              "schema": string(pattern=f"^(0|[0-9]{{1,19}}|{CURSOR_PATTERN[1:-1]})$", default="0"),
+              "description": "The last cursor the phone received; 0 (the default) for a full resync. A bare "
+                             "integer from an older release also starts a full resync."}
     return {
         f"{API}/session": {"get": operation(
             "getSession", "Who is signed in, and a fresh CSRF token", {"200": ok("The session.", ref("SessionState"))},

@@ -179,13 +179,21 @@ def _existing(record_id: uuid.UUID, revision: int) -> Revision | None:
     ).scalar_one_or_none()
 
 
-def _answer_for_existing(existing: Revision, content_hash: str, envelope: dict) -> ItemResult:
+def _answer_for_existing(existing: Revision, content_hash: str, envelope: dict, author: Author) -> ItemResult:
     if existing.content_hash == content_hash:
         return ItemResult(envelope["record_id"], envelope["revision"], "duplicate",
                           missing_media=existing.missing_media)
-    record = db.session().get(SyncedRecord, existing.record_id)
-    return ItemResult(envelope["record_id"], envelope["revision"], "conflict", "revision_exists",
-                      "the server holds other content for this revision", head=_head_json(record))
+    return _conflict(envelope, author, db.session().get(SyncedRecord, existing.record_id), "revision_exists",
+                     "the server holds other content for this revision")
+
+
+def _conflict(envelope: dict, author: Author, record: SyncedRecord | None, code: str, message: str) -> ItemResult:
+    """A conflict with the server's head, shown only to someone who may read the record; anyone
+    else learns only that the id is taken (a record id is a random UUID: only a forger collides)."""
+    if record is not None and not author.may_read(record):
+        return ItemResult(envelope["record_id"], envelope["revision"], "rejected", "id_taken",
+                          "this record id is taken")
+    return ItemResult(envelope["record_id"], envelope["revision"], "conflict", code, message, head=_head_json(record))
 
 
 def _apply_case_proposal(record_id: uuid.UUID, envelope: dict, author: Author) -> None:
@@ -234,6 +242,16 @@ def prepare(item, device_id: str, public_key) -> Prepared | ItemResult:
 class Author:
     id: uuid.UUID
     unit_id: uuid.UUID
+    # Units whose records the pusher may read besides their own (a lead's unit); None means every
+    # unit. A conflict shows the server's head only to someone who may read that record.
+    readable_units: frozenset[uuid.UUID] | None = frozenset()
+
+    def may_read(self, record: SyncedRecord | None) -> bool:
+        if record is None:
+            return False
+        if record.author_id == self.id:
+            return True
+        return self.readable_units is None or record.unit_id in self.readable_units
 
 
 def store_batch(prepared: list[Prepared | ItemResult], author: Author, device_id: uuid.UUID,
@@ -255,16 +273,36 @@ def store_batch(prepared: list[Prepared | ItemResult], author: Author, device_id
          and p.envelope["author"] == str(author.id) and p.envelope["catalogue_version"] in published],
         author, device_id, skew_seconds, skew_threshold, known_media)
     results = []
+    stored_here: dict[tuple, tuple[Prepared, ItemResult]] = {}
     for item in prepared:
         if isinstance(item, ItemResult):
             results.append(item)
         elif item.key in held:
-            results.append(_answer_for_existing(held[item.key], item.content_hash, item.envelope))
-        elif item.key in answered:
-            results.append(answered[item.key])
+            results.append(_answer_for_existing(held[item.key], item.content_hash, item.envelope, author))
+        elif item.envelope["author"] != str(author.id):
+            results.append(ItemResult(item.envelope["record_id"], item.key[1], "rejected", "not_author",
+                                      "records are owned by their author; this revision names someone else"))
+        elif item.key in stored_here:
+            # The same (record, revision) again in this batch: the answer must be true of what the
+            # first one stored — duplicate if the content is the same, a conflict if not.
+            results.append(_answer_for_repeat(item, *stored_here[item.key], author))
+        elif item.key in answered and answered[item.key][0] is item:
+            stored_here[item.key] = answered[item.key]
+            results.append(answered[item.key][1])
         else:
-            results.append(_store_one(item, author, device_id, skew_seconds, skew_threshold, known_media, published))
+            result = _store_one(item, author, device_id, skew_seconds, skew_threshold, known_media, published)
+            if result.status == "created":
+                stored_here[item.key] = (item, result)
+            results.append(result)
     return results
+
+
+def _answer_for_repeat(item: Prepared, first: Prepared, first_result: ItemResult, author: Author) -> ItemResult:
+    if item.content_hash == first.content_hash:
+        return ItemResult(item.envelope["record_id"], item.key[1], "duplicate",
+                          missing_media=list(first_result.missing_media))
+    return _conflict(item.envelope, author, db.session().get(SyncedRecord, item.key[0]), "revision_exists",
+                     "the server holds other content for this revision")
 
 
 def _refuse_other_units_cases_and_records(prepared: list, author: Author) -> list:
@@ -320,7 +358,7 @@ def _refuse_unexplained_changes_to_archived_cases(prepared: list) -> list:
 
 
 def _store_new_records(candidates: list[Prepared], author: Author, device_id: uuid.UUID, skew_seconds: int | None,
-                       skew_threshold: int, known_media: set[str]) -> dict[tuple, ItemResult]:
+                       skew_threshold: int, known_media: set[str]) -> dict[tuple, tuple[Prepared, ItemResult]]:
     """Claim the ids of new records with one INSERT … ON CONFLICT DO NOTHING RETURNING, then write
     the claimed records' first revisions in one executemany. An id another push holds already is
     left out of the answer and goes through the one-by-one path."""
@@ -347,7 +385,7 @@ def _store_new_records(candidates: list[Prepared], author: Author, device_id: uu
         if item.envelope["record_type"] == "case":
             _apply_case_proposal(item.key[0], item.envelope, author)
     s.flush()
-    return {item.key: ItemResult(item.envelope["record_id"], 1, "created", missing_media=missing[item.key])
+    return {item.key: (item, ItemResult(item.envelope["record_id"], 1, "created", missing_media=missing[item.key]))
             for item in mine}
 
 
@@ -365,9 +403,6 @@ def _store_one(item: Prepared, author: Author, device_id: uuid.UUID, skew_second
     envelope, content_hash = item.envelope, item.content_hash
     s = db.session()
     rid, rev = item.key
-    if envelope["author"] != str(author.id):
-        return ItemResult(envelope["record_id"], rev, "rejected", "not_author",
-                          "records are owned by their author; this revision names someone else")
     if envelope["catalogue_version"] not in published:
         return ItemResult(envelope["record_id"], rev, "rejected", "unknown_catalogue_version",
                           f"catalogue version {envelope['catalogue_version']} was never published")
@@ -402,16 +437,16 @@ def _store_one(item: Prepared, author: Author, device_id: uuid.UUID, skew_second
             existing = _existing(rid, rev)
             if existing is not None:
                 savepoint.rollback()
-                return _answer_for_existing(existing, content_hash, envelope)
+                return _answer_for_existing(existing, content_hash, envelope, author)
             if record.author_id != author.id or record.record_type != envelope["record_type"]:
                 savepoint.rollback()
                 return ItemResult(envelope["record_id"], rev, "rejected", "not_owner",
                                   "this record belongs to another author or has another type")
             if envelope["parent"] != record.head_revision:
-                head = _head_json(s.get(SyncedRecord, rid))
+                answer = _conflict(envelope, author, s.get(SyncedRecord, rid), "stale_parent",
+                                   "the server's head is another revision; resolve on top of it")
                 savepoint.rollback()
-                return ItemResult(envelope["record_id"], rev, "conflict", "stale_parent",
-                                  "the server's head is another revision; resolve on top of it", head=head)
+                return answer
             s.execute(records.update().where(records.c.id == rid).values(
                 head_revision=rev, withdrawn=bool(envelope["payload"].get("withdrawn")), updated_at=now))
         missing = _missing_media(envelope, known_media)
@@ -426,10 +461,9 @@ def _store_one(item: Prepared, author: Author, device_id: uuid.UUID, skew_second
         savepoint.rollback()
         existing = _existing(rid, rev)
         if existing is not None:
-            return _answer_for_existing(existing, content_hash, envelope)
-        return ItemResult(envelope["record_id"], rev, "conflict", "stale_parent",
-                          "the record changed while this revision was applied",
-                          head=_head_json(s.get(SyncedRecord, rid)))
+            return _answer_for_existing(existing, content_hash, envelope, author)
+        return _conflict(envelope, author, s.get(SyncedRecord, rid), "stale_parent",
+                         "the record changed while this revision was applied")
     return ItemResult(envelope["record_id"], rev, "created", missing_media=missing)
 
 

@@ -7,17 +7,20 @@ from datetime import UTC, datetime
 from flask import abort, current_app, jsonify, request
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import select, tuple_
 
 from .. import db
 from ..access import allow, visible_unit_ids
-from ..models import Case, CaseAssignment, ChangeLog, Device, Media, MediaRef, ReviewEvent, SyncedRecord
+from ..models import Case, Device, Media, MediaRef
 from ..rules import publication
 from . import bp
 from . import devices as device_service
 from . import openapi
 from ..media.service import stored_originals
 from ..review import workflow
+from ..review.roles import REVIEWERS
+from . import feed
+from .pull import assigned_case_ids, pull_page
 from .push import MAX_BATCH, Author, media_of, prepare, store_batch
 from .signing import load_public_key
 
@@ -165,7 +168,7 @@ def push():
         s.rollback()
         return api_error(exc.code, exc.message, exc.status)
     device_id, public_key = device.id, load_public_key(device.public_key)
-    author = Author(current_user.id, current_user.unit_id)
+    author = Author(current_user.id, current_user.unit_id, _readable_units(current_user))
     # Signature checks are the costly part and need no database: do them outside any transaction,
     # so that on SQLite the single write lock is held only while rows are written.
     s.commit()
@@ -191,6 +194,11 @@ def push():
                    results=[r.to_json() for r in results])
 
 
+def _readable_units(user):
+    """Units whose records this user may read beside their own: a reviewer's units, else none."""
+    return visible_unit_ids(user) if user.roles & frozenset(REVIEWERS) else frozenset()
+
+
 def _after_push(record_ids: list[uuid.UUID]) -> None:
     """Review queue, reports and findings follow the push in their own transaction: the revisions
     are stored whatever happens here, and the periodic compliance check catches up on a failure."""
@@ -203,52 +211,24 @@ def _after_push(record_ids: list[uuid.UUID]) -> None:
         current_app.logger.exception("after-push review/compliance update failed")
 
 
-PULL_LIMIT = 500
-
-
 @bp.get("/sync/pull")
 @allow(signed_in=True)
 def pull():
     """What changed on the server since the phone's cursor: cases of its units, the cases assigned
-    to the user, and review decisions on the user's activities. Cursor 0 means "everything the
-    phone needs from scratch"."""
+    to the user, and review decisions on the user's activities. Cursor 0 (or a cursor from before
+    feed positions) starts a full resync, served in pages."""
     try:
-        cursor = int(request.args.get("cursor", "0"))
-        if not 0 <= cursor <= 2**63 - 1:
-            raise ValueError
-    except ValueError:
-        return api_error("bad_cursor", "cursor must be a non-negative integer", 400)
+        cursor = feed.parse_cursor(request.args.get("cursor"))
+    except feed.BadCursor as exc:
+        return api_error("bad_cursor", str(exc), 400)
     s = db.session()
-    visible = visible_unit_ids(current_user)
-    latest_change = s.execute(select(func.max(ChangeLog.id))).scalar_one() or 0
-    review_ids: set[int] = set()
-    if cursor == 0:
-        stmt = select(Case).where(Case.status == "open")
-        if visible is not None:
-            stmt = stmt.where(Case.unit_id.in_(visible))
-        cases = s.execute(stmt.order_by(Case.created_at.desc()).limit(PULL_LIMIT)).scalars().all()
-        review_ids = set(s.execute(select(ReviewEvent.id).join(SyncedRecord, SyncedRecord.id == ReviewEvent.record_id)
-                                   .where(SyncedRecord.author_id == current_user.id)
-                                   .order_by(ReviewEvent.id.desc()).limit(PULL_LIMIT)).scalars())
-        new_cursor, more = latest_change, False
-    else:
-        mine = (ChangeLog.user_id.is_(None)) | (ChangeLog.user_id == current_user.id)
-        stmt = select(ChangeLog).where(ChangeLog.id > cursor, ChangeLog.entity.in_(("case", "assignment", "review")), mine)
-        if visible is not None:
-            stmt = stmt.where(ChangeLog.unit_id.in_(visible))
-        changes = s.execute(stmt.order_by(ChangeLog.id).limit(PULL_LIMIT)).scalars().all()
-        more = len(changes) == PULL_LIMIT
-        new_cursor = changes[-1].id if more else max(cursor, latest_change)
-        ids = {uuid.UUID(c.entity_id) for c in changes if c.entity in ("case", "assignment")}
-        review_ids = {int(c.entity_id) for c in changes if c.entity == "review"}
-        cases = s.execute(select(Case).where(Case.id.in_(ids))).scalars().all() if ids else []
-    assigned = set(s.execute(select(CaseAssignment.case_id).where(CaseAssignment.user_id == current_user.id)).scalars())
-    reviews = s.execute(select(ReviewEvent).where(ReviewEvent.id.in_(review_ids)).order_by(ReviewEvent.id)).scalars().all() \
-        if review_ids else []
+    page = pull_page(s, current_user, cursor)
+    assigned = assigned_case_ids(s, current_user)
     latest_catalogue = publication.latest()
-    return jsonify(cursor=new_cursor, more=more, full=cursor == 0,
+    return jsonify(cursor=page.cursor.text(), more=page.more, full=page.full, resync=page.resync,
+                   resync_complete=page.resync_complete,
                    catalogue_version=latest_catalogue.version if latest_catalogue else None,
-                   cases=[{**case_json(c), "assigned_to_me": c.id in assigned} for c in cases],
+                   cases=[{**case_json(c), "assigned_to_me": c.id in assigned} for c in page.cases],
                    assignments=sorted(str(c) for c in assigned),
                    comments=[{"id": e.id, "record_id": str(e.record_id), "action": e.action, "comment": e.comment,
-                              "at": e.at.isoformat()} for e in reviews])
+                              "at": e.at.isoformat()} for e in page.reviews])

@@ -299,13 +299,17 @@ def test_real_answers_match_the_documented_schemas(api):
     assert check(post(officer, push, lost.batch(lost.revision())), "POST", push, 403)["error"] == "device_revoked"
     check(post(anonymous, push, phone.batch()), "POST", push, 401)
 
-    # Pull: the full state, then changes since a cursor; a bad cursor; and the open cases list.
+    # Pull: a full resync in pages (cases, then review decisions), then changes since a cursor; a
+    # bare integer from an older release starts a resync; a bad cursor; and the open cases list.
     full = check(colleague.get(f"{pull}?cursor=0"), "GET", pull, 200)
-    assert full["full"] and [c["party_name"] for c in full["cases"]] == ["现场新建超市"]
+    assert full["full"] and full["resync"] and full["more"]
+    assert [c["party_name"] for c in full["cases"]] == ["现场新建超市"]
     assert check(colleague.get(pull), "GET", pull, 200)["full"] is True
-    since = check(colleague.get(f"{pull}?cursor={full['cursor']}"), "GET", pull, 200)
-    assert since == {**since, "full": False, "cases": [], "cursor": full["cursor"]}
-    assert check(colleague.get(f"{pull}?cursor=1"), "GET", pull, 200)["cursor"] == full["cursor"]
+    last = check(colleague.get(f"{pull}?cursor={full['cursor']}"), "GET", pull, 200)
+    assert last["resync_complete"] and last["cursor"].startswith("f.")
+    since = check(colleague.get(f"{pull}?cursor={last['cursor']}"), "GET", pull, 200)
+    assert since == {**since, "full": False, "resync": False, "cases": [], "cursor": last["cursor"]}
+    assert check(colleague.get(f"{pull}?cursor=1"), "GET", pull, 200)["full"] is True
     assert check(colleague.get(f"{pull}?cursor=-1"), "GET", pull, 400)["error"] == "bad_cursor"
     check(colleague.get(f"{pull}?cursor=abc"), "GET", pull, 400)
     check(anonymous.get(pull), "GET", pull, 401)

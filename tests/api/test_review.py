@@ -19,6 +19,7 @@ from fieldapp.models import Case, Finding, OriginalAccess, RecordReview, ReviewE
 from tests.support.appfactory import make_app
 from tests.support.flows import csrf_token, demo_sign_in, post_form, post_json, push_results, seed_user, sync_push
 from tests.support.soft_device import SoftDevice
+from tests.support.pulling import pull_all
 
 T0 = datetime.now(UTC) - timedelta(hours=3)
 
@@ -98,7 +99,7 @@ def test_findings_queue_return_answer_approve_archive(unit):
     assert post_form(lead, f"/review/activities/{activity_id}/decision",
                      {"action": "returned", "comment": ""}).status_code == 302  # refused: a return needs a comment
     post_form(lead, f"/review/activities/{activity_id}/decision", {"action": "returned", "comment": "请补充未录像原因"})
-    pulled = phone.get("/api/v1/sync/pull?cursor=0").get_json()
+    pulled = pull_all(phone)
     returned = [c for c in pulled["comments"] if c["record_id"] == activity_id]
     assert returned[-1]["action"] == "returned" and returned[-1]["comment"] == "请补充未录像原因"
 
@@ -162,7 +163,7 @@ def test_pending_syncs_sorted_past_deadline_first_and_isolated(unit):
 
 def test_assignments_reach_the_phone_and_a_case_list_imports_all_or_nothing(unit):
     app, phone, device, lead, *_ = unit
-    cursor = phone.get("/api/v1/sync/pull?cursor=0").get_json()["cursor"]
+    cursor = pull_all(phone)["cursor"]
     good = "kind,party_name,party_credit_code,officers\ninspection,淄博某超市,,37030300001\ninspection,淄博某药店,,\n"
     bad = "kind,party_name,officers\ninspection,甲,\nnonsense,乙,\ninspection,丙,99999\n"
     token = csrf_token(lead)
@@ -171,7 +172,7 @@ def test_assignments_reach_the_phone_and_a_case_list_imports_all_or_nothing(unit
     with app.app_context():
         assert not db.session().execute(select(Case).where(Case.party_name.in_(["甲", "乙", "丙"]))).first()
     lead.post("/review/cases/import", data={"csrf_token": token, "file": (io.BytesIO(good.encode()), "draw.csv")})
-    pulled = phone.get(f"/api/v1/sync/pull?cursor={cursor}").get_json()
+    pulled = pull_all(phone, cursor)
     by_name = {c["party_name"]: c for c in pulled["cases"]}
     assert by_name["淄博某超市"]["assigned_to_me"] is True and by_name["淄博某药店"]["assigned_to_me"] is False
     assert by_name["淄博某超市"]["id"] in pulled["assignments"]

@@ -13,6 +13,7 @@ from tests.support.flows import csrf_token, demo_sign_in, post_json, seed_user
 from tests.support.flows import push_results as results
 from tests.support.flows import sync_push as push
 from tests.support.soft_device import SoftDevice
+from tests.support.pulling import pull_all
 
 
 def revision_count(app) -> int:
@@ -51,6 +52,71 @@ def test_the_same_id_and_revision_with_other_content_is_a_conflict_and_nothing_i
     with app.app_context():
         stored = db.session().execute(select(Revision)).scalar_one()
         assert stored.payload == {"notes": "原始记录"}
+
+
+def _phone_of(app, name: str, cert_no: str, unit_code: str, roles: str = "officer"):
+    seeded = seed_user(app, name, cert_no, unit_code, roles)
+    client = app.test_client()
+    demo_sign_in(client, seeded.user_id)
+    phone = SoftDevice(author=str(seeded.user_id), catalogue_version=1)
+    registered = post_json(client, "/api/v1/devices", {"device_id": phone.device_id,
+                                                       "public_key": phone.public_key_b64, "label": "手机"})
+    assert registered.status_code == 201
+    return client, phone
+
+
+def test_a_conflict_shows_the_servers_head_only_to_someone_who_may_read_the_record(sync_app):
+    """Hardening item 2: pushing revision 1 of a taken record id must not reveal another author's
+    record (places, officers, notes) to another unit, nor to an officer of the same unit."""
+    app, client, device, _ = sync_app
+    secret = {"notes": "当事人住址：临淄区某路 12 号", "officers": ["C-1"]}
+    first = device.revision(payload=secret)
+    assert results(push(client, device.batch(first)))[0]["status"] == "created"
+    for who, unit, roles in (("外单位", "QX", "officer"), ("同事", "ZF1", "officer"), ("外单位负责人", "QX", "lead")):
+        other_client, other_phone = _phone_of(app, who, f"X-{who}", unit, roles)
+        probe = other_phone.revision(record_id=first["record_id"], payload={"notes": "探测"})
+        response = push(other_client, other_phone.batch(probe))
+        answer = results(response)[0]
+        assert answer == {"record_id": first["record_id"], "revision": 1, "status": "rejected",
+                          "error": "id_taken", "message": "this record id is taken"}, who
+        assert "临淄区某路" not in response.get_data(as_text=True)
+    # The author and the unit's lead may read it: they get the head to resolve against.
+    own = results(push(client, device.batch(device.revision(record_id=first["record_id"], payload={"notes": "改"}))))[0]
+    assert own["status"] == "conflict" and own["head"]["payload"] == secret
+    lead_client, lead_phone = _phone_of(app, "负责人", "L-1", "ZF1", "lead")
+    lead_answer = results(push(lead_client, lead_phone.batch(
+        lead_phone.revision(record_id=first["record_id"], payload={"notes": "x"}))))[0]
+    assert lead_answer["status"] == "conflict" and lead_answer["head"]["payload"] == secret
+    with app.app_context():
+        assert db.session().execute(select(Revision.payload)).scalar_one() == secret
+
+
+def test_each_answer_in_a_batch_is_true_of_what_is_stored(sync_app):
+    """Hardening item 3: two contents for one new (record, 1) in one batch are created then
+    conflict; the very same revision twice is created then duplicate."""
+    app, client, device, _ = sync_app
+    first = device.revision(payload={"notes": "第一份"})
+    rival = device.revision(record_id=first["record_id"], payload={"notes": "第二份"})
+    again = dict(first)
+    answers = results(push(client, device.batch(first, rival, again)))
+    assert [(a["status"], a.get("error")) for a in answers] == [
+        ("created", None), ("conflict", "revision_exists"), ("duplicate", None)]
+    assert answers[1]["head"]["payload"] == {"notes": "第一份"}
+    # The same through the one-by-one path (a record's later revisions): revision 2 twice, differing.
+    second = device.revision(record_id=first["record_id"], revision=2, payload={"notes": "二"})
+    second_rival = device.revision(record_id=first["record_id"], revision=2, payload={"notes": "二b"})
+    answers = results(push(client, device.batch(second, second_rival, dict(second))))
+    assert [(a["status"], a.get("error")) for a in answers] == [
+        ("created", None), ("conflict", "revision_exists"), ("duplicate", None)]
+    # Someone else's item for the same new id in the batch is never answered "created".
+    fresh = device.revision(payload={"notes": "新"})
+    forged = device.revision(record_id=fresh["record_id"], payload={"notes": "新"}, author=str(uuid.uuid4()))
+    answers = results(push(client, device.batch(fresh, forged)))
+    assert [a["status"] for a in answers] == ["created", "rejected"]
+    with app.app_context():
+        stored = db.session().execute(select(Revision).where(
+            Revision.record_id == uuid.UUID(first["record_id"]))).scalars()
+        assert {r.revision: r.payload["notes"] for r in stored} == {1: "第一份", 2: "二"}
 
 
 def test_a_stale_parent_is_a_conflict_with_the_servers_head(sync_app):
@@ -170,24 +236,25 @@ def test_a_case_opened_on_a_phone_reaches_the_other_phones_of_the_unit_by_pull(s
     colleague = seed_user(app, "李娜", "C-2", "ZF1")
     other_phone = app.test_client()
     demo_sign_in(other_phone, colleague.user_id)
-    first = other_phone.get("/api/v1/sync/pull?cursor=0").get_json()
+    first = pull_all(other_phone)
     assert first["cases"] == [] and first["full"] is True
 
     case = device.revision(record_type="case", payload={"kind": "inspection", "party_name": "现场新建超市",
                                                           "credit_code": None, "address": None,
                                                           "case_number": None, "flags": []})
     assert results(push(client, device.batch(case)))[0]["status"] == "created"
-    pulled = other_phone.get(f"/api/v1/sync/pull?cursor={first['cursor']}").get_json()
+    pulled = pull_all(other_phone, first["cursor"])
     assert [c["party_name"] for c in pulled["cases"]] == ["现场新建超市"]
-    assert pulled["cases"][0]["origin"] == "phone" and pulled["cursor"] > first["cursor"]
-    assert other_phone.get(f"/api/v1/sync/pull?cursor={pulled['cursor']}").get_json()["cases"] == []
+    assert pulled["cases"][0]["origin"] == "phone" and pulled["cursor"] != first["cursor"]
+    assert pull_all(other_phone, pulled["cursor"])["cases"] == []
     outsider = seed_user(app, "外单位", "C-3", "QX")
     stranger = app.test_client()
     demo_sign_in(stranger, outsider.user_id)
-    assert stranger.get(f"/api/v1/sync/pull?cursor={first['cursor']}").get_json()["cases"] == []
+    assert pull_all(stranger, first["cursor"])["cases"] == []
     with app.app_context():
         assert db.session().get(Case, uuid.UUID(case["record_id"])).unit_id == db.session().get(User, seeded.user_id).unit_id
-    assert other_phone.get("/api/v1/sync/pull?cursor=-1").status_code == 400
+    for bad in ("-1", "f.1", "r.0.0.c.not-a-uuid", "f.99999999999999999999.1", "x"):
+        assert other_phone.get("/api/v1/sync/pull", query_string={"cursor": bad}).status_code == 400, bad
 
 
 def test_verify_signatures_reports_a_revision_edited_in_the_database(sync_app):

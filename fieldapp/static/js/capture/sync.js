@@ -74,17 +74,26 @@ async function pushOutbox(identity, progress) {
 }
 
 async function pull() {
-  const cursor = (await getMeta("pull_cursor")) || 0;
-  const { status, data } = await request("GET", `/api/v1/sync/pull?cursor=${cursor}`);
+  const cursor = (await getMeta("pull_cursor")) || "0";
+  const { status, data } = await request("GET", `/api/v1/sync/pull?cursor=${encodeURIComponent(cursor)}`);
   if (status !== 200 || !data) throw new Error(`pull: HTTP ${status}`);
-  const cases = data.full ? [] : await getMeta("server_cases", []);
+  const assigned = new Set(data.assignments || []);
+  // A full resync comes in pages; its cases are kept aside until the last page, so that a link cut
+  // half-way never leaves the officer with half a case list. Changes merge at once.
+  const listKey = data.resync ? "server_cases_resync" : "server_cases";
+  const cases = data.full ? [] : await getMeta(listKey, []);
   const byId = new Map(cases.map((c) => [c.id, c]));
   for (const c of data.cases) {
     if (c.status === "open") byId.set(c.id, c);
     else byId.delete(c.id);
   }
-  const assigned = new Set(data.assignments || []);
-  await putMeta("server_cases", Array.from(byId.values()).map((c) => ({ ...c, assigned_to_me: assigned.has(c.id) })));
+  const merged = Array.from(byId.values()).map((c) => ({ ...c, assigned_to_me: assigned.has(c.id) }));
+  if (data.resync && !data.resync_complete) {
+    await putMeta("server_cases_resync", merged);
+  } else {
+    await putMeta("server_cases", merged);
+    if (data.resync) await putMeta("server_cases_resync", []);
+  }
   // The lead's latest decision on each of this officer's activities (returned with a comment, or
   // approved); the activity view shows it and offers the answer.
   if (data.comments?.length || data.full) {
