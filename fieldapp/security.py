@@ -1,7 +1,9 @@
 """Security headers, CSRF protection and origin checks for every response and request."""
 from __future__ import annotations
 
-from flask import Flask, jsonify, request
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app, jsonify, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 csrf = CSRFProtect()
@@ -58,8 +60,63 @@ def _refuse_malformed_multipart():
     return None
 
 
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+_SAME_ORIGIN_FETCH = frozenset({"same-origin", "none"})  # "none": the user's own navigation
+
+
+def _origin_of(url: str) -> str | None:
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def cross_origin_reason(headers, allowed: tuple[str, ...]) -> str | None:
+    """Why a state-changing request comes from a page of another origin, or None if it does not.
+
+    The Origin header decides when present (``null`` — a sandboxed frame, a data: URL — is never
+    ours); without it, Fetch Metadata, then the Referer. A request with none of them is not from
+    a browser page (a test client, curl) and is left to the CSRF token, which it still needs."""
+    allowed_set = {o.lower() for o in allowed}
+    origin = headers.get("Origin")
+    if origin is not None:
+        return None if origin.strip().lower() in allowed_set else f"origin {origin[:100]!r} is not allowed"
+    fetch_site = headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:
+        return None if fetch_site.strip().lower() in _SAME_ORIGIN_FETCH else f"a {fetch_site[:20]} request"
+    referer = headers.get("Referer")
+    if referer:
+        return None if _origin_of(referer) in allowed_set else "the referring page is of another origin"
+    return None
+
+
+def _refuse_other_origins():
+    """Browsers send cookies with some cross-site requests (SameSite=Lax: top-level POST forms
+    from another site are refused by the browser, but same-site subdomains, older browsers and
+    GET-then-POST tricks are not): a state-changing request must come from one of our origins.
+    Clients that authenticate with a bearer token are not browsers and carry no cookie to abuse."""
+    if request.method in _SAFE_METHODS:
+        return None
+    if request.headers.get("Authorization", "").startswith("Bearer "):
+        return None
+    reason = cross_origin_reason(request.headers, current_app.config["FIELDAPP_SETTINGS"].origins)
+    if reason is None:
+        return None
+    current_app.logger.warning("refused a cross-origin %s %s: %s", request.method, request.path, reason)
+    if request.path.startswith("/api/") or request.is_json:
+        return jsonify(error="origin_refused",
+                       message="请求来自其他网站，已拒绝 / Refused: the request came from another site"), 403
+    return (
+        "<!doctype html><meta charset=utf-8><title>403</title>"
+        "<p>请求来自其他网站，已拒绝。请直接打开本系统再操作。<br>"
+        "Refused: the request came from another site. Open this app directly and try again.</p>",
+        403,
+    )
+
+
 def init_app(app: Flask) -> None:
-    # Before the CSRF check, which reads the form.
+    # Origins first (headers only), then malformed multipart, then the CSRF check, which reads the form.
+    app.before_request(_refuse_other_origins)
     app.before_request(_refuse_malformed_multipart)
     csrf.init_app(app)
     app.register_error_handler(CSRFError, _csrf_error)

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Response, abort, render_template, request, stream_with_context
+import mimetypes
+
+from flask import Response, abort, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -12,7 +15,7 @@ from ..access import allow, require_unit, visible_unit_ids
 from ..media import storage as media_store
 from ..media.service import first_referrer, media_storage
 from ..models import Media, OriginalAccess, Revision, SyncedRecord, User
-from . import bp
+from . import bp, original_links, ranges
 from .media_state import media_of_head, pending_originals_by_record
 from .roles import REVIEWERS
 
@@ -85,27 +88,11 @@ def media_file(alg: str, digest: str, variant: str):
     store = media_storage()
     headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"}
     if variant == "original":
+        # Opening an original is registered (art. 29), so it is never a side effect of a GET that
+        # any site can trigger: this page only offers the button that POSTs the request.
         if media.original_at is None:
             abort(404)
-        given = (request.args.get("reason") or "").replace("\x00", "").strip()[:300]
-        # Reviewing one's own unit's recordings is a standing reason; anyone else (the policy
-        # section, the bureau's leaders) states why, and the register names the collecting unit.
-        if not given and collecting_unit != current_user.unit_id:
-            return render_template("review/original_reason.html", alg=alg, digest=digest), 200
-        with db.write_transaction() as s:  # logged before a byte is sent
-            s.add(OriginalAccess(user_id=current_user.id, alg=alg, hash=digest, unit_id=collecting_unit,
-                                 reason=given or STANDING_REASON))
-        reader = store.open(alg, digest)
-
-        def chunks():
-            with reader:
-                while block := reader.read(256 * 1024):
-                    yield block
-        headers["Content-Length"] = str(media.size)
-        # Originals are evidence files, never rendered as a page of this origin.
-        headers["Content-Disposition"] = f'attachment; filename="{digest[:16]}"'
-        return Response(stream_with_context(chunks()), mimetype=media.mime or "application/octet-stream",
-                        headers=headers)
+        return _ask_to_open(alg, digest, media, collecting_unit)
     names = [variant, "phone-preview"] if variant in (media.previews or []) else ["phone-preview"]
     for name in names:
         if name == "phone-preview" and media.phone_preview_at is None:
@@ -116,6 +103,62 @@ def media_file(alg: str, digest: str, variant: str):
             continue
         return Response(data, mimetype="image/jpeg" if name != "phone-preview" else _image_type(data), headers=headers)
     abort(404)
+
+
+def _reason_required(collecting_unit) -> bool:
+    # Reviewing one's own unit's recordings is a standing reason; anyone else (the policy section,
+    # the bureau's leaders) states why, and the register names the collecting unit.
+    return collecting_unit != current_user.unit_id
+
+
+def _ask_to_open(alg: str, digest: str, media: Media, collecting_unit, error: str | None = None):
+    return render_template("review/original_reason.html", alg=alg, digest=digest, media=media,
+                           reason_required=_reason_required(collecting_unit), error=error), \
+        (400 if error else 200)
+
+
+@bp.post("/media/<alg>/<digest>/original")
+@allow(*REVIEWERS)
+def open_original(alg: str, digest: str):
+    """Register the opening (who, which, when, why), then hand this user a short-lived link to
+    the bytes. The form carries the CSRF token, so another site cannot open originals in a
+    reviewer's name."""
+    try:
+        media_store.validate_digest(alg, digest)
+    except ValueError:
+        abort(404)
+    collecting_unit = _collecting_unit(alg, digest)
+    media = db.session().get(Media, (alg, digest)) if collecting_unit is not None else None
+    if media is None or media.original_at is None:
+        abort(404)
+    given = (request.form.get("reason") or "").replace("\x00", "").strip()[:300]
+    if not given and _reason_required(collecting_unit):
+        return _ask_to_open(alg, digest, media, collecting_unit, error=_("Say why you open this original."))
+    with db.transaction() as s:  # registered before a byte is sent
+        access = OriginalAccess(user_id=current_user.id, alg=alg, hash=digest, unit_id=collecting_unit,
+                                reason=given or STANDING_REASON)
+        s.add(access)
+    link = original_links.issue(current_user.id, alg, digest, access.id)
+    return redirect(url_for("review.original_bytes", alg=alg, digest=digest, token=link), 303)
+
+
+@bp.get("/media/<alg>/<digest>/original/<token>")
+@allow(*REVIEWERS)
+def original_bytes(alg: str, digest: str, token: str):
+    """The original's bytes through a link made for this user by an opening just registered;
+    byte ranges too, so a <video> can seek in footage without registering again."""
+    if not original_links.valid(token, current_user.id, alg, digest):
+        abort(404)
+    media = db.session().get(Media, (alg, digest))
+    if media is None or media.original_at is None:
+        abort(404)
+    return ranges.stream(media_storage(), alg, digest, media.size, media.mime or "application/octet-stream",
+                         download_name=original_name(media))
+
+
+def original_name(media: Media) -> str:
+    """A name a person can file: the hash (the register keeps the whole) and the right extension."""
+    return f"{media.hash[:16]}{mimetypes.guess_extension(media.mime or '') or ''}"
 
 
 def _image_type(data: bytes) -> str:

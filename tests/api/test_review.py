@@ -246,9 +246,36 @@ def test_opening_an_original_is_logged_with_who_which_when_and_why(unit):
     assert post_json(phone, f"/api/v1/media/uploads/{begun['upload_id']}/complete").status_code == 200
     page = lead.get(f"/review/cases/{case_id}").get_data(as_text=True)
     assert 'data-testid="media-flag"' in page and "原件已按原样保存" in page  # flagged, in Chinese
-    assert other.get(f"/review/media/sha-256/{digest}/original").status_code == 404
-    response = lead.get(f"/review/media/sha-256/{digest}/original")
+    original = f"/review/media/sha-256/{digest}/original"
+    assert other.get(original).status_code == 404
+    assert post_form(other, original, {"reason": "x"}).status_code == 404
+    # A GET (a link on any site, which the SameSite=Lax cookie follows) registers nothing and
+    # sends no bytes; neither does a POST without the CSRF token, or a forged reason in the query.
+    assert lead.get(original + "?reason=forged").data != data
+    assert lead.post(original, data={"reason": "forged"}).status_code == 400
+    with app.app_context():
+        assert db.session().execute(select(OriginalAccess)).first() is None
+    opened = post_form(lead, original, {})
+    assert opened.status_code == 303
+    link = opened.headers["Location"]
+    response = lead.get(link)
     assert response.status_code == 200 and response.data == data
+    assert response.headers["Content-Disposition"] == f'attachment; filename="{digest[:16]}.jpg"'
+    # A <video> seeks with byte ranges through the same link, without registering again.
+    part = lead.get(link, headers={"Range": "bytes=4-11"})
+    assert part.status_code == 206 and part.data == data[4:12]
+    assert part.headers["Content-Range"] == f"bytes 4-11/{len(data)}"
+    assert lead.get(link, headers={"Range": "bytes=-2"}).data == data[-2:]
+    assert lead.get(link, headers={"Range": f"bytes={len(data)}-"}).status_code == 416
+    # The link is this reviewer's alone, for this file alone, and tampering breaks it.
+    assert other.get(link).status_code == 404
+    assert lead.get(link[:-3] + "abc").status_code == 404
+    from fieldapp.review import original_links
+    original_links.LINK_TTL_S, ttl = -1, original_links.LINK_TTL_S
+    try:
+        assert lead.get(link).status_code == 404  # expired
+    finally:
+        original_links.LINK_TTL_S = ttl
     with app.app_context():
         rows = db.session().execute(select(OriginalAccess)).scalars().all()
     assert [(r.hash, r.reason) for r in rows] == [(digest, "own_unit_review")]

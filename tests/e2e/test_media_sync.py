@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -95,8 +96,11 @@ def test_offline_photos_reach_the_lead_preview_first_then_original(live, browser
         for i in range(2):
             assert items.nth(i).get_attribute("data-original") == "yes"
             assert items.nth(i).get_attribute("data-preview") == "preview"
-        href = lead.locator("[data-testid=original-link]").first.get_attribute("href")
-        body = lead.request.get(server.url + href).body()
+        # Opening an original is a deliberate, registered act: a page, then a POST, then the bytes.
+        lead.locator("[data-testid=original-link]").first.click()
+        with lead.expect_download() as download:
+            lead.locator("[data-testid=open-original]").click()
+        body = Path(download.value.path()).read_bytes()
         assert hashlib.sha256(body).hexdigest() in hashes
     finally:
         lead_context.close()
