@@ -34,7 +34,12 @@ How to read the output
     cpu           this process's CPU time (the client threads, JSON and HTTP) and the gunicorn
                   workers' (and PostgreSQL's) during the measured phase, against its wall time:
                   on a small machine the client competes with the server for the same cores
-    Goal: >= 50 batches/s, 0 errors, 0 duplicates.  The last line is one JSON object with the
+    missed        a further phone of the unit pulls (GET /api/v1/sync/pull) every 0.5 s during the
+                  run, following `more`; the cases the pushes created that it never received
+    feed delay    from a case's change being written to the puller receiving it (p95)
+    server cpu/batch  gunicorn plus PostgreSQL CPU per answered batch: unlike batches/s it holds
+                  on a busy machine
+    Goal: >= 50 batches/s, 0 errors, 0 duplicates, 0 missed, feed delay p95 <= 2000 ms.  The last line is one JSON object with the
     figures of each backend, for scripts to parse.  Temporary folders are kept and named when
     there were errors (--keep keeps them always).
 """
@@ -56,6 +61,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
@@ -251,6 +257,11 @@ def plan_device(device: SoftDevice, batches: int, size: int, rng: random.Random)
                                payload={"case_id": case_id, "step_type": "on_site_check",
                                         "notes": f"现场检查第 {serial} 项", "av_recorded": True})
 
+    def new_case() -> dict:
+        return device.revision(str(uuid.uuid4()), record_type="case",
+                               payload={"kind": "inspection", "party_name": f"压测新案 {device.device_id[:8]}",
+                                        "address": "临淄区压测路 2 号", "flags": []})
+
     for index in range(batches):
         items: list[dict] = []
         expected: list[str] = []
@@ -268,8 +279,9 @@ def plan_device(device: SoftDevice, batches: int, size: int, rng: random.Random)
                                      parent_id=first["parent_id"], reason="现场更正笔误")
             fresh.append(second)
         counts["second_revisions"] += n_rev2
-        for _ in range(size - n_dup - n_rev2):
-            first = new_record()
+        for k in range(size - n_dup - n_rev2):
+            # One new case per later batch as well: the puller's feed carries changes all run long.
+            first = new_case() if index > 0 and k == 0 else new_record()
             fresh.append(first)
             if first["record_type"] == "step":
                 unrevised.append(first)
@@ -337,6 +349,84 @@ class BenchDevice:
         return self.post_json("/api/v1/sync/push", self.soft.batch(*batch.items)).json()["results"]
 
 
+# ---- the puller: another phone of the unit, following the feed --------------------------------
+
+PULL_EVERY_S = 0.5
+QUIET_AFTER_S = 5.0
+
+
+class Puller:
+    """Pulls every PULL_EVERY_S while the devices push, then until the feed is quiet; notes when
+    each case first arrived."""
+
+    def __init__(self, device: BenchDevice):
+        self.device = device
+        self.cursor = "0"
+        self.arrived: dict[str, float] = {}
+        self.errors: Counter = Counter()
+        self.pulls = 0
+
+    def pull(self) -> bool:
+        """One pull and the pages that follow it; True if it brought anything."""
+        brought = False
+        more = True
+        while more:
+            page = self.device.get_json(f"/api/v1/sync/pull?cursor={self.cursor}")
+            self.pulls += 1
+            now = time.time()
+            for case in page["cases"]:
+                if case["id"] not in self.arrived:
+                    self.arrived[case["id"]] = now
+                    brought = True
+            self.cursor, more = page["cursor"], page["more"]
+        return brought
+
+    def run(self, pushing_done: threading.Event) -> None:
+        quiet_since = None
+        while True:
+            began = time.perf_counter()
+            try:
+                brought = self.pull()
+            except Exception as exc:  # noqa: BLE001 - counted, the benchmark goes on
+                self.errors[f"{type(exc).__name__}: {str(exc)[:80]}"] += 1
+                brought = True
+            if pushing_done.is_set():
+                quiet_since = None if brought else (quiet_since or time.perf_counter())
+                if quiet_since and time.perf_counter() - quiet_since >= QUIET_AFTER_S:
+                    return
+            time.sleep(max(0.0, PULL_EVERY_S - (time.perf_counter() - began)))
+
+
+@dataclass
+class FeedFigures:
+    expected: int
+    missed: int
+    delays_s: list[float]
+    errors: int
+    pulls: int
+
+
+def feed_figures(puller: Puller) -> FeedFigures:
+    """Cases the pushes created (all of them after the puller's first resync) against what arrived."""
+    app = create_app()
+    try:
+        with app.app_context():
+            rows = db.session().execute(text(
+                "SELECT entity_id, min(at) FROM change_log WHERE entity = 'case' GROUP BY entity_id")).all()
+    finally:
+        app.extensions["fieldapp.engine"].dispose()
+    written = {}
+    for entity_id, at in rows:
+        if isinstance(at, str):  # SQLite hands back text
+            at = datetime.fromisoformat(at)
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)
+        written[str(uuid.UUID(entity_id))] = at.timestamp()
+    delays = sorted(max(0.0, puller.arrived[c] - t) for c, t in written.items() if c in puller.arrived)
+    return FeedFigures(len(written), len(set(written) - set(puller.arrived)), delays,
+                       sum(puller.errors.values()), puller.pulls)
+
+
 # ---- the measured phase --------------------------------------------------------------------
 
 @dataclass
@@ -401,19 +491,24 @@ def run_device(device: BenchDevice, start: threading.Barrier, cancelled: threadi
     return result
 
 
-def run_devices(devices: list[BenchDevice]) -> tuple[list[DeviceResult], float]:
+def run_devices(devices: list[BenchDevice], puller: Puller) -> tuple[list[DeviceResult], float, threading.Thread]:
     start = threading.Barrier(len(devices) + 1)
     cancelled = threading.Event()
+    pushing_done = threading.Event()
+    pulling = threading.Thread(target=puller.run, args=(pushing_done,), daemon=True)
     with ThreadPoolExecutor(max_workers=len(devices)) as pool:
         futures = [pool.submit(run_device, d, start, cancelled) for d in devices]
         start.wait()
         started = time.perf_counter()
+        pulling.start()
         try:
             results = [f.result() for f in futures]
         except KeyboardInterrupt:
             cancelled.set()
             raise
-    return results, time.perf_counter() - started
+        finally:
+            pushing_done.set()
+    return results, time.perf_counter() - started, pulling
 
 
 # ---- checking the database -------------------------------------------------------------------
@@ -464,6 +559,7 @@ class Summary:
     cpu: CpuUse
     setup_s: float
     signing_s: float
+    feed: FeedFigures | None = None
 
     @classmethod
     def of(cls, backend: str, args, devices: list[BenchDevice], results: list[DeviceResult], duration_s: float,
@@ -490,6 +586,10 @@ class Summary:
             "p99_ms": percentile_ms(self.latencies, 99),
             "errors": sum(self.errors.values()),
             "duplicates": self.stored.duplicates,
+            "missed": self.feed.missed if self.feed else None,
+            "feed_delay_p95_ms": percentile_ms(self.feed.delays_s, 95) if self.feed else None,
+            "server_cpu_per_batch_ms": round((self.cpu.server_s + self.cpu.database_s) / len(self.latencies) * 1000, 1)
+            if self.latencies else None,
         }
 
     @property
@@ -499,7 +599,8 @@ class Summary:
     @property
     def failed(self) -> bool:
         f = self.figures
-        return bool(f["errors"] or f["duplicates"] or not self.stored_ok or self.log_tracebacks)
+        return bool(f["errors"] or f["duplicates"] or not self.stored_ok or self.log_tracebacks or f["missed"]
+                    or (self.feed and self.feed.errors))
 
     def print(self) -> None:
         f, a, c = self.figures, self.args, self.cpu
@@ -525,6 +626,11 @@ class Summary:
               f"tracebacks in gunicorn log {self.log_tracebacks}")
         print(f"  duplicates       {f['duplicates']} (record_id, revision) stored twice   "
               f"goal 0: {'met' if not f['duplicates'] else 'MISSED'}")
+        if self.feed:
+            fd = self.feed
+            print(f"  feed             {fd.expected} cases written, {fd.missed} never pulled (goal 0: "
+                  f"{'met' if not fd.missed else 'MISSED'}); delay p50 {percentile_ms(fd.delays_s, 50)} ms, "
+                  f"p95 {percentile_ms(fd.delays_s, 95)} ms (goal <= 2000), {fd.pulls} pulls, {fd.errors} failed")
         print(f"  stored           {self.stored.revisions} revisions for {self.sent_distinct} distinct sent: "
               f"{'equal' if self.stored_ok else 'DIFFERENT'}; {self.stored.records} records, "
               f"{self.stored.revised_heads} at revision 2 (sent {self.second_revisions})")
@@ -576,12 +682,16 @@ def benchmark(backend: str, args: argparse.Namespace, var_dir: Path, log_path: P
         port = free_port()
         env = apply_env(fieldapp_env(var_dir, port, cluster.url(PG_DBNAME) if cluster else None))
         init_db(env)
-        user_ids = seed_users(args.devices)
+        user_ids = seed_users(args.devices + 1)
+        puller_id = user_ids.pop()
         with gunicorn(env, port, log_path, workers=WORKERS, threads=args.threads) as (base_url, server_pid):
             began = time.perf_counter()
             devices = [BenchDevice(base_url, uid) for uid in user_ids]
             for device in devices:
                 device.set_up()
+            puller = Puller(BenchDevice(base_url, puller_id))
+            puller.device.set_up()
+            puller.pull()  # its first resync, before anything is pushed
             setup_s = time.perf_counter() - began
             began = time.perf_counter()
             rng = random.Random(args.seed)
@@ -595,10 +705,13 @@ def benchmark(backend: str, args: argparse.Namespace, var_dir: Path, log_path: P
                 device.http.close()
             db_pid = postmaster_pid(cluster) if cluster else None
             before = CpuSample.take(server_pid, db_pid)
-            results, duration = run_devices(devices)
+            results, duration, pulling = run_devices(devices, puller)
             cpu = CpuUse.between(before, CpuSample.take(server_pid, db_pid))
+            pulling.join()
         stored = count_stored()
-        return Summary.of(backend, args, devices, results, duration, stored, cpu, log_path, setup_s, signing_s)
+        summary = Summary.of(backend, args, devices, results, duration, stored, cpu, log_path, setup_s, signing_s)
+        summary.feed = feed_figures(puller)
+        return summary
 
 
 @contextmanager
@@ -619,7 +732,8 @@ def main(argv: list[str] | None = None) -> int:
         except PostgresUnavailable as exc:
             print(f"{backend}: skipped, PostgreSQL is not available: {exc}")
             figures[backend] = {"batches_per_s": None, "p50_ms": None, "p99_ms": None, "errors": None,
-                                "duplicates": None, "skipped": str(exc)[:200]}
+                                "duplicates": None, "missed": None, "feed_delay_p95_ms": None,
+                                "server_cpu_per_batch_ms": None, "skipped": str(exc)[:200]}
             shutil.rmtree(var_dir, ignore_errors=True)
             failed = True
             continue

@@ -81,6 +81,9 @@ class Settings:
     # A phone clock further off than this (seconds) is flagged on the records it sends.
     clock_skew_seconds: int = field(default_factory=lambda: _env_int("CLOCK_SKEW_SECONDS", 300))
     log_requests: bool = field(default_factory=lambda: _env_bool("LOG_REQUESTS", True))
+    # SQLite: a write inside a transaction begun without the write lock is an error (tests set this,
+    # so every such path fails at once) instead of being retried with the lock (production).
+    sqlite_strict_writes: bool = field(default_factory=lambda: _env_bool("SQLITE_STRICT_WRITES", False))
     # Art. 9 continuous recording: a gap up to this long (seconds) per body camera is not a finding.
     continuous_gap_tolerance_seconds: int = field(default_factory=lambda: _env_int("CONTINUOUS_GAP_TOLERANCE", 30))
     # Media storage: "local" (a folder every app host mounts: media_dir) or "s3" (any S3-compatible store).

@@ -5,6 +5,14 @@ WAL so readers never block the writer, a busy timeout so a writer waits instead 
 ``BEGIN IMMEDIATE`` for transactions that may write.  A deferred transaction that reads first and
 writes later cannot wait for the lock -- SQLite answers "database is locked" at once when its
 snapshot is stale -- so write transactions take the lock up front and queue on the busy timeout.
+
+Which transactions may write is decided by construction, not by memory (decision record 008):
+requests with an unsafe method, CLI commands and ``write_transaction()`` begin IMMEDIATE; a
+GET's transactions begin deferred, and a guard on the engine refuses any write statement in
+them. In production the refused request is run again once, whole, with the write lock from its
+first statement (a GET has no body to replay, and nothing was written); under
+``sqlite_strict_writes`` (the test suite) the refusal is an error, so every GET that writes
+without ``write_transaction()`` fails its test at once, however the timing falls.
 """
 from __future__ import annotations
 
@@ -18,6 +26,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_WRITE_VERBS = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER"})
+
+
+class WriteWithoutLock(RuntimeError):
+    """A write statement in a SQLite transaction that did not take the write lock when it began."""
 
 
 def _wants_write_lock() -> bool:
@@ -53,7 +66,26 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if _wants_write_lock() else "BEGIN")
+        locked = _wants_write_lock()
+        connection.info["write_locked"] = locked
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if locked else "BEGIN")
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _refuse_unlocked_writes(connection, _cursor, statement, _params, _context, _executemany):
+        if connection.info.get("write_locked", True) or not connection.in_transaction():
+            return
+        if _verb(statement) in _WRITE_VERBS:
+            raise WriteWithoutLock(f"{_verb(statement)} in a transaction begun without the write lock "
+                                   f"({_where()}): wrap the write in db.write_transaction()")
+
+
+def _verb(statement: str) -> str:
+    head = statement.lstrip()[:10]
+    return head.split(None, 1)[0].upper() if head else ""
+
+
+def _where() -> str:
+    return f"{request.method} {request.path}" if has_request_context() else "outside a request"
 
 
 def engine() -> Engine:
@@ -93,10 +125,24 @@ def write_transaction() -> Iterator[Session]:
         g.write_lock = False
 
 
+def _run_again_with_the_write_lock(exc: WriteWithoutLock):
+    """Production's answer to a GET that wrote without ``write_transaction()``: roll back (nothing
+    was written: the guard fires before the first write) and run the view once more, with every
+    transaction of the request taking the write lock. Strict mode (tests) lets it fail instead."""
+    if current_app.config["FIELDAPP_SETTINGS"].sqlite_strict_writes or g.get("write_lock_retried"):
+        raise exc
+    current_app.logger.warning("%s; ran the request again with the write lock", exc)
+    session().rollback()
+    g.write_lock_retried = True
+    g.write_lock = True
+    return current_app.ensure_sync(current_app.view_functions[request.endpoint])(**(request.view_args or {}))
+
+
 def init_app(app) -> None:
     eng = make_engine(app.config["FIELDAPP_SETTINGS"].database_url)
     app.extensions["fieldapp.engine"] = eng
     app.extensions["fieldapp.sessionmaker"] = sessionmaker(bind=eng, expire_on_commit=False)
+    app.register_error_handler(WriteWithoutLock, _run_again_with_the_write_lock)
 
     @app.teardown_appcontext
     def _close_session(_exc):

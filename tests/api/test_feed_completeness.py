@@ -109,7 +109,7 @@ def test_every_change_reaches_every_entitled_phone_exactly_once(two_hosts):
         stop = threading.Event()
         errors: list[BaseException] = []
 
-        def keep_pulling(phone: Phone) -> None:
+        def keep_pulling(phone: Phone, stop=stop, errors=errors) -> None:
             try:
                 while not stop.is_set():
                     phone.pull_once()

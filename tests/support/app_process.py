@@ -57,6 +57,7 @@ def app_env(*, database_url: str, var_dir: Path, secret_key: str, origin: str, *
         "FIELDAPP_DEMO": "1",
         "FIELDAPP_LOG_REQUESTS": "0",
         "FIELDAPP_RATE_LIMIT": "0",
+        "FIELDAPP_SQLITE_STRICT_WRITES": "1",
     })
     env.update({f"FIELDAPP_{k.upper()}": str(v) for k, v in extra.items()})
     return env
