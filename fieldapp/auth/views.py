@@ -1,20 +1,22 @@
-"""Routes of the passkey ceremonies, enrolment and the user's own passkeys."""
+"""Routes of the passkey ceremonies, enrolment, the user's own passkeys and sessions."""
 from __future__ import annotations
 
 import ipaddress
 import uuid
 
-from flask import abort, current_app, jsonify, redirect, render_template, request, url_for
-from flask_login import current_user, logout_user
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
 from sqlalchemy import select, update
 
 from .. import db
 from ..access import allow
 from ..models import Enrollment, Passkey, User, utcnow
+from ..safe_redirect import safe_next
 from . import bp, ceremonies, enrollment, ratelimit
 from .ceremonies import CeremonyError
 from .errors import message
-from .session import sign_in
+from .session import current_session_id, end_all_sessions, open_sessions, sign_in, sign_out
 
 _FORWARDING_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
                        "X-Forwarded-Port", "X-Forwarded-Prefix", "X-Real-IP")
@@ -33,11 +35,9 @@ def _json_body() -> dict | None:
     return body if isinstance(body, dict) else None
 
 
-def _safe_next(target: str | None) -> str:
-    # Only local paths: an attacker's link must not turn our sign-in into a redirect elsewhere.
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("capture.home")
+def _safe_next(target: object) -> str:
+    # Only paths on this origin: an attacker's link must not turn our sign-in into a redirect elsewhere.
+    return safe_next(target, url_for("capture.home"))
 
 
 def _ip_allowed() -> bool:
@@ -112,7 +112,7 @@ def signin_verify():
 @bp.post("/auth/signout")
 @allow(public=True)
 def signout():
-    logout_user()
+    sign_out()
     if request.is_json:
         return jsonify(ok=True, redirect=url_for("auth.signin_page"))
     return redirect(url_for("auth.signin_page"))
@@ -176,7 +176,7 @@ def enroll_page(code: str):
     if problem:
         status = 404 if problem == "code_unknown" else 410
         return render_template("auth/enroll_invalid.html", problem=message(problem)), status
-    with db.transaction():
+    with db.write_transaction():  # a GET that writes: take SQLite's write lock up front
         enrollment.record_event(found, "opened", user_agent=request.user_agent.string)
     return render_template("auth/enroll.html", code=code, user=found.user)
 
@@ -256,10 +256,16 @@ def enroll_event(code: str):
 
 # ---- the user's own passkeys -----------------------------------------------------------------
 
+def _account_page(**extra):
+    return render_template("account/passkeys.html", passkeys=current_user.passkeys,
+                           sessions=open_sessions(current_user),
+                           current_session_id=current_session_id(), **extra)
+
+
 @bp.get("/account/passkeys")
 @allow(signed_in=True)
 def passkeys_page():
-    return render_template("account/passkeys.html", passkeys=current_user.passkeys)
+    return _account_page()
 
 
 @bp.post("/account/passkeys/options")
@@ -301,8 +307,20 @@ def passkey_revoke(passkey_id: uuid.UUID):
         abort(404)
     active = [p for p in current_user.passkeys if p.revoked_at is None]
     if len(active) <= 1:
-        return render_template("account/passkeys.html", passkeys=current_user.passkeys,
-                               error=message("last_passkey")), 409
+        return _account_page(error=message("last_passkey")), 409
     passkey.revoked_at = utcnow()
     s.commit()
     return redirect(url_for("auth.passkeys_page"))
+
+
+# ---- the user's sessions -----------------------------------------------------------------------
+
+@bp.post("/account/sessions/end-all")
+@allow(signed_in=True)
+def signout_everywhere():
+    """For a lost phone or a forgotten shared computer: every session ends, this one included."""
+    with db.transaction():
+        end_all_sessions(current_user._get_current_object())
+    sign_out()
+    flash(_("You are signed out on every device."), "ok")
+    return redirect(url_for("auth.signin_page"))

@@ -25,11 +25,12 @@ from .identity import (
     Unit,
     User,
     UserRole,
+    UserSession,
     WebAuthnChallenge,
 )
 
 __all__ = [
     "Base", "utcnow", "CalendarDay", "CalendarYear", "CaseAssignment", "CaseDeadline", "CaseStage", "Finding",
     "InterruptionReport", "OriginalAccess", "RecordReview", "ReviewEvent", "Media", "MediaRef", "MediaUpload", "MediaUploadChunk", "Case", "CatalogueVersion", "UnitStepType", "ChangeLog", "Device", "Revision", "SyncedRecord", "DivisionOversight", "Enrollment", "EnrollmentEvent", "Passkey",
-    "RateLimitCounter", "Role", "Unit", "User", "UserRole", "WebAuthnChallenge",
+    "RateLimitCounter", "Role", "Unit", "User", "UserRole", "UserSession", "WebAuthnChallenge",
 ]

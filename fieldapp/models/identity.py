@@ -121,6 +121,26 @@ class Passkey(Base):
     user: Mapped[User] = relationship(back_populates="passkeys")
 
 
+class UserSession(Base):
+    """One signed-in browser or phone: the server-side half of a session cookie.
+
+    The cookie carries a random token; only its hash is stored, so a reader of the database cannot
+    hijack a session. Signing out ends the row, and a cookie whose row is ended or unknown is
+    refused on every worker and host, although its signature is still valid.
+    """
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Refreshed at most every few minutes, never on each request (see auth.session).
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+
+
 class Enrollment(Base):
     """A one-time code an admin gives a user to register their first passkey on their phone."""
 
