@@ -9,8 +9,8 @@ before that, from the same ``sniff``), and programming errors propagate.
 
 Decoding policy (what is safe to decode, fast enough to run inline):
 
-* Only JPEG, PNG and WebP are decoded, each with Pillow restricted to that one format (the type
-  comes from the bytes, never from the name or the declared type).
+* Only JPEG, PNG, WebP and GIF are decoded, each with Pillow restricted to that one format (the
+  type comes from the bytes, never from the name or the declared type).
 * JPEGs go through draft mode: ``draft("RGB", (1280, 1280))`` before anything loads the pixels, so
   libjpeg decodes at 1/2, 1/4 or 1/8 scale; the thumbnail is made from the preview, never by a
   second decode. A 200-MP phone JPEG is decoded as 2040×1530.
@@ -21,11 +21,23 @@ Decoding policy (what is safe to decode, fast enough to run inline):
   decode is at most ``DRAFT_DECODE_MAX_PIXELS`` (16 MP, 48 MB of RGB): at 1/8 scale the decoder
   never allocates the full-size image, so what is decoded is bounded. A progressive JPEG is not
   decoded above ``FULL_DECODE_MAX_PIXELS``: libjpeg keeps the coefficients of the whole image at
-  full size for multi-scan files, whatever the output scale. PNG and WebP have no reduced-scale
-  decode and are decoded only up to ``FULL_DECODE_MAX_PIXELS``.
+  full size for multi-scan files, whatever the output scale. PNG, WebP and GIF have no
+  reduced-scale decode and are decoded only up to ``FULL_DECODE_MAX_PIXELS``.
 * A truncated JPEG (``image file is truncated``) is flagged ``truncated``; a preview is still made
   from an in-memory copy with an end-of-image marker appended (libjpeg fills the missing rows), so
   ``ImageFile.LOAD_TRUNCATED_IMAGES`` — process-wide state — is never set.
+* A JPEG whose header claims more rows than its data holds *before* its end-of-image marker (an
+  edited header: 20000×10000 claimed, 640×480 of data) decodes without an error — libjpeg fills the
+  rest with flat grey and only warns — so a baseline JPEG whose decoded last row is flat is decoded
+  once more without that marker, and rows the data cannot supply are counted. Beyond what a whole
+  file lacks there (the last two rows of MCUs, which libjpeg holds back waiting for the marker) it
+  is flagged ``dimensions_mismatch`` and gets no preview: a picture mostly made of the decoder's
+  fill would be shown as if it were the photo. Width and height stay what the header claims.
+* Animations (GIF, animated PNG and WebP — phones' screen recordings and animated captures) are
+  previewed by their first frame and flagged ``animated`` so a reader knows; ``frames`` counts their
+  frames. Pillow counts a GIF's frames by walking the whole file (each frame's size is known only
+  from the frame before), so GIFs above ``GIF_FRAME_COUNT_MAX_BYTES`` are not counted. Their total
+  duration is not recorded: Pillow reads a frame's delay only when it decodes that frame.
 * HEIC/HEIF (iPhone photos) are stored as received and not decoded here (flag
   ``heic_not_decoded``): the phone, whose browser decodes HEIC, already makes the preview and reads
   the EXIF; decoding HEVC on the server would need a native decoder (libheif/libde265 through
@@ -42,6 +54,7 @@ import math
 import mmap
 import os
 import re
+import struct
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -50,7 +63,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, JpegImagePlugin
+from PIL import Image, ImageChops, JpegImagePlugin
 
 from .sniff import SNIFF_BYTES, UnsupportedMedia, sniff
 
@@ -76,6 +89,9 @@ FULL_DECODE_MAX_PIXELS = 50_000_000
 """Largest PNG/WebP, or progressive JPEG, decoded at all (these cannot be decoded at reduced scale)."""
 TRUNCATED_RETRY_MAX_BYTES = 256 * 1024 * 1024
 """A truncated JPEG larger than this is not copied into memory for a partial preview."""
+GIF_FRAME_COUNT_MAX_BYTES = 32 * 1024 * 1024
+"""Largest GIF whose frames are counted: the walk costs about 1.5 µs a frame, and a hostile GIF of
+17-byte frames this size holds two million of them (about 3 s)."""
 
 PREVIEW_SIZES: dict[str, int] = {"preview": 1280, "thumb": 320}
 """Preview name -> longest side in pixels, largest first (each is made from the one before)."""
@@ -107,16 +123,30 @@ FLAG_MESSAGES: dict[str, tuple[str, str]] = {
                        "received."),
     "exif_unreadable": ("EXIF 信息无法读取；原件已按原样保存。",
                         "The EXIF data cannot be read; the original is stored as received."),
+    "dimensions_mismatch": ("图像文件头声明的尺寸大于图像数据实际能解码出的画面（文件可能被改动或损坏）；"
+                            "原件已按原样保存，未生成预览，以免把解码器填充的灰色当作照片内容。",
+                            "The image header claims larger dimensions than its picture data decodes to "
+                            "(the file may have been edited or damaged); the original is stored as "
+                            "received and no preview is made, so that the decoder's grey fill is not "
+                            "shown as if it were the photo."),
+    "animated": ("动图（如手机录屏或动态照片）；原件已按原样保存，预览仅显示第一帧。",
+                 "Animated image (such as a phone screen recording); the original is stored as "
+                 "received and the preview shows its first frame only."),
     "declared_type_mismatch": ("手机声明的文件类型与文件内容不符；已按内容识别的类型保存。",
                                "The type the phone declared does not match the content; the file is "
                                "stored as the type its bytes show."),
 }
 
-_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
+_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP", "image/gif": "GIF"}
+# Formats that can hold an animation. Not JPEG: Pillow opens a JPEG carrying a second picture (MPO,
+# the gain map of an Ultra HDR photo) as several frames, and those are not an animation.
+_ANIMATION_FORMATS = frozenset({"PNG", "WEBP", "GIF"})
 
 # Everything Pillow raises for a file it cannot identify or decode.
 _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, MemoryError,
                   Image.DecompressionBombError, Image.DecompressionBombWarning)
+# Walking the frames of a cut GIF, Pillow also unpacks a frame header too short to unpack.
+_FRAME_WALK_ERRORS = (*_DECODE_ERRORS, struct.error)
 
 _TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
               4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
@@ -146,6 +176,7 @@ class Result:
     size_bytes: int
     width: int | None = None    # as stored in the file (before EXIF orientation)
     height: int | None = None
+    frames: int | None = None   # of a PNG, WebP or GIF (1: a still); None for others, or uncounted
     exif: ExifData = field(default_factory=ExifData)
     flags: list[str] = field(default_factory=list)
     previews: dict[str, bytes] = field(default_factory=dict)  # name -> JPEG, orientation applied
@@ -213,8 +244,11 @@ def _process_image(f, fmt: str, size_bytes: int, result: Result) -> None:
         if pixels > MAX_IMAGE_PIXELS:  # also when Image.MAX_IMAGE_PIXELS was changed elsewhere
             result.flag("decompression_bomb")
         _read_exif(im, result)
+        if fmt in _ANIMATION_FORMATS:
+            _count_frames(im, fmt, size_bytes, result)
         longest = max(PREVIEW_SIZES.values())
         progressive = False
+        decoding = None
         if fmt == "JPEG":
             progressive = bool(im.info.get("progressive") or im.info.get("progression"))
             if progressive and pixels > FULL_DECODE_MAX_PIXELS:
@@ -224,14 +258,15 @@ def _process_image(f, fmt: str, size_bytes: int, result: Result) -> None:
             if im.size[0] * im.size[1] > DRAFT_DECODE_MAX_PIXELS:
                 result.flag("too_large_to_preview")
                 return
+            if not progressive:  # _check_scan reads the one scan of a baseline JPEG
+                # What libjpeg is asked to decode, draft scale included (load() clears the tile).
+                decoding = im.tile[0]._replace(args=(*im.tile[0].args, *im.decoderconfig))
         elif pixels > FULL_DECODE_MAX_PIXELS or "decompression_bomb" in result.flags:
             result.flag("too_large_to_preview")
             return
         try:
             im.load()
             decoded = im
-            if fmt == "JPEG" and not progressive and _bad_marker_in_scan(f):
-                result.flag("corrupt")
         except _DECODE_ERRORS as exc:
             truncated = "truncated" in str(exc)
             result.flag("truncated" if truncated else "corrupt")
@@ -240,30 +275,117 @@ def _process_image(f, fmt: str, size_bytes: int, result: Result) -> None:
             decoded = _load_truncated_jpeg(f, longest)
             if decoded is None:
                 return
+        else:
+            if decoding is not None:
+                _check_scan(f, im, decoding, result)
+        if "dimensions_mismatch" in result.flags:
+            return  # mostly the decoder's fill: no preview to pass for the photo
         _make_previews(decoded, result)
+
+
+def _count_frames(im: Image.Image, fmt: str, size_bytes: int, result: Result) -> None:
+    """Frames of a picture that can animate. Counted before any decoding: the walk leaves the
+    first frame ready to load, and a damaged later frame does not cost the preview."""
+    try:
+        if not im.is_animated:
+            result.frames = 1
+            return
+        result.flag("animated")
+        if fmt == "GIF" and size_bytes > GIF_FRAME_COUNT_MAX_BYTES:
+            return
+        result.frames = im.n_frames
+    except _FRAME_WALK_ERRORS:
+        result.flag("corrupt")
+        _back_to_first_frame(im)
+
+
+def _back_to_first_frame(im: Image.Image) -> None:
+    try:
+        im.seek(0)
+    except _FRAME_WALK_ERRORS:
+        pass  # loading the first frame then fails and says so
 
 
 # In the entropy-coded data of a single-scan JPEG, 0xFF is followed by 0x00 (stuffing), a restart
 # marker (D0–D7) or fill bytes; the first other marker must be EOI. libjpeg only *warns* about any
 # other (and makes up the rest of the image), and Pillow drops the warning.
 _IN_SCAN = frozenset([0x00, 0xFF, *range(0xD0, 0xD8)])
+_EOI = 0xD9
 
 
-def _bad_marker_in_scan(f) -> bool:
+def _check_scan(f, im: Image.Image, decoding, result: Result) -> None:
+    """Flags what libjpeg decoded without complaint: a bad marker inside the scan (``corrupt``),
+    or a scan ending, at its end-of-image marker, before the rows the header claims
+    (``dimensions_mismatch``)."""
     with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        i = _scan_start(data)
-        if i is None:
-            return False
-        end = len(data) - 1
-        find, in_scan = data.find, _IN_SCAN
-        while True:  # find() runs at memchr speed; 0xFF is ~1/256 of the data
-            i = find(b"\xff", i, end)
-            if i < 0:
-                return False
-            following = data[i + 1]
-            if following not in in_scan:
-                return following != 0xD9
-            i += 1
+        end = _scan_end(data)
+        if end is None:
+            return
+        if data[end + 1] != _EOI:
+            result.flag("corrupt")
+        elif _data_ends_before_the_claimed_rows(im, data, decoding, end):
+            result.flag("dimensions_mismatch")
+
+
+def _scan_end(data) -> int | None:
+    """Offset of the first marker after the entropy-coded data of the first scan."""
+    i = _scan_start(data)
+    if i is None:
+        return None
+    end = len(data) - 1
+    find, in_scan = data.find, _IN_SCAN
+    while True:  # find() runs at memchr speed; 0xFF is ~1/256 of the data
+        i = find(b"\xff", i, end)
+        if i < 0:
+            return None
+        if data[i + 1] not in in_scan:
+            return i
+        i += 1
+
+
+def _data_ends_before_the_claimed_rows(im: Image.Image, data, decoding, end: int) -> bool:
+    """Whether the scan, up to its end-of-image marker, holds fewer rows than the header claims.
+
+    Reaching the marker early, libjpeg leaves every missing block at zero (flat grey) and only warns,
+    which Pillow drops. So a picture whose last row is not flat was decoded from data to its end.
+    Otherwise the same bytes are decoded again *without* the marker, onto a canvas of a colour other
+    than that last row's: libjpeg then stops where the data stops, and every row it could not write
+    still differs from the first decode."""
+    last_row = _flat_colour(im.crop((0, im.height - 1, im.width, im.height)))
+    if last_row is None:
+        return False
+    canvas = Image.new(im.mode, im.size, _other_colour(last_row))
+    with memoryview(data) as whole, whole[decoding.offset:end] as without_eoi:
+        try:
+            canvas.frombytes(without_eoi, decoding.codec_name, *decoding.args)
+        except _DECODE_ERRORS:
+            pass  # "not enough image data": the marker was held back on purpose
+    differing = ImageChops.difference(im, canvas).getbbox()
+    rows_from_data = differing[1] if differing else im.height
+    return im.height - rows_from_data > 2 * _mcu_row_height(im, decoding.args)
+
+
+def _flat_colour(strip: Image.Image) -> tuple[int, ...] | None:
+    """The one colour of a strip of pixels, or None when it has more than one."""
+    extrema = strip.getextrema()
+    if len(strip.getbands()) == 1:
+        extrema = (extrema,)
+    if any(low != high for low, high in extrema):
+        return None
+    return tuple(low for low, _ in extrema)
+
+
+def _other_colour(colour: tuple[int, ...]) -> int | tuple[int, ...]:
+    """A colour differing from ``colour`` in every band, in the form Image.new takes."""
+    other = tuple(255 - band for band in colour)
+    return other[0] if len(other) == 1 else other
+
+
+def _mcu_row_height(im: Image.Image, decoder_args: tuple) -> int:
+    """Rows of output per row of MCUs, at the scale the JPEG is decoded."""
+    scale = decoder_args[2] if len(decoder_args) > 2 else 1
+    vertical_sampling = max(v for _, _, v, _ in im.layer)
+    return max(1, 8 * vertical_sampling // scale)
 
 
 def _scan_start(data) -> int | None:

@@ -321,7 +321,7 @@ def complete(user_id: uuid.UUID, upload_id: uuid.UUID) -> dict:
         store.put_derivative(alg, digest, name, data)
     now = utcnow()
     values = dict(size=size, declared_type=declared, mime=result.mime, kind=result.kind, original_at=now,
-                  previews=sorted(result.previews), width=result.width, height=result.height,
+                  previews=sorted(result.previews), width=result.width, height=result.height, frames=result.frames,
                   flags=list(result.flags), taken_at=result.exif.taken_at,
                   taken_at_zone_assumed=result.exif.taken_at_zone_assumed if result.exif.taken_at else None,
                   lat_e6=result.exif.lat_e6, lon_e6=result.exif.lon_e6, gps_accuracy_m=result.exif.gps_accuracy_m,
@@ -446,6 +446,7 @@ def media_json(media: Media) -> dict:
     return {"alg": media.alg, "hash": media.hash, "size": media.size, "mime": media.mime, "kind": media.kind,
             "original_stored": media.original_at is not None, "previews": list(media.previews or []),
             "phone_preview": media.phone_preview_at is not None, "width": media.width, "height": media.height,
+            "frames": media.frames,
             "flags": list(media.flags or []),
             "taken_at": media.taken_at.isoformat() if media.taken_at else None,
             "taken_at_zone_assumed": media.taken_at_zone_assumed}

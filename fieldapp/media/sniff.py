@@ -2,9 +2,10 @@
 
 ``sniff(head)`` takes the first bytes of a file (give at least ``SNIFF_BYTES`` when the file has
 them) and answers a :class:`Sniffed` (kind, MIME type, canonical extension) for the photo, video and
-audio formats phones produce, or raises :class:`UnsupportedMedia` with a stable ``code`` and a
-message in Chinese and English for everything else: empty files, markup a browser would render
-(HTML, SVG), scripts, and bytes of no supported type.
+audio formats phones produce — GIF among the images, as phones export screen recordings and
+animated captures in it — or raises :class:`UnsupportedMedia` with a stable ``code`` and a message
+in Chinese and English for everything else: empty files, markup a browser would render (HTML, SVG),
+scripts, and bytes of no supported type.
 """
 from __future__ import annotations
 
@@ -32,10 +33,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
             "The content is an SVG drawing (which can carry scripts), not a camera photo; refused."),
     "script": ("文件内容是脚本，不是照片、视频或录音，已拒收。",
                "The content is a script, not a photo, video or audio recording; refused."),
-    "unknown_type": ("无法识别的文件类型：仅接收 JPEG、PNG、WebP、HEIC 照片，MP4、MOV、3GP、WebM 视频和"
+    "unknown_type": ("无法识别的文件类型：仅接收 JPEG、PNG、WebP、GIF、HEIC 图片，MP4、MOV、3GP、WebM 视频和"
                      "M4A、AAC、MP3、AMR、WAV、OGG、WebM 录音。",
-                     "Unrecognised file type: only JPEG, PNG, WebP and HEIC photos, MP4, MOV, 3GP and "
-                     "WebM video, and M4A, AAC, MP3, AMR, WAV, OGG and WebM audio are accepted."),
+                     "Unrecognised file type: only JPEG, PNG, WebP, GIF and HEIC images, MP4, MOV, 3GP "
+                     "and WebM video, and M4A, AAC, MP3, AMR, WAV, OGG and WebM audio are accepted."),
 }
 
 
@@ -233,6 +234,8 @@ def sniff(head: bytes) -> Sniffed:
         return Sniffed("image", "image/jpeg", ".jpg")
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         return Sniffed("image", "image/png", ".png")
+    if head.startswith((b"GIF87a", b"GIF89a")):  # screen recordings and animated captures
+        return Sniffed("image", "image/gif", ".gif")
     if head.startswith(b"RIFF") and len(head) >= 12:
         if head[8:12] == b"WEBP":
             return Sniffed("image", "image/webp", ".webp")

@@ -29,6 +29,9 @@ class Media(Base):
     previews: Mapped[list] = mapped_column(JSON, default=list)  # derivatives the server made
     width: Mapped[int | None]
     height: Mapped[int | None]
+    # Frames of an animation (GIF, animated PNG or WebP), 1 for a still; None for other types or a
+    # GIF too large to count cheaply.
+    frames: Mapped[int | None]
     flags: Mapped[list] = mapped_column(JSON, default=list)
     taken_at: Mapped[datetime | None]
     taken_at_zone_assumed: Mapped[bool | None]  # EXIF gave no offset: read as Asia/Shanghai

@@ -377,13 +377,15 @@ def _media_schemas() -> dict:
             "phone_preview": {"type": "boolean", "description": "The phone's own preview is held."},
             "width": nullable(integer(None, 0)),
             "height": nullable(integer(None, 0)),
+            "frames": nullable(integer("Frames of a GIF, PNG or WebP: 1 for a still; null for other types or a "
+                                       "GIF too large to count.", 1)),
             "flags": array(string(enum=sorted({*FLAG_MESSAGES, "pipeline_failed"})),
                            "What a person should know about the file (it is stored as received)."),
             "taken_at": nullable(date_time("From EXIF.")),
             "taken_at_zone_assumed": nullable({"type": "boolean",
                                                "description": "EXIF gave no offset: read as Asia/Shanghai."}),
         }, required=["alg", "hash", "size", "mime", "kind", "original_stored", "previews", "phone_preview",
-                     "width", "height", "flags", "taken_at", "taken_at_zone_assumed"]),
+                     "width", "height", "frames", "flags", "taken_at", "taken_at_zone_assumed"]),
         "MediaStored": obj({"status": string(enum=["stored"]), "media": ref("Media")},
                            required=["status", "media"]),
         "UploadOffset": obj({

@@ -70,13 +70,39 @@ def grey_jpeg(width: int, height: int, exif: Image.Exif | None = None) -> bytes:
     return b"\xff\xd8" + app1 + tables + sof + sos + scan + b"\xff\xd9"
 
 
+def claiming(jpeg: bytes, width: int, height: int) -> bytes:
+    """The same baseline JPEG with its SOF0 header patched to claim ``width``×``height``."""
+    data = bytearray(jpeg)
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
 def patched_sof(width: int, height: int) -> bytes:
     """A tiny JPEG whose header claims ``width``×``height`` (the data is for 64×64)."""
     out = io.BytesIO()
     Image.new("RGB", (64, 64), (10, 200, 10)).save(out, "JPEG")
+    return claiming(out.getvalue(), width, height)
+
+
+def animated_gif(colours: list[tuple[int, int, int]], size: tuple[int, int] = (400, 300),
+                 duration: int = 120) -> bytes:
+    """An animation of one solid colour per frame, as a phone's GIF export writes it."""
+    frames = [Image.new("RGB", size, colour) for colour in colours]
+    out = io.BytesIO()
+    frames[0].save(out, "GIF", save_all=True, append_images=frames[1:], duration=duration, loop=0)
+    return out.getvalue()
+
+
+def gif_claiming(width: int, height: int, *, where: str) -> bytes:
+    """A 1×1 GIF whose logical screen (``where="screen"``) or first frame (``"frame"``) claims
+    ``width``×``height``: a GIF decompression bomb of a few bytes."""
+    out = io.BytesIO()
+    Image.new("P", (1, 1)).save(out, "GIF")
     data = bytearray(out.getvalue())
-    sof = data.index(b"\xff\xc0")
-    data[sof + 5:sof + 9] = struct.pack(">HH", height, width)
+    # The image descriptor: ",", left 0, top 0, width 1, height 1 (little-endian).
+    at = 6 if where == "screen" else data.index(b"\x2c\x00\x00\x00\x00\x01\x00\x01\x00") + 5
+    data[at:at + 4] = struct.pack("<HH", width, height)
     return bytes(data)
 
 
@@ -244,6 +270,154 @@ def test_garbage_in_the_scan_is_flagged_corrupt(media_dir):
     assert process(write(media_dir, "trailer.jpg", good + good)).flags == []
 
 
+@pytest.fixture(scope="session")
+def photo_640() -> bytes:
+    """A whole 640×480 baseline JPEG (4:2:0) with detail down to its last row."""
+    out = io.BytesIO()
+    Image.effect_noise((640, 480), 60).convert("RGB").save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(("width", "height"), [
+    (20000, 10000),   # 200 MP claimed, under the bomb limit: only the data can tell
+    (640, 960),       # twice as tall: the real picture on top, nothing below
+    (1280, 480),      # twice as wide: the rows of the real picture no longer line up
+])
+def test_a_header_claiming_more_than_the_data_holds_is_flagged_and_not_previewed(
+        media_dir, photo_640, width, height):
+    path = write(media_dir, f"claims-{width}x{height}.jpg", claiming(photo_640, width, height))
+    before = sha256(path)
+    result = process(path, declared_mime="image/jpeg")
+    assert sha256(path) == before
+    assert result.flags == ["dimensions_mismatch"]
+    assert (result.width, result.height) == (width, height)  # what the header claims, as stored
+    # A preview would be mostly the decoder's grey fill, shown as if it were the photo: a lead
+    # gets the flag and the original instead.
+    assert result.previews == {}
+    [message] = result.messages
+    assert "尺寸" in message["zh"] and "未生成预览" in message["zh"]
+    assert "header" in message["en"] and "no preview" in message["en"]
+
+
+def _jpeg(im: Image.Image, **params) -> bytes:
+    out = io.BytesIO()
+    im.save(out, "JPEG", **params)
+    return out.getvalue()
+
+
+def _flat_bottom(size: tuple[int, int]) -> Image.Image:
+    photo = Image.effect_noise(size, 60).convert("RGB")
+    photo.paste((235, 235, 240), (0, size[1] // 2, size[0], size[1]))  # an overcast sky, upside down
+    return photo
+
+
+@pytest.mark.parametrize("name", ["solid", "solid 4:4:4", "grey", "cmyk", "flat bottom half", "odd size",
+                                  "decoded at a quarter scale", "a second picture after the first"])
+def test_whole_pictures_with_a_flat_bottom_are_not_flagged(media_dir, name):
+    """A flat last row is what the decoder's fill looks like: pictures that really end flat must
+    still pass the check that follows."""
+    data = {
+        "solid": lambda: _jpeg(Image.new("RGB", (640, 480), (90, 140, 200))),
+        "solid 4:4:4": lambda: _jpeg(Image.new("RGB", (640, 480), (128, 128, 128)), subsampling=0),
+        "grey": lambda: _jpeg(Image.new("L", (640, 480), 30)),
+        "cmyk": lambda: _jpeg(Image.new("CMYK", (640, 480), (0, 0, 0, 0))),
+        "flat bottom half": lambda: _jpeg(_flat_bottom((2000, 1500)), quality=90),
+        "odd size": lambda: _jpeg(Image.new("RGB", (641, 479), (10, 10, 10))),
+        "decoded at a quarter scale": lambda: grey_jpeg(6000, 5200),
+        # As MPO files and some cameras append one: the check reads up to the first picture's end.
+        "a second picture after the first": lambda: grey_jpeg(640, 480) + grey_jpeg(64, 64),
+    }[name]()
+    result = process(write(media_dir, f"flat-{name}.jpg", data))
+    assert result.flags == []
+    assert sorted(result.previews) == ["preview", "thumb"]
+
+
+# --- GIF ----------------------------------------------------------------------------------------
+
+def test_an_animated_gif_is_stored_as_evidence_previewed_by_its_first_frame_and_counted(media_dir):
+    colours = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (250, 250, 250), (0, 0, 0)]
+    path = write(media_dir, "screen-recording.gif", animated_gif(colours))
+    before = sha256(path)
+    result = process(path, declared_mime="image/gif")
+    assert sha256(path) == before
+    assert (result.kind, result.mime, result.width, result.height) == ("image", "image/gif", 400, 300)
+    assert result.flags == ["animated"]
+    assert result.frames == 5
+    preview, thumb = decoded(result.previews["preview"]), decoded(result.previews["thumb"])
+    assert preview.size == (400, 300) and thumb.size == (320, 240)  # never enlarged
+    assert preview.getpixel((200, 150)) == pytest.approx((200, 30, 30), abs=8)  # the first frame
+    [message] = result.messages
+    assert "第一帧" in message["zh"] and "first frame" in message["en"]
+
+
+def test_a_single_frame_gif_is_a_plain_image(media_dir):
+    im = Image.new("P", (300, 200), 0)
+    im.putpalette([0, 0, 0, 220, 20, 20] + [0, 0, 0] * 254)
+    im.paste(1, (100, 50, 200, 150))
+    out = io.BytesIO()
+    im.save(out, "GIF", transparency=0)
+    result = process(write(media_dir, "still.gif", out.getvalue()), declared_mime="image/gif")
+    assert (result.mime, result.flags, result.frames) == ("image/gif", [], 1)
+    preview = decoded(result.previews["preview"])
+    assert preview.size == (300, 200)
+    assert preview.getpixel((5, 5)) == pytest.approx((255, 255, 255), abs=3)  # transparency over white
+    assert preview.getpixel((150, 100)) == pytest.approx((220, 20, 20), abs=8)
+
+
+def test_a_gif_declared_as_a_jpeg_is_the_gif_its_bytes_show(media_dir):
+    result = process(write(media_dir, "gif-named.jpg", animated_gif([(1, 2, 3), (4, 5, 6)])),
+                     declared_mime="image/jpeg")
+    assert result.mime == "image/gif"
+    assert result.flags == ["declared_type_mismatch", "animated"]
+
+
+@pytest.mark.parametrize(("where", "width", "height"), [
+    ("screen", 20000, 15000),   # 300 MP: Pillow only warns
+    ("screen", 24000, 22000),   # 528 MP: Pillow raises
+    ("frame", 24000, 22000),    # a 1×1 screen whose first frame claims 528 MP
+])
+def test_a_gif_decompression_bomb_is_flagged_and_not_decoded(media_dir, where, width, height):
+    path = write(media_dir, f"bomb-{where}-{width}.gif", gif_claiming(width, height, where=where))
+    before = sha256(path)
+    started = time.monotonic()
+    result = process(path)
+    assert time.monotonic() - started < 2
+    assert sha256(path) == before
+    assert result.mime == "image/gif"
+    assert "decompression_bomb" in result.flags
+    assert result.previews == {}
+
+
+def test_a_gif_too_large_to_walk_is_flagged_animated_without_a_frame_count(media_dir, monkeypatch):
+    """Counting frames walks the whole file: above a size it is left undone, never guessed."""
+    data = animated_gif([(200, 30, 30), (30, 200, 30), (30, 30, 200)])
+    monkeypatch.setattr(pipeline, "GIF_FRAME_COUNT_MAX_BYTES", len(data) - 1)
+    result = process(write(media_dir, "long.gif", data))
+    assert result.flags == ["animated"] and result.frames is None
+    assert decoded(result.previews["preview"]).getpixel((10, 10)) == pytest.approx((200, 30, 30), abs=8)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+def test_other_animations_are_flagged_and_counted_like_gif(media_dir, fmt):
+    frames = [Image.new("RGB", (160, 120), colour) for colour in ((200, 30, 30), (30, 200, 30))]
+    out = io.BytesIO()
+    frames[0].save(out, fmt, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    result = process(write(media_dir, f"animated.{fmt.lower()}", out.getvalue()))
+    assert (result.flags, result.frames) == (["animated"], 2)
+    assert decoded(result.previews["preview"]).getpixel((80, 60)) == pytest.approx((200, 30, 30), abs=8)
+
+
+def test_a_gif_cut_in_a_later_frame_is_flagged_and_keeps_its_first_frame_preview(media_dir):
+    data = animated_gif([(200, 30, 30), (30, 200, 30), (30, 30, 200)])
+    # Pillow writes a graphic control extension (8 bytes) before each frame's image descriptor.
+    second_frame = data.index(b"\x21\xf9\x04", data.index(b"\x21\xf9\x04") + 1) + 8
+    assert data[second_frame] == 0x2C
+    result = process(write(media_dir, "cut.gif", data[:second_frame + 5]))
+    assert result.mime == "image/gif"
+    assert result.flags == ["corrupt"] and result.frames is None
+    assert decoded(result.previews["preview"]).getpixel((10, 10)) == pytest.approx((200, 30, 30), abs=8)
+
+
 def test_empty_or_unsupported_bytes_raise_the_sniff_refusal(media_dir):
     with pytest.raises(UnsupportedMedia) as caught:
         process(write(media_dir, "empty.jpg", b""))
@@ -277,10 +451,11 @@ def test_fake_bomb_header_is_flagged_never_a_crash(media_dir, width, height, zon
     before = sha256(path)
     result = process(path)
     assert sha256(path) == before
-    assert "decompression_bomb" in result.flags
+    # The header claims far more than its 64×64 of data: a bomb by the header, and not previewed
+    # as if the claimed picture were there.
+    assert result.flags == ["decompression_bomb", "dimensions_mismatch"]
     assert (result.width, result.height) == (width, height)
-    for jpeg in result.previews.values():  # draft-scaled: what is decoded is small
-        assert max(decoded(jpeg).size) <= 1280
+    assert result.previews == {}
 
 
 def test_pillow_warning_zone_is_really_a_warning(media_dir):

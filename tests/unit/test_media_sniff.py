@@ -63,6 +63,8 @@ ACCEPTED = [
     ("jpeg", _pillow("JPEG"), "image", "image/jpeg"),
     ("png", _pillow("PNG"), "image", "image/png"),
     ("webp", _pillow("WEBP"), "image", "image/webp"),
+    ("gif89a", _pillow("GIF"), "image", "image/gif"),
+    ("gif87a", b"GIF87a" + _pillow("GIF")[6:], "image", "image/gif"),
     ("heic iphone", _ftyp(b"heic", b"mif1", b"heic"), "image", "image/heic"),
     ("heic android", _ftyp(b"mif1", b"mif1", b"heic"), "image", "image/heic"),
     ("heif", _ftyp(b"mif1", b"mif1", b"miaf"), "image", "image/heif"),
@@ -93,6 +95,19 @@ def test_supported_media_is_recognised_from_its_bytes(head, kind, mime):
     assert isinstance(found, Sniffed)
     assert (found.kind, found.mime) == (kind, mime)
     assert found.ext.startswith(".")
+
+
+def test_an_animated_gif_is_an_image():
+    """A phone's screen recording or an animated capture saved as GIF is evidence like any image."""
+    frames = [Image.new("RGB", (64, 48), (40 * i, 0, 0)) for i in range(4)]
+    out = io.BytesIO()
+    frames[0].save(out, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    assert sniff(out.getvalue()[:16]) == Sniffed("image", "image/gif", ".gif")
+
+
+def test_the_refusal_of_unknown_bytes_names_gif_among_the_accepted_types():
+    zh, en = MESSAGES["unknown_type"]
+    assert "GIF" in zh and "GIF" in en
 
 
 def test_only_the_head_is_needed():

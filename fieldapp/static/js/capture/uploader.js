@@ -16,7 +16,7 @@ const MIN_CHUNK_BYTES = 64 * 1024;
 // A chunk is given time for a slow link (1 MiB at 128 kbit/s is 66 s); one that still times out
 // is halved for the next try, so a very poor link makes smaller steps instead of none.
 const CHUNK_TIMEOUT_MS = 120_000;
-const IMAGE_TYPES = new Set(["image/jpeg", "image/png", "image/webp", "image/heic", "image/heif"]);
+const IMAGE_TYPES = new Set(["image/jpeg", "image/png", "image/webp", "image/gif", "image/heic", "image/heif"]);
 
 class UploadRefused extends Error {
   constructor(code, message) { super(message || code); this.code = code; }
@@ -42,13 +42,22 @@ async function updateMedia(hash, changes) {
   });
 }
 
+// A type the server did not know may be accepted after an upgrade (GIF was refused until it was
+// stored as evidence): such a refusal is tried again a day later. Any other refusal is final.
+const RETRY_UNKNOWN_TYPE_MS = 24 * 3600 * 1000;
+function stillRefused(m) {
+  if (!m.refused) return false;
+  if (m.refused.code !== "unknown_type") return true;
+  return Date.now() - (m.refused.at ? Date.parse(m.refused.at) : 0) < RETRY_UNKNOWN_TYPE_MS;
+}
+
 // Media whose records the server has seen (or is being sent), with bytes not yet confirmed.
 async function candidates() {
   const records = new Map((await getAll("records")).map((r) => [r.id, r]));
   return (await getAll("media")).filter((m) => {
     const owner = records.get(m.owner_id);
     const withdrawn = owner?.withdrawn || (owner?.media && !owner.media.some((ref) => ref.hash === m.hash));
-    return m.blob && !m.confirmed_at && !m.refused && owner && !withdrawn
+    return m.blob && !m.confirmed_at && !stillRefused(m) && owner && !withdrawn
       && (owner.status === "syncing" || owner.status === "synced");
   });
 }
@@ -212,7 +221,8 @@ export async function uploadMedia(progress, between = async () => {}) {
       } catch (error) {
         if (!(error instanceof UploadRefused)) throw error;
         // Refused content stays on the phone, with the reason shown; it is never dropped.
-        await updateMedia(item.hash, { refused: { code: error.code, message: error.message } });
+        await updateMedia(item.hash, { refused: { code: error.code, message: error.message,
+                                                  at: new Date().toISOString() } });
       }
       bytesBefore += item.size;
       mediaDone += 1;
