@@ -11,6 +11,7 @@ import hashlib
 import re
 import uuid
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import UTC, datetime
 
 from sqlalchemy import select, tuple_
@@ -222,8 +223,8 @@ class Prepared:
     signature: bytes
     content_hash: str
 
-    @property
-    def key(self) -> tuple[uuid.UUID, int]:
+    @cached_property
+    def key(self) -> tuple[uuid.UUID, int]:  # looked up many times per item in a batch
         return uuid.UUID(self.envelope["record_id"]), self.envelope["revision"]
 
 
@@ -373,7 +374,9 @@ def _store_new_records(candidates: list[Prepared], author: Author, device_id: uu
     # so that two pushes racing for overlapping records wait on each other in the same order
     # (PostgreSQL would otherwise detect a deadlock and fail one of them).
     rows = [_record_row(by_id[record_id], author, now) for record_id in sorted(by_id)]
-    claimed = set(s.execute(_claim_record(s).values(rows)).scalars())
+    # Executed as "executemany" with RETURNING: SQLAlchemy batches the rows into multi-row INSERTs
+    # itself and caches the compiled statement, where .values(rows) compiled anew for every batch.
+    claimed = set(s.execute(_claim_record(s), rows).scalars())
     mine = [item for record_id, item in by_id.items() if record_id in claimed]
     if not mine:
         return {}
