@@ -1,10 +1,7 @@
 """fieldapp: offline-first capture of administrative enforcement records (行政执法全过程记录)."""
 from __future__ import annotations
 
-import logging
-import time
-
-from flask import Flask, g, render_template, request
+from flask import Flask, render_template, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import Settings, flask_config
@@ -72,13 +69,11 @@ def _register_error_pages(app: Flask) -> None:
 
 def _register_template_helpers(app: Flask) -> None:
     from flask_babel import get_locale
-    from zoneinfo import ZoneInfo
 
-    shanghai = ZoneInfo("Asia/Shanghai")
+    from .i18n import local_time
 
-    @app.template_filter("local")
-    def local_time(value, fmt: str = "%Y-%m-%d %H:%M"):
-        return value.astimezone(shanghai).strftime(fmt) if value else ""
+    # The one way a page shows a time: Beijing time, one format (see i18n.local_time).
+    app.add_template_filter(local_time, "local")
 
     @app.template_filter("combine")
     def combine(first: dict, second: dict) -> dict:
@@ -95,26 +90,10 @@ def _register_template_helpers(app: Flask) -> None:
 
 
 def _register_request_log(app: Flask, settings: Settings) -> None:
-    log = logging.getLogger("fieldapp.request")
-    if not settings.log_requests:
-        return
-    if not log.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-        log.propagate = False
+    from . import http_hygiene
+    from .ops import request_log
 
-    @app.before_request
-    def _start_timer():
-        g.request_started = time.perf_counter()
-
-    @app.after_request
-    def _log(response):
-        started = g.get("request_started")
-        elapsed = (time.perf_counter() - started) * 1000 if started else 0.0
-        from flask_login import current_user
-        who = str(current_user.id) if getattr(current_user, "is_authenticated", False) else "-"
-        log.info("%s %s %s %d %.1fms user=%s", request.remote_addr, request.method, request.path,
-                 response.status_code, elapsed, who)
-        return response
+    request_log.init_app(app, enabled=settings.log_requests)
+    # Outermost: closing a connection is asked of the server's own start_response.
+    http_hygiene.init_app(app, max_bytes=settings.request_drain_max_bytes,
+                          max_seconds=settings.request_drain_seconds)

@@ -28,6 +28,15 @@ def _env_int(name: str, default: int) -> int:
     return default if raw is None else int(raw)
 
 
+def _env_opt_int(name: str) -> int | None:
+    raw = _env(name)
+    return None if raw is None or not raw.strip() else int(raw)
+
+
+# The request body limit of every route but chunk uploads and preview batches (media_views raise it).
+MAX_CONTENT_LENGTH = 2 * 1024 * 1024
+
+
 def _load_secret_key(var_dir: Path) -> str:
     """Use FIELDAPP_SECRET_KEY, or a random key persisted under var/ so that all workers share it.
 
@@ -98,12 +107,32 @@ class Settings:
     media_max_bytes: int = field(default_factory=lambda: _env_int("MEDIA_MAX_BYTES", 4 * 1024**3))
     media_chunk_max_bytes: int = field(default_factory=lambda: _env_int("MEDIA_CHUNK_MAX_BYTES", 8 * 1024**2))
     media_preview_max_bytes: int = field(default_factory=lambda: _env_int("MEDIA_PREVIEW_MAX_BYTES", 2 * 1024**2))
+    # The unread rest of a refused request body is read and dropped up to this many bytes, so the
+    # connection stays usable; a larger rest closes the connection (default: the chunk limit, and
+    # at least the app-wide body limit).
+    request_drain_max_bytes: int | None = field(default_factory=lambda: _env_opt_int("REQUEST_DRAIN_MAX_BYTES"))
+    # ... and for at most this many seconds: a client that stops sending gets its connection closed.
+    request_drain_seconds: float = field(default_factory=lambda: float(_env("REQUEST_DRAIN_SECONDS", "10")))
+    # Readiness (/readyz, /healthz): how long the media store may take to answer its probe.
+    health_media_timeout_seconds: float = field(
+        default_factory=lambda: float(_env("HEALTH_MEDIA_TIMEOUT", "2")))
+    # Migrations on PostgreSQL give up on a table lock after this long instead of queueing every
+    # writer behind their own wait; `init-db` can simply be run again.
+    migration_lock_timeout_seconds: int = field(default_factory=lambda: _env_int("MIGRATION_LOCK_TIMEOUT", 5))
+    # `sweep-uploads`: an upload nobody added to for this long is abandoned and removed; the
+    # remaining state of a completed upload goes after completed_hours; temporary files a killed
+    # host left behind after temp_hours.
+    upload_abandon_hours: float = field(default_factory=lambda: float(_env("UPLOAD_ABANDON_HOURS", "48")))
+    upload_completed_hours: float = field(default_factory=lambda: float(_env("UPLOAD_COMPLETED_HOURS", "1")))
+    upload_temp_hours: float = field(default_factory=lambda: float(_env("UPLOAD_TEMP_HOURS", "6")))
 
     def __post_init__(self) -> None:
         if self.media_dir is None:
             self.media_dir = Path(_env("MEDIA_DIR", str(self.var_dir / "media"))).resolve()
         if not self.database_url:
             self.database_url = f"sqlite:///{self.var_dir / 'fieldapp.sqlite3'}"
+        if self.request_drain_max_bytes is None:
+            self.request_drain_max_bytes = max(self.media_chunk_max_bytes, MAX_CONTENT_LENGTH)
 
     @property
     def base_url(self) -> str:
@@ -133,6 +162,6 @@ def flask_config(settings: Settings) -> dict:
         "WTF_CSRF_SSL_STRICT": False,  # origins are checked against FIELDAPP_ORIGINS instead
         "BABEL_DEFAULT_LOCALE": "zh_CN",
         "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
-        "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+        "MAX_CONTENT_LENGTH": MAX_CONTENT_LENGTH,
         "JSON_AS_ASCII": False,
     }

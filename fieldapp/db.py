@@ -49,7 +49,9 @@ def make_engine(url: str) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    # A database host that does not answer must fail a request (and /readyz) in seconds, not hang it.
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10,
+                         connect_args={"connect_timeout": 5})
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -123,6 +125,19 @@ def write_transaction() -> Iterator[Session]:
             yield inner
     finally:
         g.write_lock = False
+
+
+@contextmanager
+def writing() -> Iterator[Session]:
+    """For a write that may happen on a read path or inside a writing transaction (publishing the
+    built-in catalogue on first use, say): in a GET's read transaction it runs in a write
+    transaction of its own, committed at the end; anywhere else it joins the transaction in
+    progress, which already holds the write lock, and the caller commits as usual."""
+    if has_request_context() and request.method in _SAFE_METHODS and not g.get("write_lock"):
+        with write_transaction() as s:
+            yield s
+    else:
+        yield session()
 
 
 def _run_again_with_the_write_lock(exc: WriteWithoutLock):

@@ -2,6 +2,9 @@
 browser's Accept-Language, then zh_CN."""
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
 from flask import request
 from flask_babel import Babel
 
@@ -27,3 +30,34 @@ def select_locale() -> str:
 
 def init_app(app) -> None:
     babel.init_app(app, locale_selector=select_locale)
+
+
+# ── times as people read them ────────────────────────────────────────────────────────────────────
+# Times are stored in UTC (and phones write ISO strings with "Z"); every time a page shows goes
+# through ``local_time``, the ``local`` template filter, so that all read as Beijing time in one
+# format and a UTC string never stands beside a local one.
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+TIME_FORMAT = "%Y-%m-%d %H:%M"
+
+
+def parse_when(value) -> datetime | None:
+    """A datetime, or an ISO 8601 string as phones send it; naive values are UTC."""
+    if isinstance(value, datetime):
+        when = value
+    elif isinstance(value, str) and value.strip():
+        try:
+            when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    else:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def local_time(value, fmt: str = TIME_FORMAT) -> str:
+    """Beijing time in the one display format; "" for nothing, the text itself if it is no time."""
+    when = parse_when(value)
+    if when is None:
+        return "" if value in (None, "") else str(value)
+    return when.astimezone(SHANGHAI).strftime(fmt)

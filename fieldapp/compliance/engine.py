@@ -26,8 +26,9 @@ from .facts import CaseFacts, load_case_facts, parse_time
 
 def catalogue_content() -> dict:
     latest = publication.latest()
-    if latest is None:
-        latest = publication.ensure_published()
+    if latest is None:  # init-db publishes it; a database made otherwise publishes on first use
+        with db.writing():
+            latest = publication.ensure_published()
     return latest.content
 
 

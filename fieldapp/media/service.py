@@ -55,6 +55,9 @@ RECOMMENDED_CHUNK_BYTES = 1024 * 1024
 PREVIEW_MAX_PX = 2048  # a phone preview larger than this is not a preview
 PREVIEW_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
 MAX_QUERY_ITEMS = 1000
+# A copy of an S3 original on the host for the pipeline; a host killed meanwhile leaves it behind
+# in the system's temporary folder, where the sweeper looks for this prefix.
+ORIGINAL_TEMP_PREFIX = "fieldapp-original-"
 
 
 class MediaRefused(Exception):
@@ -254,6 +257,12 @@ def append(user_id: uuid.UUID, upload_id: uuid.UUID, at: int, stream: BinaryIO, 
     return {"upload_id": str(upload_id), "offset": new_offset, "size": size}
 
 
+def discard_upload(upload_id: uuid.UUID) -> None:
+    """Forget an upload nobody finished (the sweeper's abandoned uploads): its bytes go, and
+    the phone that comes back begins it again from byte 0."""
+    _discard(upload_id)
+
+
 def _discard(upload_id: uuid.UUID) -> None:
     """Drop an upload's bytes and its record of chunks: a later upload of the same file starts
     afresh, and the chunk rows keep describing bytes that exist (no range is recorded twice)."""
@@ -279,7 +288,7 @@ def _original_file(store: MediaStorage, alg: str, digest: str) -> Iterator[Path]
     if isinstance(store, LocalStorage):
         yield store.root.joinpath(*original_key(alg, digest).split("/"))
         return
-    with tempfile.NamedTemporaryFile(prefix="fieldapp-original-") as tmp, store.open(alg, digest) as src:
+    with tempfile.NamedTemporaryFile(prefix=ORIGINAL_TEMP_PREFIX) as tmp, store.open(alg, digest) as src:
         while chunk := src.read(1024 * 1024):
             tmp.write(chunk)
         tmp.flush()

@@ -52,6 +52,11 @@ by naming its hash.
 
 After ``complete`` an upload keeps a tiny record (``upload.json`` and ``completed``), so that a
 repeated ``complete`` (a lost response) answers the same; ``abort`` removes it.
+
+**Sweeping.** ``uploads`` lists every upload with its last activity and ``sweep_temporary``
+removes what interrupted work left behind (a chunk being spooled, an original being assembled),
+so that `flask sweep-uploads` (:mod:`fieldapp.media.sweep`) can remove abandoned uploads, the
+records of completed ones and a killed host's leftovers by age, on either backend.
 """
 from __future__ import annotations
 
@@ -64,8 +69,9 @@ import shutil
 import tempfile
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Protocol, runtime_checkable
 
@@ -244,6 +250,27 @@ class StoredMedia:
     created: bool  # False when the original was already stored (a retry or a second upload)
 
 
+@dataclass(frozen=True)
+class UploadState:
+    """An upload as the store holds it, for the sweeper (fieldapp.media.sweep)."""
+
+    upload_id: str
+    completed: bool
+    last_activity: datetime  # UTC: the newest write to any part of the upload's state
+
+
+@dataclass
+class Swept:
+    """What a sweep of temporary files removed (or, in a dry run, would remove)."""
+
+    files: int = 0
+    bytes: int = 0
+
+    def add(self, size: int) -> None:
+        self.files += 1
+        self.bytes += size
+
+
 # ------------------------------------------------------------------------------------- interface
 
 
@@ -276,6 +303,28 @@ class MediaStorage(Protocol):
     def put_derivative(self, alg: str, digest: str, name: str, data: bytes) -> None: ...
 
     def get_derivative(self, alg: str, digest: str, name: str) -> bytes: ...
+
+    def probe(self, timeout: float = 2.0) -> None:
+        """Raise unless the store answers now (readiness): cheap, no retries, bounded by ``timeout``
+        where the backend can bound it."""
+
+    def uploads(self) -> Iterator[UploadState]:
+        """Every upload that has state in the store, with its age; removed with ``abort``."""
+
+    def sweep_temporary(self, older_than: datetime, dry_run: bool = False) -> Swept:
+        """Remove the temporary objects of interrupted work (a host killed while receiving a chunk
+        or assembling an original) last written before ``older_than``; never an upload's state."""
+
+
+def _utc(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, timezone.utc)
+
+
+def _canonical_upload_id(name: str) -> str | None:
+    try:
+        return validate_upload_id(name)
+    except ValueError:
+        return None
 
 
 # ----------------------------------------------------------------------------------------- local
@@ -484,7 +533,9 @@ class LocalStorage:
     def put_derivative(self, alg: str, digest: str, name: str, data: bytes) -> None:
         target = self._path(derivative_key(alg, digest, name))
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+        # Spooled in tmp/ (same file system, so the rename is atomic): what a killed host leaves
+        # there is swept, without walking the whole derivatives tree.
+        fd, tmp = tempfile.mkstemp(dir=self._tmp_dir(), prefix="derivative-")
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
@@ -501,6 +552,68 @@ class LocalStorage:
             return self._path(derivative_key(alg, digest, name)).read_bytes()
         except FileNotFoundError:
             raise MediaNotFound(f"no {name} of {alg} {digest}") from None
+
+    def probe(self, timeout: float = 2.0) -> None:
+        """Write, sync and remove a small file: a missing, read-only or full folder fails here.
+        A hung network mount hangs here; the caller bounds the wait (see fieldapp.ops.health)."""
+        fd, tmp = tempfile.mkstemp(dir=self._tmp_dir(), prefix="probe-")
+        try:
+            os.write(fd, b"probe")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(tmp)
+
+    # -- sweeping
+    def uploads(self) -> Iterator[UploadState]:
+        try:
+            entries = list(os.scandir(self.root / "uploads"))
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            upload_id = _canonical_upload_id(entry.name)
+            if upload_id is None or not entry.is_dir(follow_symlinks=False):
+                continue  # not ours: left alone
+            try:
+                # The folder's own time changes when a chunk or marker is added to it.
+                newest = entry.stat(follow_symlinks=False).st_mtime
+                completed = False
+                for leaf in os.scandir(entry.path):
+                    newest = max(newest, leaf.stat(follow_symlinks=False).st_mtime)
+                    completed = completed or leaf.name == "completed"
+            except FileNotFoundError:  # removed meanwhile (completed or swept by another host)
+                continue
+            yield UploadState(upload_id, completed, _utc(newest))
+
+    def sweep_temporary(self, older_than: datetime, dry_run: bool = False) -> Swept:
+        """``tmp/`` (assembled copies, derivative spools, probes) and the ``.incoming-`` spools
+        of chunks and markers in each upload's folder."""
+        swept = Swept()
+        folders = [self.root / "tmp"]
+        try:
+            folders += [Path(e.path) for e in os.scandir(self.root / "uploads")
+                        if _canonical_upload_id(e.name) and e.is_dir(follow_symlinks=False)]
+        except FileNotFoundError:
+            pass
+        for folder in folders:
+            in_tmp = folder.name == "tmp"
+            try:
+                entries = list(os.scandir(folder))
+            except FileNotFoundError:
+                continue
+            for entry in entries:
+                if not (in_tmp or entry.name.startswith(".incoming-")):
+                    continue
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                    if not entry.is_file(follow_symlinks=False) or _utc(info.st_mtime) >= older_than:
+                        continue
+                    if not dry_run:
+                        os.unlink(entry.path)
+                except FileNotFoundError:  # finished (renamed or removed) meanwhile
+                    continue
+                swept.add(info.st_size)
+        return swept
 
 
 # -------------------------------------------------------------------------------------------- S3
@@ -574,6 +687,11 @@ class S3Storage:
         if prefix and any(part in {"", ".", ".."} for part in prefix.split("/")):
             raise ValueError("the S3 prefix has an empty, '.' or '..' segment")
         self.prefix = f"{prefix}/" if prefix else ""
+        self._connection = {"region_name": self.region, "endpoint_url": endpoint_url or None,
+                            "aws_access_key_id": access_key, "aws_secret_access_key": secret_key,
+                            "addressing_style": "path" if endpoint_url else "auto"}
+        self._injected_client = client is not None
+        self._probe_clients: dict[float, Any] = {}
         if client is None:
             config = Config(
                 signature_version="s3v4",
@@ -911,11 +1029,19 @@ class S3Storage:
                 return
             raise
 
-    def abort(self, upload_id: str) -> None:
+    def _meta(self, upload_id: str) -> dict | None:
+        """The upload's declaration (upload.json), or None when there is none."""
         try:
-            meta = self._state(upload_id).meta
-        except UnknownUpload:
-            meta = {}
+            body = self.client.get_object(Bucket=self.bucket, Key=self._u(upload_id, "upload.json"))
+            return json.loads(body["Body"].read())
+        except Exception as exc:
+            if self._is(exc, *self._NOT_FOUND):
+                return None
+            raise
+
+    def abort(self, upload_id: str) -> None:
+        # Only the declaration is read: an upload whose chunk records are inconsistent can still go.
+        meta = self._meta(upload_id) or {}
         if meta.get("multipart"):
             try:
                 self.client.abort_multipart_upload(
@@ -960,6 +1086,68 @@ class S3Storage:
             raise
         with obj["Body"] as body:
             return body.read()
+
+    def probe(self, timeout: float = 2.0) -> None:
+        """List at most one key under our uploads prefix, once, with connect and read timeouts of
+        ``timeout`` and no retries: the app's own client retries with back-off for a minute or
+        more against a dead endpoint. (A listing under our prefix, not a HEAD of the bucket: it
+        needs exactly the permission the app uses, which a policy may grant for the prefix only.)"""
+        self._probe_client(timeout).list_objects_v2(Bucket=self.bucket, Prefix=self._k("uploads/"), MaxKeys=1)
+
+    # -- sweeping
+    def uploads(self) -> Iterator[UploadState]:
+        base = self._k("uploads/")
+        found: dict[str, tuple[bool, datetime]] = {}
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=base):
+            for item in page.get("Contents", []):
+                name, _, leaf = item["Key"][len(base):].partition("/")
+                upload_id = _canonical_upload_id(name)
+                if upload_id is None:
+                    continue  # not ours: left alone
+                completed, newest = found.get(upload_id, (False, item["LastModified"]))
+                found[upload_id] = (completed or leaf == "completed", max(newest, item["LastModified"]))
+        for upload_id, (completed, newest) in found.items():
+            yield UploadState(upload_id, completed, newest)
+
+    def sweep_temporary(self, older_than: datetime, dry_run: bool = False) -> Swept:
+        """Multipart uploads no upload's declaration names: a host killed between creating one and
+        writing upload.json, or a begin that lost a race and died before aborting its own. (A
+        declared upload's multipart upload goes with the upload; the bucket has no other temporary
+        objects: chunks are spooled in anonymous temporary files on the host.)"""
+        swept = Swept()
+        base = self._k("uploads/")
+        for page in self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=base):
+            for pending in page.get("Uploads", []):
+                name, _, leaf = pending["Key"][len(base):].partition("/")
+                upload_id = _canonical_upload_id(name)
+                if upload_id is None or leaf != "assembled" or pending["Initiated"] >= older_than:
+                    continue
+                if (self._meta(upload_id) or {}).get("multipart") == pending["UploadId"]:
+                    continue
+                if not dry_run:
+                    try:
+                        self.client.abort_multipart_upload(Bucket=self.bucket, Key=pending["Key"],
+                                                           UploadId=pending["UploadId"])
+                    except Exception as exc:
+                        if not self._is(exc, "NoSuchUpload", *self._NOT_FOUND):
+                            raise
+                swept.add(0)
+        return swept
+
+    def _probe_client(self, timeout: float) -> Any:
+        if self._injected_client:
+            return self.client
+        if timeout not in self._probe_clients:
+            from botocore.config import Config
+
+            connection = dict(self._connection)
+            addressing = connection.pop("addressing_style")
+            config = Config(signature_version="s3v4", s3={"addressing_style": addressing},
+                            connect_timeout=timeout, read_timeout=timeout,
+                            retries={"total_max_attempts": 1, "mode": "standard"})
+            with _SESSION_LOCK:
+                self._probe_clients[timeout] = _SESSION.client("s3", config=config, **connection)
+        return self._probe_clients[timeout]
 
 
 # ---------------------------------------------------------------------------------- configuration

@@ -21,11 +21,15 @@ def _raise_body_limit():
     """Chunks and previews may be larger than the app-wide request limit (2 MiB). The limit is
     raised for these two endpoints before anything touches the body: the CSRF check, the app's
     first before-request hook, reads ``request.form``, which applies the limit in force then."""
+    # The endpoint first: this hook runs for every request, and asking who the user is loads them
+    # from the database (a health probe or a static file must not).
+    if request.endpoint not in {"sync.upload_chunk", "sync.phone_previews"}:
+        return
     if not current_user.is_authenticated:  # a stranger's body is refused at the app-wide limit
         return
     if request.endpoint == "sync.upload_chunk":
         request.max_content_length = service.limits().chunk_max_bytes
-    elif request.endpoint == "sync.phone_previews":
+    else:
         request.max_content_length = service.limits().preview_max_bytes * 8
 
 

@@ -3,18 +3,26 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
+import socket
+import threading
+import time
+import uuid
 from pathlib import Path
 
 import pytest
 from PIL import Image
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from fieldapp import create_app, db
 from fieldapp.config import Settings
+from fieldapp.media.storage import S3Storage
 from fieldapp.models import Unit
-from tests.support.appfactory import make_app
-from tests.support.flows import enroll, issue_code, post_form, seed_user
+from fieldapp.ops import health
+from tests.support.appfactory import TEST_SECRET, make_app
+from tests.support.flows import demo_sign_in, enroll, issue_code, post_form, seed_user
 from tests.support.soft_authenticator import SoftAuthenticator
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "fieldapp" / "templates"
@@ -32,21 +40,66 @@ def set_cookie_headers(response, name: str) -> list[str]:
     return [h for h in response.headers.getlist("Set-Cookie") if h.startswith(f"{name}=")]
 
 
-# ---- health check ------------------------------------------------------------------------------
+# ---- health: liveness and readiness -------------------------------------------------------------
 
-def test_healthz_reports_a_reachable_database(client):
-    response = client.get("/healthz")
+def dead_postgres_url(tmp_path) -> str:
+    """A PostgreSQL socket directory where no server runs: connections fail at once."""
+    no_server = tmp_path / "no-postgres-here"
+    no_server.mkdir(exist_ok=True)
+    return f"postgresql+psycopg://postgres@/fieldapp?host={no_server}&port=5432"
+
+
+@pytest.fixture
+def black_hole():
+    """An address that accepts TCP connections and never answers: a hung S3 endpoint."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+def s3_settings(server, bucket: str | None = None, endpoint: str | None = None) -> dict:
+    bucket = bucket or f"fieldapp-{uuid.uuid4().hex[:16]}"
+    return {"media_backend": "s3", "s3_bucket": bucket, "s3_endpoint": endpoint or server.endpoint_url,
+            "s3_region": server.region, "s3_access_key": server.access_key,
+            "s3_secret_key": server.secret_key}
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_readiness_reports_a_reachable_database_and_media_store(client, path):
+    response = client.get(path)
     assert response.status_code == 200
     assert response.is_json
     body = response.get_json()
-    assert body["status"] == "ok" and body["database"] == "ok"
+    assert body["status"] == "ok" and body["database"] == "ok" and body["media"] == "ok"
 
 
-def test_healthz_answers_503_when_the_database_is_unreachable(tmp_path):
-    # A PostgreSQL socket directory where no server runs: the connection fails at once.
+def test_readiness_reaches_an_s3_media_store(sqlite_url, tmp_path, s3_server):
+    settings = s3_settings(s3_server)
+    S3Storage(settings["s3_bucket"], endpoint_url=s3_server.endpoint_url, region=s3_server.region,
+              access_key=s3_server.access_key, secret_key=s3_server.secret_key).ensure_bucket()
+    app = make_app(sqlite_url, tmp_path / "var", **settings)
+    try:
+        response = app.test_client().get("/readyz")
+    finally:
+        app.extensions["fieldapp.engine"].dispose()
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["media"] == "ok"
+
+
+def test_readiness_answers_503_when_the_bucket_is_missing(sqlite_url, tmp_path, s3_server):
+    app = make_app(sqlite_url, tmp_path / "var", **s3_settings(s3_server))  # never created
+    try:
+        response = app.test_client().get("/readyz")
+    finally:
+        app.extensions["fieldapp.engine"].dispose()
+    assert response.status_code == 503
+    assert response.get_json()["media"] == "unreachable"
+
+
+def test_readiness_answers_503_when_the_database_is_unreachable(tmp_path):
     no_server = tmp_path / "no-postgres-here"
-    no_server.mkdir()
-    app = make_app(f"postgresql+psycopg://postgres@/fieldapp?host={no_server}&port=5432", tmp_path / "var")
+    app = make_app(dead_postgres_url(tmp_path), tmp_path / "var")
     try:
         response = app.test_client().get("/healthz")
     finally:
@@ -55,8 +108,204 @@ def test_healthz_answers_503_when_the_database_is_unreachable(tmp_path):
     assert response.is_json
     body = response.get_json()
     assert body["status"] != "ok" and body["database"] != "ok"
+    assert body["media"] == "ok"  # the answer says which part failed
     # The probe's answer does not leak connection details to whoever polls it.
     assert str(no_server) not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_readiness_answers_503_within_seconds_when_the_s3_endpoint_hangs(sqlite_url, tmp_path, s3_server,
+                                                                          black_hole, path):
+    app = make_app(sqlite_url, tmp_path / "var", health_media_timeout_seconds=1.0,
+                   **s3_settings(s3_server, endpoint=black_hole))
+    try:
+        started = time.monotonic()
+        response = app.test_client().get(path)
+        elapsed = time.monotonic() - started
+        # A second check while the first probe may still hang answers at once, without a new thread.
+        again = app.test_client().get(path)
+    finally:
+        app.extensions["fieldapp.engine"].dispose()
+    assert response.status_code == 503 and again.status_code == 503
+    body = response.get_json()
+    assert body["database"] == "ok" and body["media"] in {"timeout", "unreachable"}
+    assert elapsed < 3.0, elapsed
+    assert black_hole not in response.get_data(as_text=True)
+
+
+def test_readiness_answers_503_when_the_s3_endpoint_refuses_connections(sqlite_url, tmp_path, s3_server):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    app = make_app(sqlite_url, tmp_path / "var", **s3_settings(s3_server, endpoint=dead))
+    try:
+        started = time.monotonic()
+        response = app.test_client().get("/readyz")
+        elapsed = time.monotonic() - started
+    finally:
+        app.extensions["fieldapp.engine"].dispose()
+    assert response.status_code == 503
+    assert response.get_json()["media"] == "unreachable"
+    assert elapsed < 3.0, elapsed
+
+
+def test_readiness_answers_503_when_the_media_folder_cannot_be_written(sqlite_url, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_bytes(b"")
+    app = make_app(sqlite_url, tmp_path / "var", media_dir=blocker / "media")
+    try:
+        response = app.test_client().get("/readyz")
+    finally:
+        app.extensions["fieldapp.engine"].dispose()
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["database"] == "ok" and body["media"] == "unreachable"
+
+
+def test_liveness_touches_neither_the_database_nor_the_media_store(tmp_path, s3_server, black_hole):
+    app = make_app(dead_postgres_url(tmp_path), tmp_path / "var", **s3_settings(s3_server, endpoint=black_hole))
+    try:
+        started = time.monotonic()
+        response = app.test_client().get("/livez")
+        elapsed = time.monotonic() - started
+    finally:
+        app.extensions["fieldapp.engine"].dispose()
+    assert response.status_code == 200 and response.get_json() == {"status": "ok"}
+    assert elapsed < 0.5, elapsed
+
+
+class SlowStore:
+    def __init__(self, seconds: float):
+        self.seconds, self.calls = seconds, 0
+
+    def probe(self, timeout):
+        self.calls += 1
+        time.sleep(self.seconds)
+
+
+def test_checks_arriving_together_share_one_media_probe():
+    probe, store = health._MediaProbe(), SlowStore(0.3)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(probe.run(store, 2.0).verdict)) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == ["ok"] * 3 and store.calls == 1
+
+
+def test_a_hung_media_probe_is_not_started_again_while_it_hangs():
+    probe, store = health._MediaProbe(), SlowStore(3.0)
+    assert probe.run(store, 0.3).verdict == "timeout"
+    started = time.monotonic()
+    assert probe.run(store, 0.3).verdict == "timeout"
+    assert time.monotonic() - started < 0.1 and store.calls == 1
+
+
+# ---- the request log ---------------------------------------------------------------------------
+
+
+class Lines(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+@pytest.fixture
+def request_lines():
+    handler = Lines()
+    log = logging.getLogger("fieldapp.request")
+    log.addHandler(handler)
+    yield handler.lines
+    log.removeHandler(handler)
+
+
+def logging_app(database_url: str, var_dir: Path, **overrides):
+    """An app that logs requests. Its test client's requests are made ``buffered=True``: the line
+    is written when the server closes the response, which the test client does only then."""
+    settings = Settings(var_dir=var_dir, database_url=database_url, rp_id="localhost",
+                        origins=("http://localhost",), cookie_secure=False, log_requests=True, **overrides)
+    return create_app({"SECRET_KEY": TEST_SECRET, "TESTING": True}, settings=settings)
+
+
+def signed_in_cookie(database_url: str, var_dir: Path) -> tuple[str, str]:
+    """A session cookie of a signed-in officer, made on a working database: (cookie, user id)."""
+    app = make_app(database_url, var_dir, demo=True)
+    try:
+        seeded = seed_user(app, "张伟", "C-1", "ZF1")
+        client = app.test_client()
+        demo_sign_in(client, seeded.user_id)
+        cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+        return cookie.value, str(seeded.user_id)
+    finally:
+        app.extensions["fieldapp.engine"].dispose()
+
+
+def test_every_response_carries_a_request_id_and_a_sane_incoming_one_is_kept(client):
+    first, second = client.get("/livez"), client.get("/no-such-page")
+    assert re.fullmatch(r"[0-9a-f]{32}", first.headers["X-Request-ID"])
+    assert first.headers["X-Request-ID"] != second.headers["X-Request-ID"]
+    kept = client.get("/livez", headers={"X-Request-ID": "nginx-5f2b9c0e7a1d4e3f"})
+    assert kept.headers["X-Request-ID"] == "nginx-5f2b9c0e7a1d4e3f"
+    for forged in ("two words", "x" * 200, "a\tb", "<script>", ""):
+        replaced = client.get("/livez", headers={"X-Request-ID": forged})
+        assert re.fullmatch(r"[0-9a-f]{32}", replaced.headers["X-Request-ID"]), forged
+
+
+def test_one_line_per_request_with_its_status_user_and_request_id(sqlite_url, tmp_path, request_lines):
+    cookie, user_id = signed_in_cookie(sqlite_url, tmp_path / "var")
+    app = logging_app(sqlite_url, tmp_path / "var")
+    try:
+        client = app.test_client()
+        anonymous = client.get("/livez", headers={"X-Request-ID": "rid-anonymous"}, buffered=True)
+        client.set_cookie(app.config["SESSION_COOKIE_NAME"], cookie)
+        signed_in = client.get("/api/v1/media/limits", headers={"X-Request-ID": "rid-signed-in"}, buffered=True)
+        missing = client.get("/no-such-page", headers={"X-Request-ID": "rid-missing"}, buffered=True)
+    finally:
+        app.extensions["fieldapp.engine"].dispose()
+    assert (anonymous.status_code, signed_in.status_code, missing.status_code) == (200, 200, 404)
+    assert len(request_lines) == 3, request_lines
+    assert re.search(r" GET /livez 200 [0-9.]+ms user=- rid=rid-anonymous$", request_lines[0])
+    assert re.search(rf" GET /api/v1/media/limits 200 [0-9.]+ms user={user_id} rid=rid-signed-in$",
+                     request_lines[1])
+    assert re.search(rf" GET /no-such-page 404 [0-9.]+ms user={user_id} rid=rid-missing$", request_lines[2])
+
+
+def test_a_database_outage_still_logs_one_line_per_request(sqlite_url, tmp_path, request_lines):
+    """The user of the line comes from the session, never from a query that fails in an outage."""
+    cookie, user_id = signed_in_cookie(sqlite_url, tmp_path / "var")
+    app = logging_app(dead_postgres_url(tmp_path), tmp_path / "var")
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # as in production: Flask answers 500 itself
+    try:
+        client = app.test_client()
+        client.set_cookie(app.config["SESSION_COOKIE_NAME"], cookie)
+        failed = client.get("/api/v1/media/limits", headers={"X-Request-ID": "rid-outage"}, buffered=True)
+        ready = client.get("/readyz", headers={"X-Request-ID": "rid-ready"}, buffered=True)
+    finally:
+        app.extensions["fieldapp.engine"].dispose()
+    assert failed.status_code == 500 and ready.status_code == 503
+    assert failed.headers["X-Request-ID"] == "rid-outage"
+    assert len(request_lines) == 2, request_lines
+    assert re.search(rf" GET /api/v1/media/limits 500 [0-9.]+ms user={user_id} rid=rid-outage$", request_lines[0])
+    assert re.search(rf" GET /readyz 503 [0-9.]+ms user={user_id} rid=rid-ready$", request_lines[1])
+
+
+def test_an_exception_escaping_the_app_is_logged_once_with_its_kind(sqlite_url, tmp_path, request_lines):
+    cookie, user_id = signed_in_cookie(sqlite_url, tmp_path / "var")
+    app = logging_app(dead_postgres_url(tmp_path), tmp_path / "var")  # TESTING: exceptions propagate
+    try:
+        client = app.test_client()
+        client.set_cookie(app.config["SESSION_COOKIE_NAME"], cookie)
+        with pytest.raises(OperationalError):
+            client.get("/api/v1/media/limits", headers={"X-Request-ID": "rid-escaped"}, buffered=True)
+    finally:
+        app.extensions["fieldapp.engine"].dispose()
+    assert len(request_lines) == 1, request_lines
+    assert re.search(rf" GET /api/v1/media/limits 500 [0-9.]+ms user={user_id} rid=rid-escaped error=OperationalError$",
+                     request_lines[0])
 
 
 # ---- security headers --------------------------------------------------------------------------

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import random
+import time
 import tracemalloc
 import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -512,3 +515,93 @@ def test_s3_host_dying_after_assembly_completes_on_retry(s3_server):
     assert not dying.exists(ALG, sha(data))
     stored = make_storage().complete(upload_id)
     assert stored.created and stored.size == len(data)
+
+
+# ------------------------------------------------------------------------------- sweeping, probe
+
+
+def test_uploads_lists_each_upload_with_its_completion_and_last_activity(storage):
+    before = datetime.now(timezone.utc) - timedelta(seconds=2)  # S3 times are whole seconds
+    data = blob(300_000, seed=21)
+    in_progress = new_id()
+    storage.begin(in_progress, ALG, sha(data), len(data))
+    storage.append(in_progress, 0, io.BytesIO(data[:100_000]), 100_000)
+    completed = upload(storage, data, chunk=100_000)
+    storage.complete(completed)
+    states = {s.upload_id: s for s in storage.uploads()}
+    assert set(states) == {in_progress, completed}
+    assert not states[in_progress].completed and states[completed].completed
+    after = datetime.now(timezone.utc) + timedelta(seconds=2)
+    assert all(before <= s.last_activity <= after for s in states.values())
+    storage.abort(completed)
+    assert {s.upload_id for s in storage.uploads()} == {in_progress}
+    assert storage.exists(ALG, sha(data))  # removing a completed upload's state keeps its original
+
+
+def test_sweeping_temporary_files_leaves_every_upload_and_original_whole(storage):
+    """Even with every temporary object counted as old, uploads in progress and stored originals
+    keep all they need: the in-progress upload still completes."""
+    data = blob(6 * MiB, seed=22)
+    in_progress = new_id()
+    storage.begin(in_progress, ALG, sha(data), len(data))
+    offset = 0
+    while offset < 5 * MiB:  # on S3 this forms a multipart part: the multipart upload is in use
+        offset = storage.append(in_progress, offset, io.BytesIO(data[offset:offset + MiB]), MiB)
+    stored = blob(100_000, seed=23)
+    storage.complete(upload(storage, stored, chunk=50_000))
+
+    storage.sweep_temporary(datetime.now(timezone.utc) + timedelta(days=1))
+
+    assert storage.offset(in_progress) == offset
+    storage.append(in_progress, offset, io.BytesIO(data[offset:]), len(data))
+    assert storage.complete(in_progress).size == len(data)
+    with storage.open(ALG, sha(stored)) as fh:
+        assert fh.read() == stored
+
+
+def test_local_temporary_files_are_swept_by_age(tmp_path):
+    storage = LocalStorage(tmp_path / "media")
+    data = blob(200_000, seed=24)
+    upload_id = new_id()
+    storage.begin(upload_id, ALG, sha(data), len(data))
+    storage.append(upload_id, 0, io.BytesIO(data[:100_000]), 100_000)
+    tmp = tmp_path / "media" / "tmp"
+    tmp.mkdir(exist_ok=True)
+    old = [tmp / "assembling-dead", tmp_path / "media" / "uploads" / upload_id / ".incoming-dead"]
+    young = [tmp / "assembling-busy", tmp_path / "media" / "uploads" / upload_id / ".incoming-busy"]
+    for path in old + young:
+        path.write_bytes(b"x" * 1000)
+    for path in old:
+        os.utime(path, (time.time() - 7 * 3600, time.time() - 7 * 3600))
+
+    dry = storage.sweep_temporary(datetime.now(timezone.utc) - timedelta(hours=6), dry_run=True)
+    assert (dry.files, dry.bytes) == (2, 2000) and all(p.exists() for p in old)
+    swept = storage.sweep_temporary(datetime.now(timezone.utc) - timedelta(hours=6))
+    assert (swept.files, swept.bytes) == (2, 2000)
+    assert not any(p.exists() for p in old) and all(p.exists() for p in young)
+    assert storage.offset(upload_id) == 100_000
+
+
+def test_s3_orphaned_multipart_uploads_are_aborted_but_an_uploads_own_is_kept(s3_server):
+    storage = s3_factory(s3_server)()
+    data = blob(300_000, seed=25)
+    upload_id = new_id()
+    storage.begin(upload_id, ALG, sha(data), len(data))
+    orphan = storage.client.create_multipart_upload(Bucket=storage.bucket, Key=storage._u(new_id(), "assembled"))
+    swept = storage.sweep_temporary(datetime.now(timezone.utc) + timedelta(days=1))
+    assert swept.files == 1
+    pending = storage.client.list_multipart_uploads(Bucket=storage.bucket, Prefix=storage._k("uploads/"))
+    assert {u["UploadId"] for u in pending.get("Uploads", [])} == {storage._meta(upload_id)["multipart"]}
+    assert orphan["UploadId"] not in {u["UploadId"] for u in pending.get("Uploads", [])}
+    offset = storage.append(upload_id, 0, io.BytesIO(data), len(data))
+    assert storage.complete(upload_id).size == offset == len(data)
+
+
+def test_probe_answers_on_a_working_store(storage):
+    storage.probe(timeout=2.0)
+
+
+def test_local_probe_fails_on_a_folder_that_cannot_be_written(tmp_path):
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(OSError):
+        LocalStorage(tmp_path / "file" / "media").probe()

@@ -21,17 +21,17 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('change_log', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('txid', sa.BigInteger(), nullable=True))
-    if op.get_bind().dialect.name == 'postgresql':
-        # Rows written before this release get 0: their transactions have all ended.
-        op.execute("UPDATE change_log SET txid = 0")
-        op.alter_column('change_log', 'txid', server_default=sa.text("(pg_current_xact_id()::text)::bigint"))
-    with op.batch_alter_table('change_log', schema=None) as batch_op:
-        batch_op.create_index('ix_change_log_feed', ['txid', 'id'], unique=False)
+    if op.get_bind().dialect.name != 'postgresql':
+        with op.batch_alter_table('change_log', schema=None) as batch_op:
+            batch_op.add_column(sa.Column('txid', sa.BigInteger(), nullable=True))
+        return
+    # Rows written before this release get 0 (their transactions have all ended). A constant default
+    # is stored once in the catalogue, not written into every row, so this takes no time on a big
+    # table; new rows then get their transaction's id. The index follows in 0010, built concurrently.
+    op.add_column('change_log', sa.Column('txid', sa.BigInteger(), nullable=True, server_default=sa.text('0')))
+    op.alter_column('change_log', 'txid', server_default=sa.text("(pg_current_xact_id()::text)::bigint"))
 
 
 def downgrade() -> None:
     with op.batch_alter_table('change_log', schema=None) as batch_op:
-        batch_op.drop_index('ix_change_log_feed')
         batch_op.drop_column('txid')
