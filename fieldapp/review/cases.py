@@ -57,7 +57,7 @@ def create_case(unit_id: uuid.UUID, by: uuid.UUID, *, kind: str, party_name: str
 @dataclass
 class ImportResult:
     created: list[Case]
-    errors: list[tuple[int, str]]  # (line number, message): nothing of a file with errors is stored
+    errors: list[tuple[int, CaseError]]  # (line number, refusal): nothing of a file with errors is stored
 
 
 def import_cases(unit_id: uuid.UUID, by: uuid.UUID, text: str) -> ImportResult:
@@ -66,13 +66,14 @@ def import_cases(unit_id: uuid.UUID, by: uuid.UUID, text: str) -> ImportResult:
     a file with any bad line stores nothing and names every bad line."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     if not reader.fieldnames or "party_name" not in reader.fieldnames or "kind" not in reader.fieldnames:
-        return ImportResult([], [(1, "the first line must name the columns, at least kind and party_name")])
+        return ImportResult([], [(1, CaseError("bad_header", "the first line must name the columns, at least kind and party_name"))])
     officers = {u.cert_no: u for u in db.session().execute(
         select(User).where(User.unit_id == unit_id, User.active.is_(True))).scalars()}
     created, errors = [], []
     for line, row in enumerate(reader, start=2):
         if line - 1 > MAX_IMPORT_ROWS:
-            errors.append((line, f"at most {MAX_IMPORT_ROWS} cases per file"))
+            errors.append((line, CaseError("too_many_rows", f"at most {MAX_IMPORT_ROWS} cases per file",
+                                           limit=MAX_IMPORT_ROWS)))
             break
         try:
             with db.session().begin_nested():
@@ -81,11 +82,12 @@ def import_cases(unit_id: uuid.UUID, by: uuid.UUID, text: str) -> ImportResult:
                                    case_number=row.get("case_number"))
                 for cert in (row.get("officers") or "").split():
                     if cert not in officers:
-                        raise CaseError("unknown_officer", f"no active officer of this unit has certificate {cert}")
+                        raise CaseError("unknown_officer", f"no active officer of this unit has certificate {cert}",
+                                        cert=cert)
                     assign(case, officers[cert], by)
             created.append(case)
         except CaseError as exc:
-            errors.append((line, exc.message))
+            errors.append((line, exc))
     return ImportResult(created, errors)
 
 
@@ -94,7 +96,7 @@ def assign(case: Case, officer: User, by: uuid.UUID) -> bool:
     if officer.unit_id != case.unit_id or not officer.active:
         raise CaseError("not_in_unit", "only active officers of the case's unit can be assigned")
     if Role.OFFICER not in officer.roles:
-        raise CaseError("not_an_officer", f"{officer.name} is not an officer")
+        raise CaseError("not_an_officer", f"{officer.name} is not an officer", name=officer.name)
     s = db.session()
     if s.get(CaseAssignment, (case.id, officer.id)) is not None:
         return False
@@ -145,14 +147,20 @@ def set_act_ended(case: Case, at: datetime) -> None:
     engine.refresh_case(case.id)
 
 
+def archive_blockers(case_id: uuid.UUID) -> list:
+    """What would stop the case being archived now: the findings, checked as at archiving, whose
+    rule blocks it (some, like a missing case number, are due only then)."""
+    rules = engine.finding_rules()
+    return [h for h in engine.findings_for(case_id, archiving=True) if rules.get(h.rule_id, {}).get("blocks_archiving")]
+
+
 def archive(case: Case, by: uuid.UUID) -> None:
     """File the case once nothing blocks it; it is then frozen (changes only as revisions with a
     reason) and its filing date is checked against the 30-day rule."""
     _not_archived(case)
-    rules = engine.finding_rules()
-    blocking = [h for h in engine.findings_for(case.id, archiving=True) if rules.get(h.rule_id, {}).get("blocks_archiving")]
+    blocking = archive_blockers(case.id)
     if blocking:
-        raise CaseError("blocked", "findings block archiving", findings=blocking)
+        raise CaseError("blocked", "findings block archiving", findings=blocking, count=len(blocking))
     case.archived_at, case.archived_by, case.status = utcnow(), by, "archived"
     db.session().flush()
     record_change("case", case.id, unit_id=case.unit_id)

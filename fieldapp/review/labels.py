@@ -4,11 +4,13 @@ from __future__ import annotations
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
+from ..i18n import local_time, parse_when
 from ..media.pipeline import FLAG_MESSAGES
+from ..rules.catalogue import format_citation, format_citations_in
 
 RECORD_TYPES = {
     "case": _l("Case"), "activity": _l("On-site activity"), "step": _l("Step"),
-    "interruption": _l("Interruption of recording"), "service": _l("Service by leaving (留置送达)"),
+    "interruption": _l("Interruption of recording"), "service": _l("Service by leaving"),
 }
 EXTRA_FLAGS = {
     "pipeline_failed": ("服务器处理该文件时出错；原件已按原样保存并已核验。",
@@ -20,6 +22,48 @@ REVIEW_ACTIONS = {
     "awaiting": _l("Awaiting review"), "approved": _l("Approved"), "returned": _l("Returned to the officer"),
     "reopened": _l("Re-opened by a new revision"),
 }
+# Why review re-opened (workflow._reopen_or_queue stores the code as the event's comment).
+REOPEN_REASONS = {
+    "answered": _l("The officer answered the return; back in the queue"),
+    "changed_after_approval": _l("Changed after approval; back in the queue"),
+}
+# Reasons the phone gives for a new revision by code; any other reason is the officer's own words.
+REVISION_REASONS = {
+    "resumed": _l("recording resumed"), "cannot_continue": _l("recording cannot continue"),
+    "written_explanation": _l("written explanation added"),
+    "conflict_resolved_keep_mine": _l("conflict resolved, the phone's version kept"),
+}
+MEDIA_KINDS = {"image": _l("photo"), "video": _l("video"), "audio": _l("audio recording")}
+MIME_NAMES = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WebP", "image/gif": "GIF",
+              "video/mp4": "MP4", "audio/mp4": "M4A", "video/quicktime": "MOV"}
+
+
+def history_label(event) -> str:
+    """One line of review history: the action, and for a re-opening why, in words."""
+    if event.action == "reopened" and event.comment in REOPEN_REASONS:
+        return str(REOPEN_REASONS[event.comment])
+    return review_action_label(event.action)
+
+
+def revision_reason_label(reason: str | None) -> str:
+    return str(REVISION_REASONS.get(reason, reason)) if reason else ""
+
+
+def media_kind_label(kind: str | None) -> str:
+    return str(MEDIA_KINDS.get(kind or "", _l("file")))
+
+
+def mime_label(mime: str | None) -> str:
+    """A file's type as a reader names it: "JPEG 照片", not "image/jpeg"."""
+    if not mime:
+        return ""
+    kind = mime.split("/")[0]
+    return f"{MIME_NAMES.get(mime, '')} {media_kind_label(kind)}".strip()
+
+
+def cite(text: str | None) -> str:
+    """A catalogue citation in the reader's language (第十九条 / art. 19)."""
+    return format_citation(text, zh=_zh())
 
 
 def _zh() -> bool:
@@ -48,10 +92,60 @@ def _step_types() -> dict[str, dict]:
     return g.step_types
 
 
+def _catalogue_section(name: str) -> dict[str, dict]:
+    from flask import g
+
+    from ..compliance.engine import catalogue_content
+
+    key = f"catalogue_{name}"
+    if key not in g:
+        setattr(g, key, {item["id"]: item for item in catalogue_content().get(name, [])})
+    return getattr(g, key)
+
+
+def _label(section: str, ident: str | None) -> str:
+    item = _catalogue_section(section).get(ident or "")
+    if item is None:
+        return ident or ""
+    return item["label_zh"] if _zh() else item["label_en"]
+
+
+def kind_label(kind: str | None) -> str:
+    return _label("kinds", kind)
+
+
+def stage_label(stage: str | None) -> str:
+    return _label("stages", stage)
+
+
+def finding_title(rule_id: str) -> str:
+    return _label("findings", rule_id)
+
+
+def interruption_reason_label(reason: str | None) -> str:
+    return _label("interruption_reasons", reason)
+
+
+def relation_label(relation: str | None) -> str:
+    return _label("service_relations", relation)
+
+
+def device_time_note(revision) -> str:
+    """The phone's own time of a revision, only where its clock was off by more than the tolerance
+    (settings.clock_skew_seconds): otherwise the server's time says it all."""
+    from flask import current_app
+
+    skew = revision.clock_skew_seconds
+    tolerance = current_app.config["FIELDAPP_SETTINGS"].clock_skew_seconds
+    if not revision.clock_skew_flag and (skew is None or abs(skew) <= tolerance):
+        return ""
+    return local_time(parse_when(revision.device_time_parsed) or revision.device_time)
+
+
 def deadline_label(rule_id: str) -> str:
     from ..compliance import deadline_source
 
-    return deadline_source.label(rule_id, zh=_zh())
+    return format_citations_in(deadline_source.label(rule_id, zh=_zh()), zh=_zh())
 
 
 def calendar_warning(code: str) -> str:
@@ -84,8 +178,12 @@ def _detail_value(key: str, value) -> str:
         return step_label(value)
     if key == "warnings":
         return calendar_warning(value)
-    if key == "due_at" and isinstance(value, str):
-        return value[:16].replace("T", " ")
+    if key in ("due_at",) and isinstance(value, str):
+        return local_time(value)
+    if key == "av_article":
+        return cite(value)
+    if key == "stage":
+        return stage_label(value)
     return str(DETAIL_VALUES.get(value, value)) if isinstance(value, str) else str(value)
 
 
@@ -112,4 +210,8 @@ def init_app(app) -> None:
     app.jinja_env.globals.update(
         is_reviewer=lambda user: bool(user.roles & frozenset(REVIEWERS)), record_type_label=record_type_label,
         media_flag_label=media_flag_label, review_action_label=review_action_label, step_label=step_label,
-        deadline_label=deadline_label, calendar_warning=calendar_warning, finding_detail=finding_detail)
+        deadline_label=deadline_label, calendar_warning=calendar_warning, finding_detail=finding_detail,
+        cite=cite, kind_label=kind_label, stage_label=stage_label, finding_title=finding_title,
+        history_label=history_label, revision_reason_label=revision_reason_label, media_kind_label=media_kind_label,
+        mime_label=mime_label, interruption_reason_label=interruption_reason_label, relation_label=relation_label,
+        device_time_note=device_time_note)

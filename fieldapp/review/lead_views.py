@@ -19,6 +19,8 @@ from ..models import (
     Case, CaseDeadline, CaseStage, Finding, InterruptionReport, RecordReview, Revision, Role, SyncedRecord, User, utcnow,
 )
 from . import bp, cases, workflow
+from .labels import _zh
+from .messages import message_for
 from .pending import pending_syncs
 from .roles import DECIDERS, REVIEWERS
 from .timeline import case_timeline
@@ -54,7 +56,7 @@ def _decider_for(unit_id: uuid.UUID) -> None:
 @allow(*REVIEWERS)
 def pending_page():
     now = utcnow()
-    return render_template("review/pending.html", rows=pending_syncs(_units(), now), now=now)
+    return render_template("review/pending.html", rows=pending_syncs(_units(), now, zh=_zh()), now=now)
 
 
 @bp.get("/queue")
@@ -91,7 +93,7 @@ def create_case():
                                      party_name=f.get("party_name", ""), party_credit_code=f.get("party_credit_code"),
                                      party_address=f.get("party_address"), case_number=f.get("case_number"))
     except cases.CaseError as exc:
-        flash(exc.message, "error")
+        flash(message_for(exc), "error")
         return redirect(url_for("review.cases_page"))
     flash(_("Case created."), "ok")
     return redirect(url_for("review.case_page", case_id=case.id))
@@ -114,8 +116,8 @@ def import_cases():
         if result.errors:
             s.rollback()
     if result.errors:
-        for line, message in result.errors[:20]:
-            flash(_("Line %(line)s: %(message)s", line=line, message=message), "error")
+        for line, error in result.errors[:20]:
+            flash(_("Line %(line)s: %(message)s", line=line, message=message_for(error)), "error")
         flash(_("Nothing was imported: correct the lines above and import the file again."), "error")
     else:
         flash(_("%(count)s cases imported.", count=len(result.created)), "ok")
@@ -136,10 +138,14 @@ def case_page(case_id: uuid.UUID):
     content = engine.catalogue_content()
     stages = [st for st in content.get("stages", [])]
     done = {row.stage: row for row in s.execute(select(CaseStage).where(CaseStage.case_id == case_id)).scalars()}
+    can_decide = Role.LEAD in current_user.roles and current_user.unit_id == case.unit_id
+    # What would stop archiving is shown before the lead tries, each linked to its record.
+    blockers = cases.archive_blockers(case_id) if can_decide and case.archived_at is None else []
     return render_template("review/case.html", case=case, blocks=case_timeline(case_id), findings=findings,
+                           blockers=blockers,
                            deadlines=deadlines, assignees=cases.assignees(case_id),
                            officers=[o for o in officers if Role.OFFICER in o.roles], stages=stages, done=done,
-                           can_decide=Role.LEAD in current_user.roles and current_user.unit_id == case.unit_id,
+                           can_decide=can_decide,
                            rules=engine.finding_rules(), now=utcnow())
 
 
@@ -150,9 +156,9 @@ def _case_action(case_id: uuid.UUID, action) -> object:
         with db.transaction():
             action(db.session().get(Case, case_id))
     except cases.CaseError as exc:
-        flash(exc.message, "error")
-        for hit in exc.extra.get("findings", []):
-            flash(f"{hit.rule_id}", "error")
+        flash(message_for(exc), "error")
+        if exc.code == "blocked":  # the case page lists what blocks, each with a link to it
+            return redirect(url_for("review.case_page", case_id=case_id) + "#archive-blockers")
     return redirect(url_for("review.case_page", case_id=case_id))
 
 
@@ -216,9 +222,9 @@ def decide(activity_id: uuid.UUID):
     try:
         with db.transaction():
             workflow.decide(activity_id, current_user, request.form.get("action", ""), request.form.get("comment"),
-                            seen=request.form.get("seen"))
+                            seen=request.form.get("seen"), confirmed=request.form.get("confirm") == "yes")
     except workflow.ReviewError as exc:
-        flash(exc.message, "error")
+        flash(message_for(exc), "error")
     else:
         flash(_("Approved.") if request.form.get("action") == workflow.APPROVED else _("Returned to the officer."), "ok")
     return redirect(url_for("review.case_page", case_id=activity.case_id) + f"#a-{activity_id}"

@@ -2,9 +2,17 @@
 wait for their originals — sorted past art. 25's 24-hour deadline first, then by the age of the
 oldest unsynced item, then by bytes pending.
 
-It reads the heartbeats the phones report (one row per device) and only the media references
-still waiting for their original (an index on (unit, author, original_stored)), so it stays fast
-however many media a unit has stored.
+Two sources, and the server's own wins where it knows better:
+- what the server holds: the originals it still lacks, per phone that referenced them (only the
+  few media references still waiting are read — an index on (unit, author, original_stored)), and
+  what each phone delivered since its last heartbeat;
+- the phone's last heartbeat: what it had not sent when it last reported. A heartbeat is counted on
+  the phone before the push or upload that follows it, so whatever arrived afterwards is taken off
+  its figures; otherwise a phone that has sent everything would still show "1 item · 3.9 MB".
+
+Only phones that pushed records, or report something waiting, are listed: a lead's desk browser
+that opened the app but never captured is not a phone with work on it. A lead who also captures on
+a phone is listed for that phone. Phones are named by model and owner, not by raw User-Agent.
 """
 from __future__ import annotations
 
@@ -12,12 +20,18 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from .. import db
-from ..models import Device, MediaRef, User
+from ..i18n import parse_when
+from ..models import Device, Media, MediaRef, Revision, User
+from .device_names import device_name
 
 UPLOAD_DEADLINE = timedelta(hours=24)  # art. 25: the same day or within 24 hours
+# A push carries a heartbeat counted before the push left the phone, and the server applies it just
+# after storing the push's revisions: those revisions, received this close before the heartbeat,
+# were in its count. (Exact once the push applies its heartbeat net of what it stored.)
+SAME_PUSH = timedelta(seconds=2)
 
 
 @dataclass
@@ -33,38 +47,77 @@ class PendingRow:
     records_missing_originals: int
     originals_missing: int
     past_deadline: bool
+    bytes_missing: int = 0  # originals the server lacks from this phone, by their declared size
 
 
-def pending_syncs(unit_ids: frozenset[uuid.UUID] | None, now: datetime, limit: int = 500) -> list[PendingRow]:
+def _per_device(stmt) -> dict:
+    return {row[0]: tuple(row[1:]) for row in db.session().execute(stmt)}
+
+
+def pending_syncs(unit_ids: frozenset[uuid.UUID] | None, now: datetime, limit: int = 500,
+                  zh: bool = True) -> list[PendingRow]:
     s = db.session()
-    devices = select(Device, User).join(User, User.id == Device.user_id).where(Device.revoked_at.is_(None))
-    missing = (select(MediaRef.author_id, func.count(func.distinct(MediaRef.record_id)), func.count())
-               .where(MediaRef.original_stored.is_(False)).group_by(MediaRef.author_id))
+    stmt = select(Device, User).join(User, User.id == Device.user_id).where(Device.revoked_at.is_(None))
     if unit_ids is not None:
-        devices = devices.where(User.unit_id.in_(unit_ids))
-        missing = missing.where(MediaRef.unit_id.in_(unit_ids))
-    waiting = {author: (records, count) for author, records, count in s.execute(missing)}
-    rows: list[PendingRow] = []
-    seen_users = set()
-    for device, user in s.execute(devices.limit(limit)):
-        records, count = waiting.get(user.id, (0, 0)) if user.id not in seen_users else (0, 0)
-        seen_users.add(user.id)
-        rows.append(_row(user, device, records, count, now))
-    for author_id in set(waiting) - seen_users:  # waiting originals, but no device heard from
-        user = s.get(User, author_id)
-        if user is not None:
-            rows.append(_row(user, None, *waiting[author_id], now))
-    rows = [r for r in rows if r.unsynced_items or r.bytes_pending or r.originals_missing or r.last_seen_at]
-    rows.sort(key=lambda r: (not r.past_deadline,
-                             r.oldest_unsynced_at or datetime.max.replace(tzinfo=now.tzinfo),
-                             -r.bytes_pending))
+        stmt = stmt.where(User.unit_id.in_(unit_ids))
+    devices = s.execute(stmt.limit(limit)).all()
+    ids = [d.id for d, _ in devices]
+    if not ids:
+        return []
+    pushed = set(s.execute(select(Revision.device_id).where(Revision.device_id.in_(ids)).distinct()).scalars())
+    by_device = [Revision.device_id.in_(ids)]
+    # Originals the server still lacks, by the phone whose revision referenced them.
+    ref_join = and_(Revision.record_id == MediaRef.record_id, Revision.revision == MediaRef.revision)
+    media_join = and_(Media.alg == MediaRef.alg, Media.hash == MediaRef.hash)
+    waiting = _per_device(
+        select(Revision.device_id, func.count(func.distinct(MediaRef.record_id)), func.count(func.distinct(MediaRef.hash)),
+               func.coalesce(func.sum(Media.size), 0))
+        .join(Revision, ref_join).outerjoin(Media, media_join)
+        .where(MediaRef.original_stored.is_(False), *by_device).group_by(Revision.device_id))
+    heard = {d.id: d.last_seen_at for d, _ in devices if d.last_seen_at is not None}
+    arrived = _arrived_since_heartbeat(heard)
+    rows = []
+    for device, user in devices:
+        records, originals, missing_bytes = waiting.get(device.id, (0, 0, 0))
+        revisions_after, originals_after, bytes_after = arrived.get(device.id, (0, 0, 0))
+        unsynced = max(0, (device.unsynced_items or 0) - revisions_after - originals_after)
+        bytes_pending = max(0, (device.bytes_pending or 0) - bytes_after)
+        if device.id not in pushed and not unsynced:
+            continue
+        oldest = parse_when(device.oldest_unsynced_at) if unsynced else None
+        label = device_name(device.user_agent or device.label, zh=zh) or (device.label or "")[:60]
+        rows.append(PendingRow(user.id, user.name, device.id, label, device.last_seen_at, unsynced, bytes_pending,
+                               oldest, records, originals,
+                               past_deadline=bool(oldest and now - oldest > UPLOAD_DEADLINE),
+                               bytes_missing=int(missing_bytes or 0)))
+    rows.sort(key=lambda r: (not r.past_deadline, r.oldest_unsynced_at or datetime.max.replace(tzinfo=now.tzinfo),
+                             -r.bytes_pending, r.user_name))
     return rows
 
 
-def _row(user: User, device: Device | None, records: int, count: int, now: datetime) -> PendingRow:
-    oldest = device.oldest_unsynced_at if device else None
-    unsynced = (device.unsynced_items or 0) if device else 0
-    return PendingRow(user.id, user.name, device.id if device else None, (device.label if device else "")[:60],
-                      device.last_seen_at if device else None, unsynced,
-                      (device.bytes_pending or 0) if device else 0, oldest, records, count,
-                      past_deadline=bool(oldest and unsynced and now - oldest > UPLOAD_DEADLINE))
+def _arrived_since_heartbeat(heard: dict[uuid.UUID, datetime]) -> dict[uuid.UUID, tuple[int, int, int]]:
+    """Per phone: revisions received, and originals stored (count, bytes), after its last heartbeat
+    was counted on the phone. Few rows: only what came after the latest heartbeat."""
+    if not heard:
+        return {}
+    s = db.session()
+    out: dict[uuid.UUID, list[int]] = {}
+    # One indexed range per phone (revisions are indexed by device): only what came after.
+    after = or_(*(and_(Revision.device_id == d, Revision.received_at >= at - SAME_PUSH) for d, at in heard.items()))
+    for device_id in s.execute(select(Revision.device_id).where(after)).scalars():
+        out.setdefault(device_id, [0, 0, 0])[0] += 1
+    stored_after = or_(*(and_(Revision.device_id == d, Media.original_at > at) for d, at in heard.items()))
+    stored = s.execute(select(Revision.device_id, Media.hash, Media.size)
+                       .join(MediaRef, and_(Revision.record_id == MediaRef.record_id,
+                                            Revision.revision == MediaRef.revision))
+                       .join(Media, and_(Media.alg == MediaRef.alg, Media.hash == MediaRef.hash))
+                       .where(stored_after).distinct()).all()
+    seen = set()
+    for device_id, digest, size in stored:
+        if (device_id, digest) in seen:
+            continue
+        seen.add((device_id, digest))
+        counts = out.setdefault(device_id, [0, 0, 0])
+        counts[1] += 1
+        counts[2] += size or 0
+    return {k: tuple(v) for k, v in out.items()}

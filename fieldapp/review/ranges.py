@@ -39,11 +39,11 @@ def _skip(reader, count: int) -> None:
         count -= len(block)
 
 
-def stream(store, alg: str, digest: str, size: int, mimetype: str, download_name: str) -> Response:
+def stream(store, alg: str, digest: str, size: int, mimetype: str, disposition: str) -> Response:
     wanted = requested_range(request.headers.get("Range"), size)
     headers = {"Accept-Ranges": "bytes", "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store",
                # Originals are evidence files, never rendered as a page of this origin.
-               "Content-Disposition": f'attachment; filename="{download_name}"'}
+               "Content-Disposition": disposition}
     if wanted is False:
         return Response(status=416, headers={**headers, "Content-Range": f"bytes */{size}"})
     first, last = wanted or (0, size - 1)

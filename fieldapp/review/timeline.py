@@ -7,11 +7,13 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import and_, or_, select
 
 from .. import db
 from ..compliance.facts import parse_time
 from ..models import Case, Finding, RecordReview, Revision, SyncedRecord, User
+from .answers import Answer, answer_to_last_return
 from .media_state import MediaView, media_of_head
 from .workflow import history
 
@@ -31,6 +33,21 @@ class Entry:
     def payload(self) -> dict:
         return self.head.payload or {}
 
+    @property
+    def captions(self) -> dict[str, str]:
+        """Whose signature, or what photo, each file of a service by leaving is (by hash)."""
+        if self.record.record_type != "service":
+            return {}
+        p = self.payload
+        out = {h: _("Photo of the document left") for h in p.get("media") or [] if isinstance(h, str)}
+        for w in p.get("witnesses") or []:
+            if isinstance(w, dict) and w.get("signature"):
+                out[w["signature"]] = _("Signature of witness %(name)s", name=w.get("name") or "")
+        for o in p.get("officers") or []:
+            if isinstance(o, dict) and o.get("signature"):
+                out[o["signature"]] = _("Signature of officer %(name)s", name=o.get("name") or "")
+        return out
+
 
 @dataclass
 class ActivityBlock:
@@ -39,6 +56,7 @@ class ActivityBlock:
     review_state: str | None
     history: list
     review_seen: str | None = None  # the state's time, sent back with a decision
+    answer: Answer | None = None  # the officer's answer to the last return, with what changed
 
 
 def case_timeline(case_id: uuid.UUID) -> list[ActivityBlock]:
@@ -72,6 +90,8 @@ def case_timeline(case_id: uuid.UUID) -> list[ActivityBlock]:
         items = [e for e in entries.values() if e.record.parent_id == activity.id and not e.record.withdrawn]
         items.sort(key=lambda e: (e.at or e.head.received_at))
         state = states.get(activity.id)
-        blocks.append(ActivityBlock(entries[activity.id], items, state.state if state else None, history(activity.id),
-                                    state.updated_at.isoformat() if state else None))
+        events = history(activity.id)
+        blocks.append(ActivityBlock(entries[activity.id], items, state.state if state else None, events,
+                                    state.updated_at.isoformat() if state else None,
+                                    answer_to_last_return(activity.id, events)))
     return blocks

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import uuid
 
-import mimetypes
-
 from flask import Response, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -15,7 +13,7 @@ from ..access import allow, require_unit, visible_unit_ids
 from ..media import storage as media_store
 from ..media.service import first_referrer, media_storage
 from ..models import Media, OriginalAccess, Revision, SyncedRecord, User
-from . import bp, original_links, ranges
+from . import bp, download_names, original_links, ranges
 from .media_state import media_of_head, pending_originals_by_record
 from .roles import REVIEWERS
 
@@ -153,12 +151,7 @@ def original_bytes(alg: str, digest: str, token: str):
     if media is None or media.original_at is None:
         abort(404)
     return ranges.stream(media_storage(), alg, digest, media.size, media.mime or "application/octet-stream",
-                         download_name=original_name(media))
-
-
-def original_name(media: Media) -> str:
-    """A name a person can file: the hash (the register keeps the whole) and the right extension."""
-    return f"{media.hash[:16]}{mimetypes.guess_extension(media.mime or '') or ''}"
+                         disposition=download_names.content_disposition(*download_names.original_names(media)))
 
 
 def _image_type(data: bytes) -> str:

@@ -104,15 +104,20 @@ def _track_interruption_reports(interruptions: list[SyncedRecord]) -> None:
             report.explanation_at = utcnow()
 
 
-def decide(activity_id: uuid.UUID, reviewer, action: str, comment: str | None, seen: str | None = None) -> ReviewEvent:
-    """Approve, or return to the officer with a comment (a return needs one). ``seen`` is the
-    review state's time on the page the lead decided from: a decision on changes the lead has not
-    seen (the officer's answer arrived meanwhile) is refused."""
+def decide(activity_id: uuid.UUID, reviewer, action: str, comment: str | None, seen: str | None = None,
+           confirmed: bool = False) -> ReviewEvent:
+    """Approve, or return to the officer with a comment (a return needs one). Approval is
+    deliberate: it needs ``confirmed`` (the lead ticked that they checked the whole record), since
+    it cannot be taken back except by a new revision. ``seen`` is the review state's time on the
+    page the lead decided from: a decision on changes the lead has not seen (the officer's answer
+    arrived meanwhile) is refused."""
     comment = (comment or "").replace("\x00", "").strip() or None
     if action not in (APPROVED, RETURNED):
         raise ReviewError("bad_action", "approve or return")
     if action == RETURNED and not comment:
         raise ReviewError("comment_required", "say what the officer should do")
+    if action == APPROVED and not confirmed:
+        raise ReviewError("not_confirmed", "confirm the approval")
     if comment and len(comment) > 2000:
         raise ReviewError("comment_too_long", "at most 2000 characters")
     s = db.session()

@@ -24,7 +24,7 @@ from . import tomldata
 
 __all__ = [
     "SEVERITIES", "CatalogueError", "Stage", "Kind", "StepType", "CaseFlag", "Reason", "Relation",
-    "FindingRule", "Catalogue", "load_builtin", "parse", "parse_step_type",
+    "FindingRule", "Catalogue", "load_builtin", "parse", "parse_step_type", "format_citation",
 ]
 
 SEVERITIES = ("error", "warning")
@@ -228,6 +228,73 @@ def _expand(nums: str) -> set[int]:
         low, _, high = part.replace("-", "–").partition("–")
         result.update(range(int(low), int(high or low) + 1))
     return result
+
+
+# ── citations as a reader sees them ──────────────────────────────────────────────────────────────
+# The catalogue stores citations in one short, checkable form; screens show them in the reader's
+# language. Chinese readers see 第十九条 for the district regulation and 行政处罚法第五十五条 for a
+# national law, as an official writes them; English readers see the stored form.
+
+_DIGITS_ZH = "零一二三四五六七八九"
+
+
+def number_zh(n: int) -> str:
+    """An article number in Chinese numerals (1 → 一, 19 → 十九, 55 → 五十五, 101 → 一百零一)."""
+    if not 0 < n < 10000:
+        return str(n)
+    out, pending_zero = "", False
+    for value, unit in ((1000, "千"), (100, "百"), (10, "十"), (1, "")):
+        digit, n = divmod(n, value)
+        if digit:
+            if pending_zero:
+                out += "零"
+            out += ("" if (digit == 1 and unit == "十" and not out) else _DIGITS_ZH[digit]) + unit
+            pending_zero = False
+        elif out:
+            pending_zero = True
+    return out
+
+
+def _numbers_zh(nums: str) -> str:
+    parts = []
+    for part in re.split(r", |/", nums):
+        low, dash, high = part.replace("-", "–").partition("–")
+        text = f"第{number_zh(int(low))}条"
+        parts.append(f"{text}至第{number_zh(int(high))}条" if dash else text)
+    return "、".join(parts)
+
+
+def format_citation(text: str | None, zh: bool) -> str:
+    """One stored citation (possibly several joined by "; ") for display.
+
+    "art. 19" → 第十九条 · "arts. 23–24" → 第二十三条至第二十四条 · "arts. 12, 19" → 第十二条、第十九条 ·
+    "行政处罚法 art. 42, 55; 行政强制法 art. 18" → 行政处罚法第四十二条、第五十五条；行政强制法第十八条.
+    In English the stored form is already the reader's form. Text that is not a citation is
+    returned as it is, so a unit's odd entry still shows rather than vanishing.
+    """
+    if not text or not zh:
+        return text or ""
+    out = []
+    for part in text.split(";"):
+        part = part.strip()
+        match = _CITATION.fullmatch(part)
+        if not match:
+            out.append(part)
+            continue
+        out.append((match.group("law") or "") + _numbers_zh(match.group("nums")))
+    return "；".join(out)
+
+
+# A citation inside Chinese text: the space before it goes ("依据 art. 19" → "依据第十九条",
+# "民法典 art. 201" → "民法典第二百零一条").
+_CITATION_IN_TEXT = re.compile(r"(?P<law>[\u4e00-\u9fff])? ?arts?\. (?P<nums>\d+(?:(?:–|-|/|, )\d+)*)")
+
+
+def format_citations_in(text: str | None, zh: bool) -> str:
+    """Every citation inside a sentence, e.g. "依据 art. 19" → "依据第十九条"."""
+    if not text or not zh:
+        return text or ""
+    return _CITATION_IN_TEXT.sub(lambda m: (m.group("law") or "") + _numbers_zh(m.group("nums")), text)
 
 
 @functools.cache

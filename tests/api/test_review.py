@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import uuid
+from urllib.parse import quote
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from fieldapp import db
-from fieldapp.models import Case, Finding, OriginalAccess, RecordReview, ReviewEvent
+from fieldapp.models import Case, Finding, Media, OriginalAccess, RecordReview, ReviewEvent
 from tests.support.appfactory import make_app
 from tests.support.flows import csrf_token, demo_sign_in, post_form, post_json, push_results, seed_user, sync_push
 from tests.support.soft_device import SoftDevice
@@ -84,7 +86,8 @@ def test_findings_queue_return_answer_approve_archive(unit):
 
     assert {"av_missing", "continuous_gap", "interruption_unexplained"} <= open_findings(app, case_id)
     page = lead.get(f"/review/cases/{case_id}").get_data(as_text=True)
-    assert "arts. 12, 19, 22, 24" in page and "art. 9" in page  # every finding names its article
+    # Every finding names its article, in Chinese on a Chinese page.
+    assert "第十二条、第十九条、第二十二条、第二十四条" in page and "第九条" in page and "art." not in page
     assert lead.get("/review/findings").get_data(as_text=True).count('data-testid="finding"') >= 3
     assert "临淄区齐都镇鲜果超市" in lead.get("/review/queue").get_data(as_text=True)
     assert other.get(f"/review/cases/{case_id}").status_code == 404  # another unit's lead
@@ -113,7 +116,11 @@ def test_findings_queue_return_answer_approve_archive(unit):
     with app.app_context():
         assert db.session().get(RecordReview, uuid.UUID(activity_id)).state == "awaiting"  # re-opened by the answer
 
-    post_form(lead, f"/review/activities/{activity_id}/decision", {"action": "approved", "comment": ""})
+    # Approval is deliberate: without the confirmation it is refused.
+    post_form(lead, f"/review/activities/{activity_id}/decision", {"action": "approved"})
+    with app.app_context():
+        assert db.session().get(RecordReview, uuid.UUID(activity_id)).state == "awaiting"
+    post_form(lead, f"/review/activities/{activity_id}/decision", {"action": "approved", "confirm": "yes"})
     ended = (T0 + timedelta(hours=2)).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%dT%H:%M")
     post_form(lead, f"/review/cases/{case_id}/act-ended", {"ended_at": ended})
     post_form(lead, f"/review/cases/{case_id}/archive")
@@ -136,7 +143,7 @@ def test_a_change_after_approval_reopens_review(unit):
     app, phone, device, lead, *_ = unit
     case_id, activity_id, items = visit(device, av_reason="当事人拒绝", explanation="更换电池")
     push_results(sync_push(phone, device.batch(*items)))
-    post_form(lead, f"/review/activities/{activity_id}/decision", {"action": "approved"})
+    post_form(lead, f"/review/activities/{activity_id}/decision", {"action": "approved", "confirm": "yes"})
     changed = device.revision(items[2]["record_id"], 2, {**items[2]["payload"], "notes": "补充"}, parent_id=activity_id)
     push_results(sync_push(phone, device.batch(changed)))
     with app.app_context():
@@ -206,7 +213,7 @@ def test_another_units_officer_cannot_attach_records_to_a_case_or_claim_its_phot
     photo_step = device.revision(parent_id=activity_id, payload={"activity_id": activity_id, "case_id": case_id,
                                                                  "step_type": "penalty_onsite_inspection"}, media=[photo])
     push_results(sync_push(phone, device.batch(*items, photo_step)))
-    post_form(lead, f"/review/activities/{activity_id}/decision", {"action": "approved"})
+    post_form(lead, f"/review/activities/{activity_id}/decision", {"action": "approved", "confirm": "yes"})
 
     outsider_user = seed_user(app, "外单位执法员", "37030300098", "ZF2")
     outsider = app.test_client()
@@ -260,7 +267,15 @@ def test_opening_an_original_is_logged_with_who_which_when_and_why(unit):
     link = opened.headers["Location"]
     response = lead.get(link)
     assert response.status_code == 200 and response.data == data
-    assert response.headers["Content-Disposition"] == f'attachment; filename="{digest[:16]}.jpg"'
+    # Named case–record–time–hash with the right extension; the register keeps the whole hash.
+    disposition = response.headers["Content-Disposition"]
+    with app.app_context():
+        taken = db.session().get(Media, ("sha-256", digest))
+        when = (taken.taken_at or taken.original_at).replace(tzinfo=UTC).astimezone(ZoneInfo("Asia/Shanghai"))
+    stamp = when.strftime("%Y%m%d-%H%M")
+    assert disposition.startswith(f'attachment; filename="{case_id[:8]}-step-{stamp}-{digest[:8]}.jpg"; ')
+    assert disposition.endswith("filename*=UTF-8''" + quote(f"临淄区齐都镇鲜果超市-{case_id[:8]}-执法环节-{stamp}-{digest[:8]}.jpg",
+                                                            safe=""))
     # A <video> seeks with byte ranges through the same link, without registering again.
     part = lead.get(link, headers={"Range": "bytes=4-11"})
     assert part.status_code == 206 and part.data == data[4:12]
@@ -279,3 +294,90 @@ def test_opening_an_original_is_logged_with_who_which_when_and_why(unit):
     with app.app_context():
         rows = db.session().execute(select(OriginalAccess)).scalars().all()
     assert [(r.hash, r.reason) for r in rows] == [(digest, "own_unit_review")]
+
+
+# ── what the lead reads: the answer, what blocks archiving, whose signature, Beijing time ──────────
+
+def test_the_lead_sees_the_answer_what_changed_what_blocks_and_whose_signature(db_url, tmp_path):
+    from tests.api.test_latin_words import T0 as scene_t0, build_scene, visible_text
+
+    scene = build_scene(db_url, tmp_path / "var")
+    try:
+        page = scene.lead.get(f"/review/cases/{scene.case_id}").get_data(as_text=True)
+        # The officer's answer and each changed field, before and after, beside the return's comment.
+        assert "已补充未录像原因，中断系更换电池" in page and "请补充未录像原因和中断说明" in page
+        assert page.count('data-testid="answer-change"') == 2
+        assert '<td class="before">—</td><td class="after">执法记录仪故障</td>' in page
+        assert "answered" not in page and "执法人员已答复退回意见" in page
+        # Signatures of a 留置送达 say whose they are.
+        assert "见证人刘某签名" in page and "执法人员张伟签名" in page and "留置文书照片" in page
+        # Times: Beijing time in one format, no UTC string; the phone's clock only where it was off.
+        shown = visible_text(page)
+        assert not re.search(r"\d{4}-\d\d-\d\dT\d\d", shown) and "Z " not in shown
+        assert scene_t0.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M") in page
+        assert 'data-testid="device-time"' not in page
+        # Return and approve are separate forms; approval needs its box ticked.
+        assert 'data-testid="return-form"' in page and 'name="confirm" value="yes" required' in page
+        # Archiving refused: said in Chinese, each blocker listed with a link to its record.
+        refused = post_form(scene.lead, f"/review/cases/{scene.case_id}/archive")
+        assert refused.headers["Location"].endswith("#archive-blockers")
+        page = scene.lead.get(f"/review/cases/{scene.case_id}").get_data(as_text=True)
+        assert "未能归档：还有 2 个问题须先解决" in page
+        assert f'<a href="#r-{scene.service_id}">留置送达记录不完整' in page and f'id="r-{scene.service_id}"' in page
+        assert 'data-rule="media_unlabelled"><a href="#case-header">音像记录未标明案号' in page
+    finally:
+        scene.app.extensions["fieldapp.engine"].dispose()
+
+
+def test_the_phones_clock_shows_only_where_it_was_off(unit):
+    app, phone, device, lead, *_ = unit
+    case_id, activity_id, items = visit(device, av_reason="x", explanation="y")
+    push_results(sync_push(phone, device.batch(*items)))
+    ahead = iso(datetime.now(UTC) + timedelta(hours=2))
+    skewed = device.revision(items[2]["record_id"], 2, {**items[2]["payload"], "notes": "补记"}, parent_id=activity_id,
+                             device_time=ahead)
+    push_results(sync_push(phone, device.batch(skewed, sent_at=ahead)))
+    page = lead.get(f"/review/cases/{case_id}").get_data(as_text=True)
+    assert page.count('data-testid="device-time"') == 1  # the step sent from a clock two hours fast
+
+
+def test_pending_figures_come_from_what_the_server_holds(unit):
+    """A push carries a heartbeat counted before it left the phone, and originals upload after it:
+    once everything arrived, the phone shows nothing pending. A lead's desk browser that never
+    captured is not listed."""
+    app, phone, device, lead, other, officer, _ = unit
+    data = b"\xff\xd8\xff\xe0" + b"JFIF" + bytes(4000) + b"\xff\xd9"
+    digest = hashlib.sha256(data).hexdigest()
+    case_id, activity_id, items = visit(device, av_reason="x", explanation="y")
+    photo_step = device.revision(parent_id=activity_id, payload={"activity_id": activity_id, "case_id": case_id,
+                                                                 "step_type": "penalty_onsite_inspection"},
+                                 media=[{"alg": "sha-256", "hash": digest, "size": len(data), "type": "image/jpeg"}])
+    heartbeat = {"unsynced_items": 6, "bytes_pending": len(data), "oldest_unsynced_at": iso(T0)}
+    push_results(sync_push(phone, device.batch(*items, photo_step, heartbeat=heartbeat)))
+    desk = SoftDevice(author="x", catalogue_version=device.catalogue_version)
+    lead.post("/api/v1/devices", json={"device_id": desk.device_id, "public_key": desk.public_key_b64},
+              headers={"X-CSRFToken": csrf_token(lead), "User-Agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64)"})
+    page = lead.get("/review/").get_data(as_text=True)
+    assert page.count('data-testid="pending-row"') == 1  # the officer's phone only
+    assert "未同步项: 1" in page and 'data-testid="originals-missing"' in page  # the photo's original
+
+    begun = post_json(phone, "/api/v1/media/uploads", {"alg": "sha-256", "hash": digest, "size": len(data),
+                                                       "type": "image/jpeg"}).get_json()
+    phone.put(f"/api/v1/media/uploads/{begun['upload_id']}?offset=0", data=data,
+              headers={"X-CSRFToken": csrf_token(phone), "Content-Type": "application/octet-stream"})
+    assert post_json(phone, f"/api/v1/media/uploads/{begun['upload_id']}/complete").status_code == 200
+    page = lead.get("/review/").get_data(as_text=True)
+    assert "未同步项: 0" in page and " MB" not in page and 'data-testid="all-arrived"' in page
+
+
+def test_phones_are_named_by_model_and_owner(unit):
+    app, phone, device, lead, *_ = unit
+    ua = ("Mozilla/5.0 (Linux; Android 14; BRA-AL00 Build/HUAWEIBRA-AL00; wv) AppleWebKit/537.36 "
+          "(KHTML, like Gecko) Version/4.0 Chrome/120.0.0.0 Mobile Safari/537.36")
+    second = SoftDevice(author=device.author, catalogue_version=device.catalogue_version)
+    phone.post("/api/v1/devices", json={"device_id": second.device_id, "public_key": second.public_key_b64},
+               headers={"X-CSRFToken": csrf_token(phone), "User-Agent": ua})
+    post_json(phone, f"/api/v1/devices/{second.device_id}/heartbeat", {"unsynced_items": 2, "bytes_pending": 10})
+    page = lead.get("/review/").get_data(as_text=True)
+    assert '<span translate="no" data-testid="device-name">华为 Mate 60 · Android 14</span> · 张伟' in page
+    assert "Mozilla" not in page

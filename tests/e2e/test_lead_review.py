@@ -102,13 +102,13 @@ def test_findings_return_answer_approve_archive(live, browser, context, page, au
         rules = {findings.nth(i).get_attribute("data-rule") for i in range(findings.count())}
         assert {"continuous_gap", "interruption_unexplained"} <= rules
         articles = lead.get_by_test_id("finding-article").all_inner_texts()
-        assert articles and all(a.strip() for a in articles) and "art. 9" in articles
+        assert articles and all(a.strip() for a in articles) and "第九条" in articles
         assert "未说明的间断（秒）" in lead.get_by_test_id("case-findings").inner_text()  # details in Chinese
         assert_accessible(lead, [server.url + path for path in ("/review/", "/review/queue", "/review/findings",
                                                                 "/review/deadlines", "/review/reports")]
                           + [lead.url])
 
-        lead.get_by_label("给执法人员的意见").fill("请说明记录中断的原因")
+        lead.get_by_label("退回意见（需执法人员补正的内容）").fill("请说明记录中断的原因")
         lead.get_by_role("button", name="退回执法人员").click()
         lead.get_by_test_id("review-history").wait_for()
 
@@ -134,7 +134,14 @@ def test_findings_return_answer_approve_archive(live, browser, context, page, au
         rules = {lead.get_by_test_id("finding").nth(i).get_attribute("data-rule")
                  for i in range(lead.get_by_test_id("finding").count())}
         assert not {"continuous_gap", "interruption_unexplained"} & rules
-        assert "因新版本重新打开" in lead.get_by_test_id("review-history").inner_text()
+        assert "执法人员已答复退回意见" in lead.get_by_test_id("review-history").inner_text()
+        # The answer beside what was there when the lead returned it.
+        assert "已补充中断原因" in lead.get_by_test_id("officer-answer").inner_text()
+        assert "执法记录仪电量耗尽，备用电池未带" in lead.get_by_test_id("review-answer").inner_text()
+        # Approval is deliberate: the button does nothing until the lead confirms.
+        lead.get_by_role("button", name="审核通过").click()
+        assert lead.get_by_test_id("review-state").count() == 0
+        lead.get_by_test_id("approve-confirm").check()
         lead.get_by_role("button", name="审核通过").click()
         lead.get_by_test_id("review-state").wait_for()
         lead.locator("input[name=ended_at]").fill(local(5))
