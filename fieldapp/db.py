@@ -23,6 +23,7 @@ from flask import current_app, g, has_request_context, request
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.exceptions import HTTPException
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -119,12 +120,14 @@ def write_transaction() -> Iterator[Session]:
     s = session()
     if s.in_transaction():
         s.commit()
+    before = g.get("write_lock", False)  # a request run again with the lock keeps it afterwards
     g.write_lock = True
     try:
         with transaction() as inner:
             yield inner
+        g.wrote_under_lock = True
     finally:
-        g.write_lock = False
+        g.write_lock = before
 
 
 @contextmanager
@@ -141,16 +144,23 @@ def writing() -> Iterator[Session]:
 
 
 def _run_again_with_the_write_lock(exc: WriteWithoutLock):
-    """Production's answer to a GET that wrote without ``write_transaction()``: roll back (nothing
-    was written: the guard fires before the first write) and run the view once more, with every
-    transaction of the request taking the write lock. Strict mode (tests) lets it fail instead."""
-    if current_app.config["FIELDAPP_SETTINGS"].sqlite_strict_writes or g.get("write_lock_retried"):
+    """Production's answer to a GET that wrote without ``write_transaction()``: roll back and run
+    the view once more, with every transaction of the request taking the write lock. Only when
+    nothing was committed before the refused write (the guard fires before the first unlocked
+    write, but a ``write_transaction()`` earlier in the view may have committed): running such a
+    view again would commit its earlier writes twice, so it fails instead, as in strict mode."""
+    if (current_app.config["FIELDAPP_SETTINGS"].sqlite_strict_writes or g.get("write_lock_retried")
+            or g.get("wrote_under_lock")):
         raise exc
     current_app.logger.warning("%s; ran the request again with the write lock", exc)
     session().rollback()
     g.write_lock_retried = True
     g.write_lock = True
-    return current_app.ensure_sync(current_app.view_functions[request.endpoint])(**(request.view_args or {}))
+    view = current_app.ensure_sync(current_app.view_functions[request.endpoint])
+    try:
+        return view(**(request.view_args or {}))
+    except HTTPException as refusal:  # abort(404) in the second run: answered as in the first
+        return current_app.handle_http_exception(refusal)
 
 
 def init_app(app) -> None:

@@ -97,8 +97,9 @@ def _refuse_other_origins():
     Clients that authenticate with a bearer token are not browsers and carry no cookie to abuse."""
     if request.method in _SAFE_METHODS:
         return None
-    if request.headers.get("Authorization", "").startswith("Bearer "):
-        return None
+    if request.headers.get("Authorization", "").startswith("Bearer ") and \
+            current_app.config["SESSION_COOKIE_NAME"] not in request.cookies:
+        return None  # a station's token, and no browser session a page could be riding
     reason = cross_origin_reason(request.headers, current_app.config["FIELDAPP_SETTINGS"].origins)
     if reason is None:
         return None

@@ -61,6 +61,9 @@ def load_user(login_id: str) -> User | None:
         .where(
             UserSession.token_hash == hash_token(token),
             UserSession.ended_at.is_(None),
+            # The lifetime counts from sign-in, whatever re-signed the cookie since (a flash
+            # message does): the account page and the clean-up at sign-in count the same way.
+            UserSession.created_at > utcnow() - current_app.permanent_session_lifetime,
             User.id == user_id,
             User.session_epoch == epoch,
             User.active.is_(True),

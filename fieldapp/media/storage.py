@@ -297,8 +297,10 @@ class MediaStorage(Protocol):
 
     def size(self, alg: str, digest: str) -> int: ...
 
-    def open(self, alg: str, digest: str) -> BinaryIO:
-        """A streaming reader of the original; the caller closes it."""
+    def open(self, alg: str, digest: str, start: int = 0) -> BinaryIO:
+        """A streaming reader of the original from byte ``start`` on; the caller closes it.
+        Starting later costs nothing on either backend (a seek, an S3 Range request), so a video
+        player seeking in a 4 GB recording reads only what it shows."""
 
     def put_derivative(self, alg: str, digest: str, name: str, data: bytes) -> None: ...
 
@@ -524,11 +526,14 @@ class LocalStorage:
         except FileNotFoundError:
             raise MediaNotFound(f"no {alg} {digest}") from None
 
-    def open(self, alg: str, digest: str) -> BinaryIO:
+    def open(self, alg: str, digest: str, start: int = 0) -> BinaryIO:
         try:
-            return open(self._path(original_key(alg, digest)), "rb")
+            reader = open(self._path(original_key(alg, digest)), "rb")
         except FileNotFoundError:
             raise MediaNotFound(f"no {alg} {digest}") from None
+        if start:
+            reader.seek(start)
+        return reader
 
     def put_derivative(self, alg: str, digest: str, name: str, data: bytes) -> None:
         target = self._path(derivative_key(alg, digest, name))
@@ -1062,9 +1067,10 @@ class S3Storage:
             raise MediaNotFound(f"no {alg} {digest}")
         return int(head["ContentLength"])
 
-    def open(self, alg: str, digest: str) -> BinaryIO:
+    def open(self, alg: str, digest: str, start: int = 0) -> BinaryIO:
+        extra = {"Range": f"bytes={start}-"} if start else {}
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=self._k(original_key(alg, digest)))[
+            return self.client.get_object(Bucket=self.bucket, Key=self._k(original_key(alg, digest)), **extra)[
                 "Body"
             ]
         except Exception as exc:

@@ -58,12 +58,21 @@ class _Line:
         env = self.environ
         status = self.status or ("500" if self.error is not None else "-")
         elapsed = (time.perf_counter() - self.started) * 1000
-        path = (env.get("SCRIPT_NAME", "") + env.get("PATH_INFO", "")) or "/"
+        path = _redact((env.get("SCRIPT_NAME", "") + env.get("PATH_INFO", "")) or "/")
         suffix = f" error={type(self.error).__name__}" if self.error is not None else ""
         # REMOTE_ADDR is read now: ProxyFix, inside us, has replaced it with the client's by now.
         self.log.info("%s %s %s %s %.1fms user=%s rid=%s%s", env.get("REMOTE_ADDR", "-"),
                       env.get("REQUEST_METHOD", "-"), path, status, elapsed, env.get(USER_KEY, "-"),
                       self.request_id, suffix)
+
+
+# A link to an original carries a signed token (review/original_links.py): a credential for its
+# lifetime, kept out of logs that more people read than may open originals.
+_ORIGINAL_LINK = re.compile(r"(/original/)[^/]+$")
+
+
+def _redact(path: str) -> str:
+    return _ORIGINAL_LINK.sub(r"\1…", path)
 
 
 class _LoggedResponse:

@@ -6,7 +6,7 @@ import re
 
 from flask import Response, request, stream_with_context
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"^bytes=(\d{0,19})-(\d{0,19})$")
 BLOCK = 256 * 1024
 
 
@@ -22,21 +22,12 @@ def requested_range(header: str | None, size: int) -> tuple[int, int] | None | b
         length = int(m.group(2))
         return (max(0, size - length), size - 1) if length and size else False
     first = int(m.group(1))
+    if m.group(2) and int(m.group(2)) < first:
+        return None  # not a valid range (RFC 9110 §14.1.1): ignore it and send the whole file
     last = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
-    if first >= size or last < first:
+    if first >= size:
         return False
     return first, last
-
-
-def _skip(reader, count: int) -> None:
-    if count and getattr(reader, "seekable", lambda: False)():
-        reader.seek(count)
-        return
-    while count:
-        block = reader.read(min(BLOCK, count))
-        if not block:
-            return
-        count -= len(block)
 
 
 def stream(store, alg: str, digest: str, size: int, mimetype: str, disposition: str) -> Response:
@@ -47,11 +38,10 @@ def stream(store, alg: str, digest: str, size: int, mimetype: str, disposition: 
     if wanted is False:
         return Response(status=416, headers={**headers, "Content-Range": f"bytes */{size}"})
     first, last = wanted or (0, size - 1)
-    reader = store.open(alg, digest)
+    reader = store.open(alg, digest, start=first)  # a seek, or an S3 Range request: never read and dropped
 
     def chunks():
         with reader:
-            _skip(reader, first)
             remaining = last - first + 1
             while remaining > 0 and (block := reader.read(min(BLOCK, remaining))):
                 remaining -= len(block)

@@ -145,7 +145,9 @@ def open_original(alg: str, digest: str):
 def original_bytes(alg: str, digest: str, token: str):
     """The original's bytes through a link made for this user by an opening just registered;
     byte ranges too, so a <video> can seek in footage without registering again."""
-    if not original_links.valid(token, current_user.id, alg, digest):
+    # The link proves this user opened it; visibility is judged again on every request, so a
+    # reviewer moved out of the unit loses access at once, not when the link expires.
+    if not original_links.valid(token, current_user.id, alg, digest) or _collecting_unit(alg, digest) is None:
         abort(404)
     media = db.session().get(Media, (alg, digest))
     if media is None or media.original_at is None:

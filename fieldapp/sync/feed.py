@@ -94,7 +94,10 @@ def _check_key(phase: str, after: str) -> None:
     if not after:
         return
     try:
-        uuid.UUID(after) if phase == "cases" else int(after)
+        if phase == "cases":
+            uuid.UUID(after)
+        elif int(after) > MAX_ID:
+            raise ValueError
     except ValueError:
         raise BadCursor("cursor is damaged") from None
 

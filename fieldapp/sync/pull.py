@@ -75,12 +75,17 @@ def _resync_reviews(s: Session, user, cursor: feed.Cursor, page_size: int) -> Pa
 
 def _feed_page(s: Session, user, after: feed.Position, page_size: int) -> Page:
     end = feed.stable_end(s)
+    if after > end:
+        # A position this database never reached: it was restored from a backup or moved to a new
+        # cluster (transaction ids start again). Trusting the cursor would serve nothing until the
+        # new ids passed it; the phone resyncs instead.
+        return _resync_cases(s, user, feed.Cursor(end, "cases"), page_size, first=True)
     addressed = ChangeLog.user_id.is_(None) | (ChangeLog.user_id == user.id)
     visible = visible_unit_ids(user)
     entitled = addressed if visible is None else addressed & ChangeLog.unit_id.in_(visible)
     changes = feed.changes_after(s, after, end, entitled, page_size)
     more = len(changes) == page_size
-    reached = feed.position_of(changes[-1]) if more else max(after, end)
+    reached = feed.position_of(changes[-1]) if more else end
     case_ids = {uuid.UUID(c.entity_id) for c in changes if c.entity in ("case", "assignment")}
     review_ids = {int(c.entity_id) for c in changes if c.entity == "review"}
     cases = list(s.execute(select(Case).where(Case.id.in_(case_ids))).scalars()) if case_ids else []

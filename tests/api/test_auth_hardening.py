@@ -311,3 +311,17 @@ def test_the_account_page_marks_this_device(demo_app):
     page = client.get("/account/passkeys").get_data(as_text=True)
     assert page.count('data-testid="session"') == 2
     assert page.count('class="tag"') == 1
+
+
+def test_a_session_ends_its_lifetime_after_sign_in_whatever_re_signed_the_cookie(demo_app):
+    """The cookie is re-signed whenever the session changes (a flash message does); the lifetime
+    still counts from sign-in, as the account page and the clean-up at sign-in count it."""
+    seeded = seed_user(demo_app, "张伟", "37030320031")
+    client = demo_app.test_client()
+    demo_sign_in(client, seeded.user_id)
+    assert signed_in(client)
+    lifetime = demo_app.permanent_session_lifetime
+    with demo_app.app_context(), db.transaction():
+        row = db.session().execute(select(UserSession).where(UserSession.user_id == seeded.user_id)).scalar_one()
+        row.created_at = row.created_at - lifetime - timedelta(minutes=1)
+    assert not signed_in(client)

@@ -171,6 +171,29 @@ def test_a_phone_whose_cursor_predates_positions_resyncs_every_open_case_in_page
     app.extensions["fieldapp.engine"].dispose()
 
 
+def test_a_cursor_beyond_what_this_database_reached_resyncs_instead_of_waiting_for_ever(db_url, tmp_path):
+    """After a restore from a backup, or a move to a new PostgreSQL cluster, the phones' cursors
+    may lie beyond every position the database holds; they resync. A damaged cursor is refused."""
+    from tests.support.flows import demo_sign_in
+    from tests.support.pulling import pull_all
+
+    app = make_app(db_url, tmp_path / "var", demo=True)
+    officer = seed_user(app, "张伟", "C-1", "ZF1")
+    with app.app_context():
+        from fieldapp.models import User
+        unit_id = db.session().get(User, officer.user_id).unit_id
+        create_case(unit_id, officer.user_id, kind="inspection", party_name="恢复后仍在的案件")
+        db.session().commit()
+    phone = app.test_client()
+    demo_sign_in(phone, officer.user_id)
+    beyond = pull_all(phone, "f.999999999999.0")
+    assert beyond["full"] is True and [c["party_name"] for c in beyond["cases"]] == ["恢复后仍在的案件"]
+    assert beyond["cursor"] != "f.999999999999.0"
+    for damaged in ("r.0.0.v." + "9" * 36, "r.0.0.v.99999999999999999999"):
+        assert phone.get("/api/v1/sync/pull", query_string={"cursor": damaged}).status_code == 400
+    app.extensions["fieldapp.engine"].dispose()
+
+
 def test_a_resync_interrupted_half_way_continues_and_misses_what_changed_meanwhile(db_url, tmp_path):
     from tests.support.flows import demo_sign_in
 

@@ -215,8 +215,9 @@ def test_the_phones_string_table_in_chinese_has_no_latin_words(sqlite_url, tmp_p
         with app.test_request_context("/", headers={"Accept-Language": "zh-CN"}):
             from fieldapp.capture.strings import capture_strings
 
+            # {n}, {count}: placeholders the phone fills with numbers, not words on the screen.
             found = {key: sorted(words) for key, text in capture_strings().items()
-                     if (words := latin_words(f"<p>{text}</p>"))}
+                     if (words := latin_words(f"<p>{re.sub(r'[{][a-z_]+[}]', '', text)}</p>"))}
         assert not found, found
     finally:
         app.extensions["fieldapp.engine"].dispose()

@@ -60,7 +60,12 @@ def test_the_csrf_token_is_still_required_from_our_own_origin(sync_app):
 
 
 def test_bearer_clients_are_not_browsers_and_are_not_judged_by_origin(sync_app):
-    _app, client, device, _ = sync_app
-    answer = client.post("/api/v1/sync/push", json=device.batch(device.revision()),
-                         headers={"Origin": "https://evil.example", "Authorization": "Bearer station-token"})
+    app, client, device, _ = sync_app
+    station = app.test_client()  # no cookie: a collection station with its token
+    answer = station.post("/api/v1/sync/push", json=device.batch(device.revision()),
+                          headers={"Origin": "https://evil.example", "Authorization": "Bearer station-token"})
     assert answer.get_json().get("error") != "origin_refused"
+    # A browser that has a session is judged by its origin, whatever Authorization it adds.
+    riding = client.post("/api/v1/sync/push", json=device.batch(device.revision()),
+                         headers={"Origin": "https://evil.example", "Authorization": "Bearer anything"})
+    assert riding.get_json()["error"] == "origin_refused"

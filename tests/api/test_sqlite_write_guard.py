@@ -53,6 +53,60 @@ def test_production_runs_the_request_again_with_the_write_lock(sqlite_url, tmp_p
     app.extensions["fieldapp.engine"].dispose()
 
 
+def test_a_retried_view_keeps_the_lock_through_write_transaction_and_answers_its_refusals(sqlite_url, tmp_path):
+    app = make_app(sqlite_url, tmp_path / "var", sqlite_strict_writes=False)
+    runs = []
+
+    @allow(public=True)
+    def careless_then_locked():
+        runs.append(1)
+        s = db.session()
+        s.execute(select(Unit)).all()
+        s.add(Unit(code=f"C{len(runs)}", name="先写"))
+        s.commit()  # refused on the first run; on the second, the whole request holds the lock
+        with db.write_transaction() as locked:
+            locked.add(Unit(code=f"L{len(runs)}", name="后写"))
+        s.add(Unit(code=f"T{len(runs)}", name="再写"))  # after write_transaction: still locked
+        s.commit()
+        if request.args.get("missing"):
+            abort(404)
+        return {"runs": len(runs)}
+
+    from flask import abort, request
+    app.add_url_rule("/careless-then-locked", "careless_then_locked", careless_then_locked)
+    client = app.test_client()
+    assert client.get("/careless-then-locked").get_json() == {"runs": 2}
+    assert client.get("/careless-then-locked?missing=1").status_code == 404
+    with app.app_context():
+        codes = sorted(u.code for u in db.session().execute(select(Unit)).scalars())
+    assert codes == ["C2", "C4", "L2", "L4", "T2", "T4"]  # each write once, from the second runs
+    app.extensions["fieldapp.engine"].dispose()
+
+
+def test_a_view_that_committed_under_the_lock_before_its_careless_write_is_not_run_twice(sqlite_url, tmp_path):
+    app = make_app(sqlite_url, tmp_path / "var", sqlite_strict_writes=False)
+    runs = []
+
+    @allow(public=True)
+    def locked_then_careless():
+        runs.append(1)
+        with db.write_transaction() as locked:
+            locked.add(Unit(code=f"L{len(runs)}", name="先写"))
+        s = db.session()
+        s.execute(select(Unit)).all()
+        s.add(Unit(code=f"C{len(runs)}", name="后写"))
+        s.commit()
+        return {}
+
+    app.add_url_rule("/locked-then-careless", "locked_then_careless", locked_then_careless)
+    with pytest.raises(WriteWithoutLock):
+        app.test_client().get("/locked-then-careless")
+    with app.app_context():
+        assert [u.code for u in db.session().execute(select(Unit)).scalars()] == ["L1"]
+    assert len(runs) == 1
+    app.extensions["fieldapp.engine"].dispose()
+
+
 def test_postgresql_is_not_guarded_and_the_same_route_works(request, tmp_path):
     from tests.conftest import _fresh_database
     app, calls = _app_with_a_careless_route(_fresh_database("postgresql", request, tmp_path), tmp_path, strict=True)

@@ -154,6 +154,9 @@ def test_chunked_upload_completes_under_content_addressed_key(storage, make_stor
     assert other_host.size(ALG, digest) == len(data)
     with other_host.open(ALG, digest) as fh:
         assert fh.read() == data
+    # From an offset, without reading what comes before (a seek; on S3 a Range request).
+    with other_host.open(ALG, digest, start=299_990) as fh:
+        assert fh.read() == data[299_990:]
 
 
 def test_second_host_resumes_from_the_held_offset(make_storage):
