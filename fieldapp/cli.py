@@ -22,18 +22,56 @@ def _enrol_link(user: User) -> str:
     return enrollment.link(_settings().base_url, issued.code)
 
 
+def _schema_revisions(url: str) -> tuple[str | None, str | None]:
+    """The schema's revision now (None: no schema yet) and the newest migration's, so that init-db
+    says whether it created, upgraded or found nothing to do."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import create_engine
+
+    head = ScriptDirectory.from_config(migrate.alembic_config(url)).get_current_head()
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision(), head
+    finally:
+        engine.dispose()
+
+
 @click.command("init-db")
 def init_db_command():
-    """Create the database schema, or upgrade it to the latest migration."""
-    url = _settings().database_url
+    """Create the database schema, or upgrade it to the latest migration.
+
+    Safe on several hosts at once: one upgrades (and seeds) while the others wait for it, then
+    find nothing left to do."""
+    settings = _settings()
+    url = settings.database_url
     if url.startswith("sqlite:///"):
         from pathlib import Path
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    migrate.upgrade(url)
-    with db.transaction():
-        current = publication.ensure_published()
-        years = deadline_source.seed_from_library()
-    click.echo(f"database is at the latest schema; rules catalogue version {current.version}")
+    try:
+        with migrate.schema_lock(url):
+            before, head = _schema_revisions(url)
+            migrate.upgrade(url, lock_timeout_s=settings.migration_lock_timeout_seconds)
+            with db.transaction():
+                current = publication.ensure_published()
+                years = deadline_source.seed_from_library()
+    except migrate.SchemaLockTimeout as exc:
+        raise click.ClickException(f"{exc}; run init-db again when it has finished") from None
+    except Exception as exc:
+        if not migrate.is_lock_timeout(exc):
+            raise
+        raise click.ClickException(
+            f"a migration waited more than {settings.migration_lock_timeout_seconds} s for a table lock held "
+            "by running transactions and was rolled back; run init-db again (at a quieter time, or raise "
+            "FIELDAPP_MIGRATION_LOCK_TIMEOUT)") from None
+    if before is None:
+        state = f"database created at the latest schema ({head})"
+    elif before != head:
+        state = f"database upgraded from {before} to the latest schema ({head})"
+    else:
+        state = f"database already at the latest schema ({head})"
+    click.echo(f"{state}; rules catalogue version {current.version}")
     if years:
         click.echo(f"working-day calendar loaded from the holiday library for {', '.join(map(str, years))}")
 
@@ -147,9 +185,23 @@ DEMO_CASES = [
 ]
 
 
+def _revoke_unused_codes(user: User) -> None:
+    """End the user's codes not yet used that no admin issued through the web (the CLI's own)."""
+    from .models import Enrollment, utcnow
+
+    now = utcnow()
+    for code in db.session().execute(select(Enrollment).where(
+            Enrollment.user_id == user.id, Enrollment.created_by.is_(None),
+            Enrollment.used_at.is_(None), Enrollment.expires_at > now)).scalars():
+        code.expires_at = now
+
+
 @click.command("seed-demo")
 def seed_demo_command():
-    """Create demo units and users (once) and print an enrolment link for each user."""
+    """Create demo units and users (once) and print an enrolment link for each user.
+
+    scripts/run calls this on every start: the links printed by an earlier start are revoked, so
+    only the newest set of demo codes is ever valid."""
     with db.transaction():
         s = db.session()
         if s.execute(select(func.count(User.id))).scalar_one() == 0:
@@ -164,6 +216,7 @@ def seed_demo_command():
         for _name, cert_no, _unit, roles in DEMO_USERS:
             user = find_user(cert_no)
             if user is not None and user.active:
+                _revoke_unused_codes(user)
                 lines.append(f"  {user.name:<6} {roles:<14} {_enrol_link(user)}")
     click.echo("enrolment links (one-time, valid 24 h):")
     for line in lines:
@@ -227,7 +280,43 @@ def import_export_command(path: str):
         click.echo(f"  {problem}")
 
 
-COMMANDS = [init_db_command, verify_signatures_command, revoke_device_command, import_export_command, create_unit_command, create_user_command, set_user_command,
+@click.command("sweep-uploads")
+@click.option("--abandon-hours", type=float, default=None,
+              help="remove uploads not added to for this long [FIELDAPP_UPLOAD_ABANDON_HOURS, 48]")
+@click.option("--completed-hours", type=float, default=None,
+              help="remove completed uploads' state this long after completion [FIELDAPP_UPLOAD_COMPLETED_HOURS, 1]")
+@click.option("--temp-hours", type=float, default=None,
+              help="remove temporary files not written for this long [FIELDAPP_UPLOAD_TEMP_HOURS, 6]")
+@click.option("--dry-run", is_flag=True, help="only count what would be removed")
+def sweep_uploads_command(abandon_hours, completed_hours, temp_hours, dry_run: bool):
+    """Remove abandoned uploads, completed uploads' leftover state and temporary files left by a
+    killed host, by age. Stored originals are never touched. Run it hourly on every host (cron or
+    a systemd timer); runs on several hosts at once are harmless."""
+    from datetime import timedelta
+
+    from .media import service, sweep
+
+    settings = _settings()
+
+    def hours(given, configured) -> timedelta:
+        value = configured if given is None else given
+        if value < 0:
+            raise click.BadParameter("ages are not negative")
+        return timedelta(hours=value)
+
+    report = sweep.sweep(
+        service.media_storage(),
+        abandon_after=hours(abandon_hours, settings.upload_abandon_hours),
+        completed_after=hours(completed_hours, settings.upload_completed_hours),
+        temp_after=hours(temp_hours, settings.upload_temp_hours),
+        dry_run=dry_run,
+    )
+    click.echo(report.line(dry_run))
+    if report.failed:
+        raise SystemExit(1)
+
+
+COMMANDS = [init_db_command, sweep_uploads_command, verify_signatures_command, revoke_device_command, import_export_command, create_unit_command, create_user_command, set_user_command,
             enroll_command, seed_demo_command, calendar_load_command, compliance_check_command]
 
 

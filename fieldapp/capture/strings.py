@@ -141,6 +141,16 @@ CAPTURE_STRINGS = {
     "written_explanation": _l("Written explanation"),
     "written_explanation_due": _l("Written explanation due"),
     "yes": _l("Yes"),
+    # Saved items opened read-only, the outbox naming what waits, 留置送达 in steps.
+    "case_record": _l("Case"),
+    "outbox_new": _l("new"),
+    "outbox_change": _l("changed (version {n})"),
+    "not_signed": _l("not signed"),
+    "step_n_of": _l("Step {i} of {n}"),
+    "next_step": _l("Next"),
+    "previous_step": _l("Previous"),
+    "service_step_document": _l("Document and recipient"),
+    "service_step_refusal": _l("The refusal"),
     "changed_elsewhere": _l("This record was changed in another tab. Reopen it and save again."),
     "conflict_explained": _l("The server already holds another version of this record. Nothing was overwritten: compare both and choose."),
     "conflict_title": _l("Two versions"),
@@ -166,6 +176,18 @@ CAPTURE_STRINGS = {
     "working": _l("Waiting for your passkey…"),
     "failed": _l("Something went wrong. Try again."),
     "ios_banner": _l("On iPhone, add this app to the home screen before capturing: Safari may erase its data after seven days without use."),
+    # The sync status line ({n}, {mb} are filled in by syncui.js) and the notice of a lead's return.
+    "unsynced_records": _l("Records not synced"),
+    "line_offline": _l("Offline"),
+    "line_syncing": _l("Syncing now"),
+    "line_originals": _l("Originals waiting to upload"),
+    "line_synced": _l("All synced: safe to switch off"),
+    "line_paused": _l("Sync paused"),
+    "line_left": _l("{n} items, {mb} MB left"),
+    "line_kept": _l("{n} items ({mb} MB) waiting to upload"),
+    "line_problems": _l("{n} need your attention"),
+    "return_notice": _l("The lead returned the activity {name}:"),
+    "return_open": _l("Open and answer"),
 }
 
 

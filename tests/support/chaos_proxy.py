@@ -17,7 +17,9 @@ order stays random. Each kind is counted in ``stats``:
 * **cut_response** — the whole request reaches a backend and its whole response is read (the
   server has committed), but the client gets only the first half of the response bytes (with
   ``cut_response_in="body"``: the whole head and the first half of the body — a cut inside the head
-  can leave the browser a truncated ``Set-Cookie``, which Chromium stores);
+  can leave the browser a truncated ``Set-Cookie``, which Chromium stores; with ``"headers"``: the
+  whole head and none of the body, as a dead link right after a 200; a tuple of these modes deals
+  one of them per cut, from the same seeded random);
 * **duplicate** — the same request goes to two backends concurrently (two app instances racing
   on one database) and the client gets one of the responses.
 
@@ -54,6 +56,7 @@ from http import HTTPStatus
 HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"upgrade"})
 PASS, CUT_REQUEST, CUT_RESPONSE, DUPLICATE = "pass", "cut_request", "cut_response", "duplicate"
 BYTE_CUT = "byte_cut"
+CUT_RESPONSE_MODES = ("all", "body", "headers")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 NO_BACKEND = object()  # what an exchange returns when every backend refused the connection
 
@@ -82,6 +85,7 @@ class ChaosStats:
     forwarded: int = 0        # complete requests sent to a backend (a duplicate counts twice)
     cut_request: int = 0      # requests cut after half their body reached a backend
     cut_response: int = 0     # whole answers of which the client got only the first half
+    cut_modes: Counter = field(default_factory=Counter)  # cut responses by cut_response_in mode
     duplicated: int = 0       # requests that two backends each received whole and answered
     refused: int = 0          # connections a backend refused (then the next one is tried)
     no_backend: int = 0       # requests whose client was closed because every backend refused
@@ -98,8 +102,8 @@ class ChaosStats:
 
     def summary(self) -> dict:
         return {k: v for k, v in self.__dict__.items()
-                if k not in ("events", "per_backend", "statuses", "bodies", "callback_errors")} | {
-            "per_backend": dict(sorted(self.per_backend.items())),
+                if k not in ("events", "per_backend", "statuses", "bodies", "callback_errors", "cut_modes")} | {
+            "per_backend": dict(sorted(self.per_backend.items())), "cut_modes": dict(sorted(self.cut_modes.items())),
             "statuses": {f"{path} {status}": n for (path, status), n in sorted(self.statuses.items())}}
 
 
@@ -107,7 +111,8 @@ class ChaosProxy:
     def __init__(self, backends: list[tuple[str, int]] | None = None, *,
                  fault_prefix: str | tuple[str, ...] = "/api/v1/sync/push", count_prefix: str | tuple[str, ...] = (),
                  seed: int = 0, cut_request_rate: float = 0.10, cut_response_rate: float = 0.10,
-                 duplicate_rate: float = 0.05, deck_size: int = 20, cut_response_in: str = "all",
+                 duplicate_rate: float = 0.05, deck_size: int = 20,
+                 cut_response_in: str | tuple[str, ...] = "all",
                  unavailable_status: int | None = None,
                  max_connections: int = 64, connect_timeout: float = 5.0,
                  io_timeout: float = 60.0, idle_timeout: float = 30.0):
@@ -118,9 +123,12 @@ class ChaosProxy:
         self.rates = (cut_request_rate, cut_response_rate, duplicate_rate)
         self.rng = random.Random(seed)
         self.deck_size = deck_size
-        if cut_response_in not in ("all", "body"):
-            raise ValueError("cut_response_in is 'all' (half the bytes) or 'body' (the head, half the body)")
+        modes = (cut_response_in,) if isinstance(cut_response_in, str) else tuple(cut_response_in)
+        if not modes or any(mode not in CUT_RESPONSE_MODES for mode in modes):
+            raise ValueError("cut_response_in is 'all' (half the bytes), 'body' (the head, half the body), "
+                             "'headers' (the head, no body) or a tuple of them")
         self.cut_response_in = cut_response_in
+        self._cut_modes = modes
         # None: a request no backend accepts gets its connection closed; 502 (say): that answer, as
         # nginx gives while every upstream is down.
         self.unavailable_status = unavailable_status
@@ -395,7 +403,11 @@ class ChaosProxy:
         if kind == CUT_RESPONSE:
             self.stats.cut_response += 1
             head_length = response.index(b"\r\n\r\n") + 4
-            if self.cut_response_in == "body":
+            mode = self._cut_modes[0] if len(self._cut_modes) == 1 else self.rng.choice(self._cut_modes)
+            self.stats.cut_modes[mode] += 1
+            if mode == "headers":
+                writer.write(response[:head_length])
+            elif mode == "body":
                 writer.write(response[: head_length + (len(response) - head_length) // 2])
             else:
                 writer.write(response[: len(response) // 2])

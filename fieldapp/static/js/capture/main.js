@@ -5,7 +5,7 @@ import { answerForm } from "./views/review.js";
 import { t } from "../i18n.js";
 import { count, openStore } from "./store.js";
 import { setContext } from "./records.js";
-import { currentCatalogue, refreshFromServer } from "./server.js";
+import { currentCatalogue } from "./server.js";
 import { requestPersistence } from "./storage.js";
 import { me } from "./session.js";
 import { caseView, casesView, newCaseForm } from "./views/cases.js";
@@ -13,11 +13,14 @@ import { activityView, endActivityForm, newActivityForm } from "./views/activity
 import { interruptionForm, resumeForm, serviceForm, stepForm, withdrawForm, writtenExplanationForm } from "./views/forms.js";
 import { outboxView } from "./views/outbox.js";
 import { problemView } from "./views/problem.js";
-import { startSyncTriggers } from "./sync.js";
+import { pullNow, startSyncTriggers } from "./sync.js";
 import { mountSyncUi } from "./syncui.js";
 import { releaseEditLock, setCaptureInProgress } from "./ui.js";
 
 const root = document.getElementById("capture");
+// How long the start waits for the first pull (cases, catalogue) before saying it is ready; the
+// pull goes on (with its own timeouts) and the screen is redrawn when it lands.
+const START_PULL_WAIT_MS = 8_000;
 
 const ROUTES = [
   [/^#?\/?$/, () => casesView(root)],
@@ -67,13 +70,20 @@ async function drawRoute() {
   window.location.hash = "#/";
 }
 
+// Records the server has not answered yet (originals are in the status line, in MB). Hidden at
+// zero: "0 not synced" beside originals still uploading would read as "done".
 async function showUnsyncedCount() {
   const el = document.getElementById("unsynced-count");
   if (!el) return;
   const n = await count("outbox");
-  el.textContent = `${t("status_unsynced")} ${n}`;
+  el.textContent = `${t("unsynced_records")} ${n}`;
   el.dataset.count = String(n);
-  el.hidden = false;
+  el.hidden = n === 0;
+}
+
+function listScreen() {
+  const hash = window.location.hash || "#/";
+  return /^#?\/?$|^#\/(cases|activities)\/[\w-]+$/.test(hash);
 }
 
 async function start() {
@@ -81,28 +91,33 @@ async function start() {
   const user = await me();
   const catalogue = await currentCatalogue();
   setContext({ author: user?.id || null, catalogueVersion: catalogue?.version ?? null });
+  // The status line and 立即同步 come before any request: a request that hangs must never
+  // leave the officer without them.
+  mountSyncUi();
   window.addEventListener("hashchange", route);
   window.addEventListener("fieldapp:saved", showUnsyncedCount);
+  window.addEventListener("fieldapp:status", showUnsyncedCount);
   await route();
   await showUnsyncedCount();
   requestPersistence();
-  // Fresh catalogue and cases when the server answers; the cached copies serve until then.
-  if (await refreshFromServer()) {
-    const fresh = await currentCatalogue();
-    setContext({ author: user?.id || null, catalogueVersion: fresh?.version ?? null });
-    if (!catalogue || (window.location.hash || "#/") === "#/") await route();
-  }
-  document.body.dataset.captureReady = "true";
-  mountSyncUi();
-  window.addEventListener("fieldapp:status", showUnsyncedCount);
-  window.addEventListener("fieldapp:sync", (event) => {
+  window.addEventListener("fieldapp:sync", async (event) => {
+    const { phase } = event.detail;
+    if (phase === "pulled" && event.detail.changed) {
+      // A newer catalogue is what new records are made with from now on; a form drawn without
+      // any catalogue (the very first start) is drawn again with it.
+      const fresh = await currentCatalogue();
+      setContext({ author: user?.id || null, catalogueVersion: fresh?.version ?? null });
+      if (!catalogue && fresh && !listScreen() && rendering === 0) route();
+    }
     // Statuses on screen follow the sync: only list and detail screens are redrawn, never a form
     // (the officer may be typing in it) and never while another screen is being drawn.
-    const hash = window.location.hash || "#/";
-    const listScreen = /^#?\/?$|^#\/(cases|activities)\/[\w-]+$/.test(hash);
-    if (event.detail.phase === "done" && listScreen && rendering === 0
-        && document.body.dataset.captureInProgress !== "true") route();
+    const redraw = phase === "done" || (phase === "pulled" && event.detail.changed);
+    if (redraw && listScreen() && rendering === 0 && document.body.dataset.captureInProgress !== "true") route();
   });
+  // Fresh catalogue, cases and returns when the server answers; the cached copies serve until then.
+  const pulled = pullNow("start");
+  await Promise.race([pulled, new Promise((resolve) => { setTimeout(resolve, START_PULL_WAIT_MS); })]);
+  document.body.dataset.captureReady = "true";
   await startSyncTriggers();
 }
 

@@ -2,9 +2,66 @@
 // audits what the officer was told). 已同步 (synced) is set only when the server holds the
 // record's revision and every original it references.
 
-import { getAll, write } from "./store.js";
+import { getAll, getMeta, write } from "./store.js";
 
 export const statusLog = [];
+
+// How many bytes of each original the server already holds ({hash: bytes}), as its upload answers
+// said. Kept so that bytes resumed after a cut count as done: what is left to upload never jumps
+// back up because an attempt failed.
+const SERVER_BYTES = "upload_server_bytes";
+
+export async function noteServerBytes(hash, bytes) {
+  await write(["meta"], ({ meta }) => {
+    const read = meta.get(SERVER_BYTES);
+    read.onsuccess = () => {
+      const held = read.result?.value || {};
+      if (held[hash] === bytes) return;
+      meta.put({ key: SERVER_BYTES, value: { ...held, [hash]: bytes } });
+    };
+  });
+}
+
+// Called once these originals are confirmed (confirmed_at written first, so nothing is counted twice
+// or not at all in between).
+export async function forgetServerBytes(hashes) {
+  await write(["meta"], ({ meta }) => {
+    const read = meta.get(SERVER_BYTES);
+    read.onsuccess = () => {
+      const held = { ...(read.result?.value || {}) };
+      if (!hashes.some((h) => h in held)) return;
+      for (const hash of hashes) delete held[hash];
+      meta.put({ key: SERVER_BYTES, value: held });
+    };
+  });
+}
+
+// An original the server must receive: its record exists and still references it (a photo removed
+// from a step, or one of a withdrawn item, is never uploaded; a photo of a form left unsaved has
+// no record).
+export function awaitedByRecord(m, records) {
+  const owner = records.get(m.owner_id);
+  if (!owner || owner.withdrawn) return false;
+  return !owner.media || owner.media.some((ref) => ref.hash === m.hash);
+}
+
+// What is still only on this phone, from IndexedDB alone: revisions the server has not answered,
+// originals it has not confirmed (with the bytes it does not hold yet), and records it refused or
+// found in conflict. The status line is derived from these and from the last request's outcome.
+export async function pendingFacts() {
+  const [outbox, media, records, held] = await Promise.all([
+    getAll("outbox"), getAll("media"), getAll("records"), getMeta(SERVER_BYTES, {})]);
+  const byId = new Map(records.map((r) => [r.id, r]));
+  const originals = media.filter((m) => m.blob && !m.confirmed_at && awaitedByRecord(m, byId));
+  const bytesLeft = originals.reduce((sum, m) => sum + Math.max(0, (m.size || 0) - (held[m.hash] || 0)), 0);
+  return {
+    records: outbox.length,
+    originals: originals.length,
+    bytesLeft,
+    problems: records.filter((r) => r.status === "problem").length,
+    oldest: [...outbox.map((i) => i.queued_at), ...originals.map((m) => m.captured_at)].filter(Boolean).sort()[0] || null,
+  };
+}
 
 export function emit(name, detail = {}) {
   window.dispatchEvent(new CustomEvent(name, { detail }));

@@ -2,35 +2,46 @@
 // reports a heartbeat — on start, when the browser says it is online, when the app becomes
 // visible, and on the 立即同步 button. Whether the server is reachable is learned by asking it.
 // A failure of the network is the normal case: the attempt backs off and tries again, and nothing
-// queued is ever dropped. A 401 pauses sync until the officer signs in again (one tap).
+// queued is ever dropped. Only the server saying in a whole answer that the session ended pauses
+// sync until the officer signs in again (one tap).
+//
+// Pulling (the lead's returns, cases, the catalogue) does not wait for pushes: it runs on start,
+// when the app becomes visible and every few minutes while it is open, so that a return reaches
+// the officer without anyone having to sync.
 
 import { count, get, getAll, getMeta, putMeta } from "./store.js";
 import { deviceIdentity } from "./device.js";
-import { request, setCsrfToken, Unauthenticated } from "./http.js";
-import { bytesPending, uploadMedia } from "./uploader.js";
-import { applyPushResults, emit, markSending, statusLog } from "./status.js";
+import { link, NetworkFailure, noteBrowserOffline, request, setCsrfToken, Unauthenticated } from "./http.js";
+import { probeSession } from "./session.js";
+import { uploadMedia } from "./uploader.js";
+import { applyPushResults, emit, markSending, pendingFacts, statusLog } from "./status.js";
 
 // Records are small (a few kB): one batch of 50 is one round trip on a slow link; a cut batch
 // is simply sent again (the server answers duplicates).
 const BATCH_SIZE = 50;
 const BACKOFF_START_MS = 2_000;
 const BACKOFF_MAX_MS = 5 * 60_000;
+// An attempt that moved something (a batch answered, a chunk stored) before the link dropped is a
+// link that works some of the time: go again soon instead of backing off.
+const RETRY_AFTER_PROGRESS_MS = 1_000;
+const FLAKY_BACKOFF_MAX_MS = 8_000;
 const SYNC_AFTER_SAVE_MS = 3_000;
+const PULL_EVERY_MS = 2 * 60_000;
 export const APP_VERSION = "0.1.0";
 
 class DeviceRefused extends Error {}
 
 const state = { running: false, paused: false, backoff: BACKOFF_START_MS, timer: null };
+
+// What the lead sees of this phone: the same facts the officer's status line is made of.
 async function heartbeatBody() {
-  const outbox = await getAll("outbox");
-  const media = (await getAll("media")).filter((m) => m.blob && !m.confirmed_at);
-  const times = [...outbox.map((item) => item.queued_at), ...media.map((m) => m.captured_at)].filter(Boolean);
+  const facts = await pendingFacts();
   return {
     app_version: APP_VERSION,
     catalogue_version: await getMeta("catalogue_version"),
-    unsynced_items: outbox.length + media.length,
-    bytes_pending: await bytesPending(),
-    oldest_unsynced_at: times.length ? times.reduce((a, b) => (a < b ? a : b)) : null,
+    unsynced_items: facts.records + facts.originals,
+    bytes_pending: facts.bytesLeft,
+    oldest_unsynced_at: facts.oldest,
     sent_at: new Date().toISOString(),
   };
 }
@@ -95,25 +106,67 @@ async function pull() {
     if (data.resync) await putMeta("server_cases_resync", []);
   }
   // The lead's latest decision on each of this officer's activities (returned with a comment, or
-  // approved); the activity view shows it and offers the answer.
-  if (data.comments?.length || data.full) {
-    const reviews = data.full ? {} : await getMeta("reviews", {});
+  // approved); the activity view shows it and offers the answer. A resync's decisions are kept
+  // aside like its cases: the officer keeps seeing the returns already known until it completes.
+  if (data.comments?.length || data.resync) {
+    const reviewsKey = data.resync ? "reviews_resync" : "reviews";
+    const reviews = data.full ? {} : await getMeta(reviewsKey, {});
     for (const event of data.comments || []) {
       if (!reviews[event.record_id] || reviews[event.record_id].id < event.id) reviews[event.record_id] = event;
     }
-    await putMeta("reviews", reviews);
+    if (data.resync && !data.resync_complete) {
+      await putMeta("reviews_resync", reviews);
+    } else {
+      await putMeta("reviews", reviews);
+      if (data.resync) await putMeta("reviews_resync", {});
+    }
   }
   await putMeta("pull_cursor", data.cursor);
-  if (data.catalogue_version && data.catalogue_version !== (await getMeta("catalogue_version"))) {
+  // A newer catalogue is fetched; so is the first one (a server that never published one says
+  // null here, and publishes its built-in catalogue when it is asked for it).
+  let catalogueChanged = false;
+  const held = await getMeta("catalogue_version");
+  if (!held || (data.catalogue_version && data.catalogue_version !== held)) {
     const catalogue = await request("GET", "/api/v1/catalogue");
     if (catalogue.status === 200) {
       const versions = await getMeta("catalogues", {});
       versions[catalogue.data.version] = catalogue.data;
       await putMeta("catalogues", versions);
       await putMeta("catalogue_version", catalogue.data.version);
+      catalogueChanged = true;
     }
   }
-  if (data.more) await pull();
+  const changed = data.cases.length > 0 || (data.comments?.length || 0) > 0 || Boolean(data.full);
+  // True when anything arrived that a screen may show (so that a periodic pull redraws nothing
+  // when nothing changed).
+  return (data.more ? await pull() : false) || changed || catalogueChanged;
+}
+
+// One pull at a time: two interleaved pulls would each merge a page into the case list and store
+// their own cursor. A pull asked for while one runs follows it (it may bring something newer).
+let pullChain = Promise.resolve();
+function pullInTurn() {
+  const run = pullChain.then(pull);
+  pullChain = run.catch(() => {});
+  return run;
+}
+
+function pauseForSignIn() {
+  state.paused = true; // nothing is dropped; sync resumes after the officer signs in again
+  emit("fieldapp:sync", { phase: "signin" });
+}
+
+// Pull on its own (start, visible, periodic): true when it went through.
+export async function pullNow(reason = "manual") {
+  if (state.paused) return false;
+  try {
+    const changed = await pullInTurn();
+    emit("fieldapp:sync", { phase: "pulled", reason, changed });
+    return true;
+  } catch (error) {
+    if (error instanceof Unauthenticated) pauseForSignIn();
+    return false; // a failed pull is retried by the next trigger, the periodic one at the latest
+  }
 }
 
 function schedule(ms) {
@@ -121,19 +174,49 @@ function schedule(ms) {
   state.timer = setTimeout(() => syncNow("retry"), ms);
 }
 
-export async function syncNow(reason = "manual") {
-  if (state.running || state.paused) return false;
+function movedSomething(before, after) {
+  return after.records < before.records || after.originals < before.originals || after.bytesLeft < before.bytesLeft;
+}
+
+// How long to wait after a failed attempt. One that moved something goes again at once; one cut
+// after some whole answers (a flaky link, not a dead one) keeps trying every few seconds; one that
+// got nothing through, or a server that keeps refusing, backs off up to five minutes.
+async function retryDelay(before, error, startedAt) {
+  const after = before && (await pendingFacts().catch(() => null));
+  if (after && movedSomething(before, after)) {
+    state.backoff = BACKOFF_START_MS;
+    return RETRY_AFTER_PROGRESS_MS;
+  }
+  const wait = error instanceof NetworkFailure && link.lastSuccessAt >= startedAt
+    ? Math.min(state.backoff, FLAKY_BACKOFF_MAX_MS) : state.backoff;
+  state.backoff = Math.min(state.backoff * 2, BACKOFF_MAX_MS);
+  return wait;
+}
+
+// One attempt at a time. Asked for while one runs (the button, a trigger), the caller gets the
+// outcome of the running one: it is the attempt that was asked for.
+let current = null;
+
+export function syncNow(reason = "manual") {
+  if (state.paused) return Promise.resolve(false);
+  if (!current) current = attempt(reason).finally(() => { current = null; });
+  return current;
+}
+
+async function attempt(reason) {
   state.running = true;
+  clearTimeout(state.timer); // this attempt is the retry that was waiting
   emit("fieldapp:sync", { phase: "start", reason });
+  const startedAt = Date.now();
+  let before = null;
   try {
-    const probe = await request("GET", "/api/v1/session");
+    before = await pendingFacts();
     // Only the server saying "not signed in" pauses sync; a proxy's 502 while the app restarts,
-    // or any other failure, is the network being the network: back off and try again.
-    if (probe.status !== 200) throw new Error(`session probe: HTTP ${probe.status}`);
-    if (!probe.data?.authenticated) throw new Unauthenticated();
-    setCsrfToken(probe.data.csrf_token);
+    // a body cut after its headers, or any other failure, is the network being the network.
+    const session = await probeSession();
+    setCsrfToken(session.csrf_token);
     const identity = await deviceIdentity();
-    await ensureRegistered(identity, probe.data.user.id);
+    await ensureRegistered(identity, session.user.id);
     // The heartbeat goes first, on its own: a small request gets through a link that drops the
     // big ones, and the lead then knows what is waiting on this phone even if the push fails.
     await request("POST", `/api/v1/devices/${identity.deviceId}/heartbeat`, await heartbeatBody());
@@ -142,7 +225,7 @@ export async function syncNow(reason = "manual") {
     await uploadMedia((detail) => emit("fieldapp:sync", { phase: "progress", ...detail }), async () => {
       if ((await count("outbox")) > 0) await pushOutbox(identity, () => {});
     });
-    await pull();
+    await pullInTurn();
     state.backoff = BACKOFF_START_MS;
     const remaining = await count("outbox");
     emit("fieldapp:sync", { phase: "done", remaining });
@@ -150,14 +233,15 @@ export async function syncNow(reason = "manual") {
     return true;
   } catch (error) {
     if (error instanceof Unauthenticated) {
-      state.paused = true; // nothing is dropped; sync resumes after the officer signs in again
-      emit("fieldapp:sync", { phase: "signin" });
+      pauseForSignIn();
     } else if (error instanceof DeviceRefused) {
       emit("fieldapp:sync", { phase: "refused", message: String(error.message || "") });
     } else {
-      emit("fieldapp:sync", { phase: "offline", retryInMs: state.backoff });
-      schedule(state.backoff);
-      state.backoff = Math.min(state.backoff * 2, BACKOFF_MAX_MS);
+      // The attempt failed and will be retried. (The phase keeps its old name, "offline", for the
+      // listeners that know it; the status line decides 离线 from request outcomes, not from this.)
+      const wait = await retryDelay(before, error, startedAt);
+      emit("fieldapp:sync", { phase: "offline", retryInMs: wait });
+      schedule(wait);
     }
     return false;
   } finally {
@@ -174,7 +258,17 @@ export function resumeAfterSignIn() {
 
 export function startSyncTriggers() {
   window.addEventListener("online", () => syncNow("online"));
-  document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible") syncNow("visible"); });
+  window.addEventListener("offline", noteBrowserOffline);
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState !== "visible") return;
+    pullNow("visible"); // a return waiting for the officer comes first, whatever the push does
+    syncNow("visible");
+  });
+  // While the app is open and the phone has any network, ask for returns now and then: a lead's
+  // return must not wait for the officer to sync.
+  setInterval(() => {
+    if (document.visibilityState === "visible" && navigator.onLine !== false) pullNow("periodic");
+  }, PULL_EVERY_MS);
   // After a save, wait until the officer pauses: a sync started at once would compete with the
   // next tap on a slow phone, and a burst of saves needs one sync, not one each.
   let afterSave = null;
@@ -186,7 +280,7 @@ export function startSyncTriggers() {
     if (event.data?.type === "SYNC") syncNow("background-sync");
   });
   // Exposed for diagnostics and tests: trigger a sync and read every status change shown.
-  window.fieldappSync = { syncNow, statusLog, state };
+  window.fieldappSync = { syncNow, pullNow, statusLog, state, link };
   return syncNow("start");
 }
 

@@ -9,7 +9,7 @@
 import { get, getAll, write } from "./store.js";
 import { send } from "./http.js";
 import { reviewPreview } from "./media.js";
-import { originalsArrived } from "./status.js";
+import { awaitedByRecord, forgetServerBytes, noteServerBytes, originalsArrived } from "./status.js";
 
 const PREVIEW_BATCH_BYTES = 1_500_000;
 const MIN_CHUNK_BYTES = 64 * 1024;
@@ -56,15 +56,9 @@ async function candidates() {
   const records = new Map((await getAll("records")).map((r) => [r.id, r]));
   return (await getAll("media")).filter((m) => {
     const owner = records.get(m.owner_id);
-    const withdrawn = owner?.withdrawn || (owner?.media && !owner.media.some((ref) => ref.hash === m.hash));
-    return m.blob && !m.confirmed_at && !stillRefused(m) && owner && !withdrawn
+    return m.blob && !m.confirmed_at && !stillRefused(m) && awaitedByRecord(m, records)
       && (owner.status === "syncing" || owner.status === "synced");
   });
-}
-
-// Bytes still only on this phone: the originals the server has not confirmed (records are a few kB).
-export async function bytesPending() {
-  return (await getAll("media")).filter((m) => m.blob && !m.confirmed_at).reduce((sum, m) => sum + (m.size || 0), 0);
 }
 
 async function askMissing(items) {
@@ -85,6 +79,7 @@ async function confirm(hashes) {
   const at = new Date().toISOString();
   for (const hash of hashes) await updateMedia(hash, { confirmed_at: at });
   await originalsArrived(hashes);
+  await forgetServerBytes(hashes);
 }
 
 async function postPreviews(batch) {
@@ -138,6 +133,7 @@ async function uploadOriginal(item, onBytes) {
     const id = begun.data.upload_id;
     let offset = begun.data.offset;
     let chunk = (await get("meta", "upload_chunk_bytes"))?.value || begun.data.chunk_bytes;
+    await noteServerBytes(item.hash, offset);
     onBytes(offset);
     while (offset < item.size) {
       const end = Math.min(item.size, offset + chunk);
@@ -147,7 +143,7 @@ async function uploadOriginal(item, onBytes) {
           body: item.blob.slice(offset, end), headers: { "Content-Type": "application/octet-stream" },
           timeoutMs: CHUNK_TIMEOUT_MS });
       } catch (error) {
-        if (error?.name === "AbortError") await shrinkChunk(chunk);
+        if (error?.timedOut) await shrinkChunk(chunk);
         throw error;
       }
       if (answer.status === 200) {
@@ -162,6 +158,7 @@ async function uploadOriginal(item, onBytes) {
         chunk = await shrinkTo(Math.min(chunk / 2, answer.data.chunk_max_bytes || chunk / 2));
         continue;
       } else throw new Error(`chunk: HTTP ${answer.status}`);
+      await noteServerBytes(item.hash, offset);
       onBytes(offset);
     }
     if (offset < item.size) continue;
