@@ -10,8 +10,18 @@ ensure_venv() {
       python3 -m venv .venv
     fi
   fi
+  # Install only when pyproject.toml changed since the last install with these extras (the project
+  # is installed editable, so changes to its code need no reinstall): starting stays quick and
+  # works without a network once installed.
+  local stamp=".venv/.installed${extras:+-${extras//[^a-z]/}}"
+  local want
+  want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    return 0
+  fi
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e ".${extras}"
+  echo "$want" > "$stamp"
 }
 
 as_root() {

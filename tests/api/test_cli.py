@@ -146,3 +146,37 @@ def test_init_db_creates_the_schema_on_a_fresh_sqlite_file(tmp_path):
         assert count(app, User) == 1
     finally:
         app.extensions["fieldapp.engine"].dispose()
+
+
+def test_init_db_says_whether_it_created_upgraded_or_found_the_schema_current(tmp_path):
+    from alembic.script import ScriptDirectory
+
+    from fieldapp import migrate
+
+    url = f"sqlite:///{tmp_path / 'fieldapp.sqlite3'}"
+    app = make_app(url, tmp_path / "var")
+    try:
+        assert "database created at the latest schema" in ok(app, "init-db")
+        again = ok(app, "init-db")
+        assert "already at the latest schema" in again and "created" not in again
+
+        first = list(ScriptDirectory.from_config(migrate.alembic_config(url)).walk_revisions())[-1].revision
+        older = make_app(f"sqlite:///{tmp_path / 'older.sqlite3'}", tmp_path / "var2")
+        try:
+            migrate.upgrade(f"sqlite:///{tmp_path / 'older.sqlite3'}", first)
+            assert f"database upgraded from {first} to the latest schema" in ok(older, "init-db")
+        finally:
+            older.extensions["fieldapp.engine"].dispose()
+    finally:
+        app.extensions["fieldapp.engine"].dispose()
+
+
+def test_seed_demo_on_each_start_revokes_the_codes_it_printed_before(app):
+    from fieldapp.auth import enrollment
+    from fieldapp.auth.enrollment import CodeProblem
+
+    first = [link.rsplit("/", 1)[1] for link in LINK.findall(ok(app, "seed-demo"))]
+    second = [link.rsplit("/", 1)[1] for link in LINK.findall(ok(app, "seed-demo"))]
+    with app.app_context():
+        assert {enrollment.find(code)[1] for code in first} == {CodeProblem.EXPIRED}  # no pile of live codes
+        assert {enrollment.find(code)[1] for code in second} == {None}

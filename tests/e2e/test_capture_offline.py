@@ -85,7 +85,9 @@ def test_capture_a_whole_visit_offline_and_find_it_after_reopening(playwright_in
     page.locator("input[name=doc_name]").fill("行政处罚决定书")
     page.locator("input[name=doc_number]").fill("临市监罚〔2026〕18号")
     page.get_by_label("受送达人", exact=True).fill("王某")
+    page.get_by_role("button", name="下一步").click()  # 留置送达 goes one step per screen
     page.get_by_label("拒收的言语").fill("不签，拿走")
+    page.get_by_role("button", name="下一步").click()
     witness = page.get_by_test_id("witness")
     witness.nth(0).locator("input[name=witness_name]").fill("赵大妈")
     witness.nth(0).locator("input[name=witness_org]").fill("齐都镇某社区居委会")
@@ -95,6 +97,8 @@ def test_capture_a_whole_visit_offline_and_find_it_after_reopening(playwright_in
     witness.nth(1).locator("input[name=witness_org]").fill("当事人雇员")
     witness.nth(1).get_by_label("拒绝签名", exact=True).check()
     witness.nth(1).locator("input[name=witness_refused_reason]").fill("怕得罪老板")
+    page.get_by_role("button", name="下一步").click()
+    page.get_by_role("button", name="下一步").click()
     draw_signature(page, page.get_by_test_id("officer-signature").nth(0).locator("canvas"))
     page.get_by_role("button", name="保存留置送达记录").click()
     page.get_by_test_id("activity-items").wait_for()

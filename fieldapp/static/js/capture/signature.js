@@ -1,10 +1,11 @@
-// A signature drawn with a finger on a canvas, kept as a PNG (media, hashed like a photo).
+// A signature drawn with a finger on a canvas, kept as a PNG (media, hashed like a photo). The pad
+// takes the whole width of a phone's screen at 2:1 (app.css), room enough to sign a Chinese name.
 
 import { h } from "./dom.js";
 import { t } from "../i18n.js";
 
 export function signaturePad(labelText) {
-  const canvas = h("canvas", { class: "signature", width: 600, height: 220, role: "img",
+  const canvas = h("canvas", { class: "signature", width: 720, height: 360, role: "img",
                                "aria-label": labelText });
   const ctx = canvas.getContext("2d");
   ctx.lineWidth = 4;

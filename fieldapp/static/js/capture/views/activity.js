@@ -10,6 +10,7 @@ import { currentCatalogue } from "../server.js";
 import { findCase } from "./cases.js";
 import { badge, backLink, navigate, saveWithFeedback, screen, setCaptureInProgress, warning, withEditLock } from "../ui.js";
 import { me } from "../session.js";
+import { lookups, openAsked, openableItem } from "./saved.js";
 
 function officerRow(officer = {}) {
   const name = h("input", { name: "officer_name", value: officer.name || "", maxlength: 80, "aria-label": t("officer_name") });
@@ -118,7 +119,8 @@ export async function activityView(root, activityId) {
     children(activityId), latestReview(activityId), getAll("media")]);
   // Files the server refused (not media, or bytes that do not match their hash) stay here, with why.
   const refused = new Map(allMedia.filter((m) => m.refused).map((m) => [m.hash, m.refused]));
-  const stepTypes = Object.fromEntries((catalogue?.step_types || []).map((s) => [s.id, s]));
+  const look = lookups(catalogue);
+  const stepTypes = look.stepTypes;
   const interruptions = items.filter((i) => i.type === "interruption");
   const log = recordingLog(activity, interruptions);
   const p = activity.payload;
@@ -131,8 +133,9 @@ export async function activityView(root, activityId) {
     else if (item.type === "interruption") text = `${t("interruption")} ${item.payload.camera_id} · ${showTime(item.payload.stopped_at)}${item.payload.resumed_at ? ` – ${showTime(item.payload.resumed_at)}` : ` (${t("not_resumed")})`}`;
     else if (item.type === "service") text = `${t("service_by_leaving")} · ${item.payload.recipient?.name || ""} · ${showTime(item.payload.at)}`;
     else text = item.type;
+    // The line opens in place into what was saved, read-only, with its photos.
     return h("li", { class: "row", "data-testid": `item-${item.type}` },
-      h("span", {}, text, item.media.length ? ` · ${item.media.length} ${t("attachments_count")}` : ""),
+      openableItem(item, [text, item.media.length ? ` · ${item.media.length} ${t("attachments_count")}` : ""], look),
       badge(item),
       item.type === "interruption" && item.payload.cannot_continue && !item.payload.written_explanation
         ? h("a", { href: `#/interruptions/${item.id}/explain`, class: "button small" }, t("written_explanation_due")) : null,
@@ -163,6 +166,8 @@ export async function activityView(root, activityId) {
       h("a", { class: "tile", href: `#/activities/${activityId}/end` }, t("end_activity"))),
     h("h2", {}, t("recorded_items")),
     h("ul", { class: "list", "data-testid": "activity-items" }, live.length ? live.map(itemRow) : h("li", {}, t("nothing_yet")))));
+  // After the router has scrolled to the top: open the item the outbox asked for.
+  requestAnimationFrame(() => openAsked(root));
 }
 
 export async function endActivityForm(root, activityId) {

@@ -1,16 +1,14 @@
-// Forms for what happens during an activity: steps, recording interruptions, service by leaving
-// (留置送达), and withdrawing an item saved by mistake.
+// Forms for what happens during an activity: steps, recording interruptions, and withdrawing an
+// item saved by mistake (service by leaving, 留置送达, is in service.js).
 
-import { field, fromLocalInput, h, label, mount, toLocalInput } from "../dom.js";
-import { t } from "../../i18n.js";
+import { field, fromLocalInput, h, isChinese, label, mount, toLocalInput } from "../dom.js";
+import { formatCitation, t } from "../../i18n.js";
 import { newId, saveRevision, withdraw } from "../records.js";
 import { get } from "../store.js";
 import { currentCatalogue } from "../server.js";
 import { findCase } from "./cases.js";
 import { attachments } from "../photos.js";
-import { signaturePad } from "../signature.js";
 import { backLink, navigate, saveWithFeedback, screen, setCaptureInProgress, warning, withEditLock } from "../ui.js";
-import { sha256Hex } from "../media.js";
 
 async function activityAndCase(activityId) {
   const activity = await get("records", activityId);
@@ -39,7 +37,13 @@ export async function stepForm(root, activityId) {
   const avYes = h("input", { type: "radio", name: "av", value: "yes", checked: true });
   const avNo = h("input", { type: "radio", name: "av", value: "no" });
   const avReason = h("input", { name: "av_reason", maxlength: 300 });
-  const avNote = h("p", { class: "hint" });
+  const avNote = h("p", { class: "hint", "data-testid": "av-note" });
+  // 未录制的原因 is asked only when the answer is 否.
+  const reasonField = field(t("av_reason"), avReason);
+  const showReason = () => { reasonField.hidden = !avNo.checked; };
+  avYes.addEventListener("change", showReason);
+  avNo.addEventListener("change", showReason);
+  showReason();
   const photos = attachments(stepId, { labelText: t("photos") });
   const message = messageEl();
 
@@ -47,7 +51,8 @@ export async function stepForm(root, activityId) {
     const type = types.find((s) => s.id === stepType.value);
     docs.replaceChildren(...(type?.documents || []).map((d) => h("label", { class: "check" },
       h("input", { type: "checkbox", name: "documents", value: d }), d)));
-    avNote.textContent = type?.av_required ? `${t("av_required_by")} ${type.av_article}` : "";
+    // "须音像记录，依据第二十四条" in Chinese, "Audio/video required by art. 24" in English.
+    avNote.textContent = type?.av_required ? `${t("av_required_by")}${isChinese() ? "" : " "}${formatCitation(type.av_article)}` : "";
   };
   stepType.addEventListener("change", renderType);
   renderType();
@@ -80,7 +85,7 @@ export async function stepForm(root, activityId) {
     h("fieldset", {}, h("legend", {}, t("documents")), docs),
     h("fieldset", {}, h("legend", {}, t("av_recorded_question")), avNote,
       h("label", { class: "check" }, avYes, t("yes")), h("label", { class: "check" }, avNo, t("no")),
-      field(t("av_reason"), avReason)),
+      reasonField),
     photos.element,
     h("button", { type: "submit", class: "button primary big" }, t("save_step")), message);
   setCaptureInProgress(true);
@@ -157,112 +162,8 @@ export async function writtenExplanationForm(root, interruptionId) {
     () => busy(root, `#/activities/${activityId}`));
 }
 
-function repeatable(makeRow, addLabel, first = 1) {
-  const box = h("div", { class: "repeatable" });
-  for (let i = 0; i < first; i += 1) box.append(makeRow());
-  const add = h("button", { type: "button", class: "button", onclick: () => box.append(makeRow()) }, addLabel);
-  return { element: h("div", {}, box, add), rows: () => Array.from(box.children) };
-}
-
-function documentRow(names) {
-  const name = h("input", { name: "doc_name", maxlength: 120, list: "document-names", "aria-label": t("document_name") });
-  const number = h("input", { name: "doc_number", maxlength: 60, "aria-label": t("document_number") });
-  const row = h("div", { class: "doc-row" }, field(t("document_name"), name), field(t("document_number"), number));
-  row.read = () => ({ name: name.value.trim(), number: number.value.trim() || null });
-  void names;
-  return row;
-}
-
-function witnessRow() {
-  const name = h("input", { name: "witness_name", maxlength: 80 });
-  const org = h("input", { name: "witness_org", maxlength: 120 });
-  const role = h("input", { name: "witness_role", maxlength: 80 });
-  const refused = h("input", { type: "checkbox", name: "witness_refused" });
-  const refusedReason = h("input", { name: "witness_refused_reason", maxlength: 300 });
-  const pad = signaturePad(t("witness_signature"));
-  const row = h("fieldset", { class: "witness", "data-testid": "witness" }, h("legend", {}, t("witness")),
-    field(t("witness_name"), name), field(t("witness_org"), org), field(t("witness_role"), role),
-    h("p", {}, t("witness_signature")), pad.element,
-    h("label", { class: "check" }, refused, t("witness_refused")), field(t("refusal_reason"), refusedReason));
-  row.read = () => ({ name: name.value.trim(), org: org.value.trim() || null, role: role.value.trim() || null,
-                      refused: refused.checked, refused_reason: refused.checked ? refusedReason.value.trim() || null : null, pad });
-  return row;
-}
-
-async function signatureMedia(pad, ownerId) {
-  if (pad.isEmpty()) return null;
-  const blob = await pad.toBlob();
-  const hash = await sha256Hex(await blob.arrayBuffer());
-  return { alg: "sha-256", hash, size: blob.size, type: "image/png", blob, preview: blob, exif: null,
-           name: "signature.png", captured_at: new Date().toISOString(), owner_id: ownerId };
-}
-
-export async function serviceForm(root, activityId) {
-  const [{ activity }, catalogue] = await Promise.all([activityAndCase(activityId), currentCatalogue()]);
-  if (!activity) return mount(root, screen(t("not_found")));
-  const serviceId = newId();
-  const documentNames = [...new Set((catalogue?.step_types || []).flatMap((s) => s.documents || []))];
-  const datalist = h("datalist", { id: "document-names" }, documentNames.map((d) => h("option", { value: d })));
-  const docs = repeatable(() => documentRow(documentNames), t("add_document"));
-  const recipient = h("input", { name: "recipient_name", maxlength: 80 });
-  const relation = h("select", { name: "relation" }, (catalogue?.service_relations || []).map((r) => h("option", { value: r.id }, label(r))));
-  const place = h("input", { name: "service_place", maxlength: 300, value: activity.payload.place?.text || "" });
-  const words = h("textarea", { name: "refusal_words", rows: 2, maxlength: 2000 });
-  const acts = h("textarea", { name: "refusal_acts", rows: 2, maxlength: 2000 });
-  const at = h("input", { type: "datetime-local", name: "served_at", value: toLocalInput() });
-  const witnesses = repeatable(witnessRow, t("add_witness"));
-  const officerPads = activity.payload.officers.map((o) => ({ officer: o, pad: signaturePad(`${t("officer_signature")} ${o.name}`) }));
-  const photos = attachments(serviceId, { labelText: t("document_left_media") });
-  const pathWarning = h("p", { class: "warning", role: "status" });
-  const message = messageEl();
-
-  const form = h("form", { class: "stack", novalidate: true, onsubmit: async (event) => {
-    event.preventDefault();
-    const witnessRows = witnesses.rows().map((r) => r.read()).filter((w) => w.name);
-    const media = photos.items();
-    if (!words.value.trim() && !acts.value.trim()) {
-      message.textContent = t("refusal_needed"); message.classList.add("error"); return;
-    }
-    // Either lawful path: witnesses, or photo/video of the document left (民事诉讼法 art. 89).
-    if (!witnessRows.length && !media.length) pathWarning.textContent = t("service_path_warning");
-    const signatures = [];
-    const witnessData = [];
-    for (const w of witnessRows) {
-      const sig = w.refused ? null : await signatureMedia(w.pad, serviceId);
-      if (sig) signatures.push(sig);
-      witnessData.push({ name: w.name, org: w.org, role: w.role, signature: sig?.hash || null,
-                         refused_to_sign: w.refused, refused_reason: w.refused_reason });
-    }
-    const officerData = [];
-    for (const { officer, pad } of officerPads) {
-      const sig = await signatureMedia(pad, serviceId);
-      if (sig) signatures.push(sig);
-      officerData.push({ name: officer.name, cert_no: officer.cert_no, signature: sig?.hash || null });
-    }
-    const payload = {
-      activity_id: activityId, case_id: activity.parent_id,
-      documents: docs.rows().map((r) => r.read()).filter((d) => d.name),
-      recipient: { name: recipient.value.trim(), relation: relation.value },
-      place: place.value.trim() || null, refusal: { words: words.value.trim() || null, acts: acts.value.trim() || null },
-      at: fromLocalInput(at.value) || new Date().toISOString(),
-      witnesses: witnessData, officers: officerData, media: media.map((m) => m.hash),
-    };
-    const saved = await saveWithFeedback(message, () => saveRevision({ id: serviceId, type: "service", parentId: activityId,
-      payload, media: [...media, ...signatures], newMedia: signatures }));
-    if (saved) { setCaptureInProgress(false); navigate(`#/activities/${activityId}`); }
-  } },
-    datalist,
-    h("fieldset", {}, h("legend", {}, t("documents_served")), docs.element),
-    field(t("recipient_name"), recipient), field(t("recipient_relation"), relation), field(t("place"), place),
-    field(t("refusal_words"), words), field(t("refusal_acts"), acts), field(t("served_at"), at),
-    h("h2", {}, t("witnesses")), witnesses.element,
-    h("h2", {}, t("officer_signatures")), officerPads.map(({ officer, pad }) => h("div", { "data-testid": "officer-signature" },
-      h("p", {}, `${officer.name} ${officer.cert_no}`), pad.element)),
-    photos.element, pathWarning,
-    h("button", { type: "submit", class: "button primary big" }, t("save_service")), message);
-  setCaptureInProgress(true);
-  mount(root, backLink(`#/activities/${activityId}`), screen(t("service_by_leaving"), form));
-}
+// 留置送达 is a form of its own, in steps (views/service.js); the router finds it here.
+export { serviceForm } from "./service.js";
 
 export async function withdrawForm(root, recordId) {
   const record = await get("records", recordId);

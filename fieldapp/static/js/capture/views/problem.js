@@ -7,11 +7,8 @@ import { t } from "../../i18n.js";
 import { get, write } from "../store.js";
 import { saveRevision, STATUS } from "../records.js";
 import { backLink, navigate, saveWithFeedback, screen } from "../ui.js";
-
-function fields(payload) {
-  return h("dl", { class: "versions" }, Object.entries(payload || {}).flatMap(([key, value]) => [
-    h("dt", {}, key), h("dd", {}, typeof value === "object" ? JSON.stringify(value) : String(value ?? "—"))]));
-}
+import { currentCatalogue } from "../server.js";
+import { fieldList, lookups } from "./saved.js";
 
 export async function problemView(root, recordId) {
   const record = await get("records", recordId);
@@ -19,6 +16,9 @@ export async function problemView(root, recordId) {
   const back = record.type === "activity" ? `#/activities/${record.id}`
     : record.type === "case" ? `#/cases/${record.id}` : `#/activities/${record.parent_id}`;
   const problem = record.problem;
+  // Both versions with the field names an officer knows, not the payload's keys.
+  const look = lookups(await currentCatalogue());
+  const fields = (payload) => fieldList(record.type, payload, look);
   const message = h("p", { class: "message", role: "status", "data-testid": "save-message" });
   if (problem.kind !== "conflict" || !problem.server_head) {
     return mount(root, backLink(back), screen(t("status_problem"),

@@ -7,6 +7,8 @@ import { t } from "../../i18n.js";
 import { children, saveRevision } from "../records.js";
 import { get, getMeta } from "../store.js";
 import { backLink, navigate, saveWithFeedback, screen } from "../ui.js";
+import { currentCatalogue } from "../server.js";
+import { lookups, recordName } from "./saved.js";
 
 export async function latestReview(activityId) {
   const reviews = await getMeta("reviews", {});
@@ -33,10 +35,11 @@ export async function answerForm(root, activityId) {
   const review = await latestReview(activityId);
   if (!activity || !review) return mount(root, backLink(`#/activities/${activityId}`), screen(t("not_found")));
   const items = (await children(activityId)).filter((r) => !r.payload.withdrawn);
+  const look = lookups(await currentCatalogue());
   const fixes = items.filter((r) => needsReason(r) || needsExplanation(r)).map((record) => {
     const input = h("textarea", { rows: 2, maxlength: 2000, name: `fix-${record.id}`, "data-testid": "answer-fix" });
     const text = needsReason(record) ? t("av_reason") : t("explanation_on_resume");
-    return { record, input, element: field(`${text} · ${record.payload.step_type || record.payload.camera_id || ""}`, input) };
+    return { record, input, element: field(`${text} · ${recordName(record, look)}`, input) };
   });
   const answer = h("textarea", { rows: 3, maxlength: 2000, name: "answer", required: true, "data-testid": "answer-text" });
   const message = h("p", { class: "message", role: "status", "data-testid": "save-message" });
