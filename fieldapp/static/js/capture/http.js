@@ -59,15 +59,18 @@ function isJson(response) {
 // as a duplicate, a repeated chunk with its offset), and on a flaky link the next try usually gets
 // through, where failing the whole sync attempt would start it over from the session probe. A
 // request that timed out is not repeated here: the link is too slow or dead, and the caller decides
-// (a chunk is made smaller; the attempt backs off).
+// (a chunk is made smaller; the attempt backs off). Requests carrying media bytes opt out
+// (`quickRetry: false`): sending a megabyte blindly again costs the bytes a cut already cost,
+// where the uploader asks the server what it holds and resumes from there.
 const QUICK_RETRY_PAUSES_MS = [300, 1_000];
 
 export async function send(method, url, options = {}) {
+  const retries = options.quickRetry === false ? 0 : QUICK_RETRY_PAUSES_MS.length;
   for (let attempt = 0; ; attempt += 1) {
     try {
       return await sendOnce(method, url, options);
     } catch (error) {
-      const again = error instanceof NetworkFailure && !error.timedOut && attempt < QUICK_RETRY_PAUSES_MS.length
+      const again = error instanceof NetworkFailure && !error.timedOut && attempt < retries
         && navigator.onLine !== false;
       if (!again) throw error;
       await new Promise((resolve) => { setTimeout(resolve, QUICK_RETRY_PAUSES_MS[attempt]); });

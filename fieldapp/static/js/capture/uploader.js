@@ -7,12 +7,13 @@
 // when the server has confirmed both the original (hash verified) and the record.
 
 import { get, getAll, write } from "./store.js";
-import { send } from "./http.js";
+import { NetworkFailure, send } from "./http.js";
 import { reviewPreview } from "./media.js";
 import { awaitedByRecord, forgetServerBytes, noteServerBytes, originalsArrived } from "./status.js";
 
 const PREVIEW_BATCH_BYTES = 1_500_000;
 const MIN_CHUNK_BYTES = 64 * 1024;
+const CHUNK_CUTS_IN_A_ROW = 3;  // then the attempt fails and sync backs off
 // A chunk is given time for a slow link (1 MiB at 128 kbit/s is 66 s); one that still times out
 // is halved for the next try, so a very poor link makes smaller steps instead of none.
 const CHUNK_TIMEOUT_MS = 120_000;
@@ -85,7 +86,7 @@ async function confirm(hashes) {
 async function postPreviews(batch) {
   const form = new FormData();
   for (const { item, blob } of batch) form.append(`${item.alg}:${item.hash}`, blob, "preview.jpg");
-  const { status, data } = await send("POST", "/api/v1/media/previews", { body: form });
+  const { status, data } = await send("POST", "/api/v1/media/previews", { body: form, quickRetry: false });
   if (status !== 200 || !Array.isArray(data?.results)) throw new Error(`media/previews: HTTP ${status}`);
   for (const result of data.results) {
     if (result.status === "stored") await updateMedia(result.hash, { preview_sent: true });
@@ -135,15 +136,28 @@ async function uploadOriginal(item, onBytes) {
     let chunk = (await get("meta", "upload_chunk_bytes"))?.value || begun.data.chunk_bytes;
     await noteServerBytes(item.hash, offset);
     onBytes(offset);
+    let cuts = 0;
     while (offset < item.size) {
       const end = Math.min(item.size, offset + chunk);
       let answer;
       try {
         answer = await send("PUT", `/api/v1/media/uploads/${id}?offset=${offset}`, {
           body: item.blob.slice(offset, end), headers: { "Content-Type": "application/octet-stream" },
-          timeoutMs: CHUNK_TIMEOUT_MS });
+          timeoutMs: CHUNK_TIMEOUT_MS, quickRetry: false });
+        cuts = 0;
       } catch (error) {
         if (error?.timedOut) await shrinkChunk(chunk);
+        // A chunk cut on the way: ask what the server kept of it (it stores what arrived) and go
+        // on from there, rather than send the whole chunk again or drop the sync attempt.
+        if (!(error instanceof NetworkFailure) || error.timedOut || (cuts += 1) > CHUNK_CUTS_IN_A_ROW) throw error;
+        await new Promise((resolve) => { setTimeout(resolve, 300 * cuts); });
+        const held = await send("GET", `/api/v1/media/uploads/${id}`);
+        if (held.status === 200 && Number.isInteger(held.data?.offset)) {
+          offset = held.data.offset;
+          await noteServerBytes(item.hash, offset);
+          onBytes(offset);
+          continue;
+        }
         throw error;
       }
       if (answer.status === 200) {
