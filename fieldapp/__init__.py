@@ -85,8 +85,9 @@ def _register_template_helpers(app: Flask) -> None:
         from .models import Role
         locale = "zh_CN" if get_locale().language == "zh" else "en"
         from .capture.strings import capture_strings
+        from .version import APP_VERSION
         return {"current_locale": locale, "Role": Role, "role_label": role_label,
-                "capture_strings": capture_strings}
+                "capture_strings": capture_strings, "app_version": APP_VERSION}
 
 
 def _register_request_log(app: Flask, settings: Settings) -> None:

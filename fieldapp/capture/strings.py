@@ -112,6 +112,10 @@ CAPTURE_STRINGS = {
     "service_path_warning": _l("Neither witnesses nor photos/video of the document left: the service may not hold (Civil Procedure Law art. 89)."),
     "start_activity": _l("Start an on-site activity"),
     "start_failed": _l("The app could not start:"),
+    "store_upgrade_failed_title": _l("This update could not open your saved records"),
+    "store_upgrade_failed": _l("Nothing was changed or lost: your records are still on this phone as the "
+                               "previous version saved them. Export them now and give the file to your "
+                               "unit's administrator, and do not clear this app's data."),
     "status_problem": _l("Problem"),
     "status_synced": _l("Synced"),
     "status_syncing": _l("Syncing"),

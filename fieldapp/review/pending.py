@@ -48,6 +48,7 @@ class PendingRow:
     originals_missing: int
     past_deadline: bool
     bytes_missing: int = 0  # originals the server lacks from this phone, by their declared size
+    app_version: str | None = None  # the release the phone last reported (releases.toml)
 
 
 def _per_device(stmt) -> dict:
@@ -89,7 +90,7 @@ def pending_syncs(unit_ids: frozenset[uuid.UUID] | None, now: datetime, limit: i
         rows.append(PendingRow(user.id, user.name, device.id, label, device.last_seen_at, unsynced, bytes_pending,
                                oldest, records, originals,
                                past_deadline=bool(oldest and now - oldest > UPLOAD_DEADLINE),
-                               bytes_missing=int(missing_bytes or 0)))
+                               bytes_missing=int(missing_bytes or 0), app_version=device.app_version))
     rows.sort(key=lambda r: (not r.past_deadline, r.oldest_unsynced_at or datetime.max.replace(tzinfo=now.tzinfo),
                              -r.bytes_pending, r.user_name))
     return rows

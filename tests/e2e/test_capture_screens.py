@@ -8,7 +8,7 @@ import re
 import pytest
 
 from tests.e2e.capture_support import (
-    add_step_with_photo, draw_signature, jpeg_with_exif, sign_in_fresh_officer, start_visit,
+    draw_signature, jpeg_with_exif, sign_in_fresh_officer, start_visit,
 )
 
 pytestmark = pytest.mark.e2e

@@ -66,8 +66,10 @@ def app_env(*, database_url: str, var_dir: Path, secret_key: str, origin: str, *
 class AppProcess:
     """``gunicorn --workers 1 --worker-class gthread --threads 4 --bind 127.0.0.1:PORT wsgi:app``."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None, threads: int = 4):
+    def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None, threads: int = 4,
+                 cwd: Path = REPO_ROOT):
         self.env = env
+        self.cwd = cwd  # another tree (an earlier release's) runs its own code
         self.port = port or free_port()
         self.log_path = Path(log_path)
         self.threads = threads
@@ -96,7 +98,7 @@ class AppProcess:
         with open(self.log_path, "ab") as log:
             log.write(f"\n==== start #{self.starts + 1} at {time.strftime('%H:%M:%S')}: {' '.join(command)}\n".encode())
             log.flush()
-            self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=self.env, stdin=subprocess.DEVNULL,
+            self.process = subprocess.Popen(command, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
                                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.starts += 1
         self._wait_healthy()

@@ -1,7 +1,27 @@
 // "Export unsynced records": every revision still in the outbox and every media file they
 // reference, as one JSON file the admin can import on the server when a phone cannot sync.
 
-import { get, getAll } from "./store.js";
+import { StoreUpgradeFailed, openStore, openStoreAsItIs } from "./store.js";
+
+// Reads go through a handle of their own: after a failed upgrade the store is still at the older
+// release's version, and what that release wrote must be exportable as it is.
+async function readableStore() {
+  try {
+    return await openStore();
+  } catch (error) {
+    if (error instanceof StoreUpgradeFailed) return openStoreAsItIs();
+    throw error;
+  }
+}
+
+function read(db, storeName, key) {
+  return new Promise((resolve, reject) => {
+    const request = key === undefined ? db.transaction(storeName).objectStore(storeName).getAll()
+      : db.transaction(storeName).objectStore(storeName).get(key);
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
 
 function blobToBase64(blob) {
   return new Promise((resolve, reject) => {
@@ -13,9 +33,11 @@ function blobToBase64(blob) {
 }
 
 export async function buildExport() {
-  const outbox = await getAll("outbox");
+  const db = await readableStore();
+  const get = (storeName, key) => read(db, storeName, key);
+  const outbox = await read(db, "outbox");
   // Records the server did not take (有问题) left the outbox but are no less unsynced.
-  const problems = (await getAll("records")).filter((r) => r.status === "problem");
+  const problems = (await read(db, "records")).filter((r) => r.status === "problem");
   const keys = new Set([...outbox.map((item) => item.key), ...problems.map((r) => `${r.id}:${r.revision}`)]);
   const revisions = [];
   const hashes = new Set();

@@ -3,7 +3,9 @@
 
 import { answerForm } from "./views/review.js";
 import { t } from "../i18n.js";
-import { count, openStore } from "./store.js";
+import { StoreUpgradeFailed, count, openStore } from "./store.js";
+import { exportUnsynced } from "./export.js";
+import { h } from "./dom.js";
 import { setContext } from "./records.js";
 import { currentCatalogue } from "./server.js";
 import { requestPersistence } from "./storage.js";
@@ -121,6 +123,20 @@ async function start() {
   await startSyncTriggers();
 }
 
+// The store could not be brought to this release's shape: nothing was changed (the upgrade rolled
+// back), so the officer is told what to do and can still export what the older release wrote.
+function showStoreUpgradeFailed(error) {
+  const button = h("button", { type: "button", class: "button primary", "data-testid": "export-after-failure",
+                               onclick: () => exportUnsynced() }, t("export_unsynced"));
+  root.replaceChildren(h("section", { class: "card", role: "alert", "data-testid": "store-upgrade-failed" },
+    h("h1", {}, t("store_upgrade_failed_title")), h("p", {}, t("store_upgrade_failed")), button,
+    h("p", { class: "meta" }, String(error?.cause?.message || error?.message || error))));
+}
+
 if (root) start().catch((error) => {
+  if (error instanceof StoreUpgradeFailed) {
+    showStoreUpgradeFailed(error);
+    return;
+  }
   root.textContent = `${t("start_failed")} ${error?.message || error}`;
 });

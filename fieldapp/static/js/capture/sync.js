@@ -27,7 +27,7 @@ const RETRY_AFTER_PROGRESS_MS = 1_000;
 const FLAKY_BACKOFF_MAX_MS = 8_000;
 const SYNC_AFTER_SAVE_MS = 3_000;
 const PULL_EVERY_MS = 2 * 60_000;
-export const APP_VERSION = "0.1.0";
+export const APP_VERSION = "0.2.0";
 
 class DeviceRefused extends Error {}
 
