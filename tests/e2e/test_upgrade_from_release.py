@@ -157,9 +157,12 @@ def test_an_offline_visit_on_the_previous_release_syncs_once_after_the_upgrade(r
         context.set_offline(False)
         page.goto(base + "/")
         # The new service worker takes over only through the app's own offer (never mid-capture).
-        page.get_by_role("button", name="更新").click(timeout=30_000)
-        page.wait_for_load_state()
+        update = page.get_by_role("button", name="更新")
+        update.wait_for(timeout=30_000)
+        with page.expect_navigation():  # the page reloads once the new worker has taken over
+            update.click()
         page.locator("body[data-capture-ready=true]").wait_for(state="attached")
+        wait_until(page, "navigator.serviceWorker.controller !== null")
         page.evaluate("window.fieldappSync.syncNow('test')")
         wait_until(page, "(async () => (await (" + READ_OUTBOX + ")()).length === 0)()", 60)
 
