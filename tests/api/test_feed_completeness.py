@@ -138,22 +138,37 @@ def test_every_change_reaches_every_entitled_phone_exactly_once(two_hosts):
         assert len(phone.deliveries) == len(expected)
 
 
-def test_a_phone_whose_cursor_predates_positions_resyncs_every_open_case_in_pages(db_url, tmp_path):
-    """An integer cursor (the previous release's) may have skipped rows: it starts a full resync
-    that pages through every open case — not the newest 500 — and then continues the feed."""
+def unit_phone(db_url, tmp_path, cases: int):
+    """An app with an officer's phone signed in and ``cases`` open cases in the unit; and a function
+    that opens one more case by name."""
     from tests.support.flows import demo_sign_in
-    from tests.support.pulling import pull_all
 
     app = make_app(db_url, tmp_path / "var", demo=True)
     officer = seed_user(app, "张伟", "C-1", "ZF1")
     with app.app_context():
         from fieldapp.models import User
         unit_id = db.session().get(User, officer.user_id).unit_id
-        for i in range(1234):
+
+    def add_case(name: str) -> None:
+        with app.app_context():
+            create_case(unit_id, officer.user_id, kind="inspection", party_name=name)
+            db.session().commit()
+
+    with app.app_context():
+        for i in range(cases):
             create_case(unit_id, officer.user_id, kind="inspection", party_name=f"商户{i}")
         db.session().commit()
     phone = app.test_client()
     demo_sign_in(phone, officer.user_id)
+    return app, phone, add_case
+
+
+def test_a_phone_whose_cursor_predates_positions_resyncs_every_open_case_in_pages(db_url, tmp_path):
+    """An integer cursor (the previous release's) may have skipped rows: it starts a full resync
+    that pages through every open case — not the newest 500 — and then continues the feed."""
+    from tests.support.pulling import pull_all
+
+    app, phone, add_case = unit_phone(db_url, tmp_path, cases=1234)
     from fieldapp.sync import pull as pull_module
     pull_module.PAGE, saved = 100, pull_module.PAGE  # many pages without a slow test
     try:
@@ -163,9 +178,7 @@ def test_a_phone_whose_cursor_predates_positions_resyncs_every_open_case_in_page
     assert whole["full"] is True and len(whole["pages"]) >= 13
     assert len({c["id"] for c in whole["cases"]}) == 1234
     assert whole["cursor"].startswith("f.")
-    with app.app_context():
-        create_case(unit_id, officer.user_id, kind="inspection", party_name="之后新建")
-        db.session().commit()
+    add_case("之后新建")
     later = pull_all(phone, whole["cursor"])
     assert [c["party_name"] for c in later["cases"]] == ["之后新建"] and later["full"] is False
     app.extensions["fieldapp.engine"].dispose()
@@ -174,18 +187,10 @@ def test_a_phone_whose_cursor_predates_positions_resyncs_every_open_case_in_page
 def test_a_cursor_beyond_what_this_database_reached_resyncs_instead_of_waiting_for_ever(db_url, tmp_path):
     """After a restore from a backup, or a move to a new PostgreSQL cluster, the phones' cursors
     may lie beyond every position the database holds; they resync. A damaged cursor is refused."""
-    from tests.support.flows import demo_sign_in
     from tests.support.pulling import pull_all
 
-    app = make_app(db_url, tmp_path / "var", demo=True)
-    officer = seed_user(app, "张伟", "C-1", "ZF1")
-    with app.app_context():
-        from fieldapp.models import User
-        unit_id = db.session().get(User, officer.user_id).unit_id
-        create_case(unit_id, officer.user_id, kind="inspection", party_name="恢复后仍在的案件")
-        db.session().commit()
-    phone = app.test_client()
-    demo_sign_in(phone, officer.user_id)
+    app, phone, add_case = unit_phone(db_url, tmp_path, cases=0)
+    add_case("恢复后仍在的案件")
     beyond = pull_all(phone, "f.999999999999.0")
     assert beyond["full"] is True and [c["party_name"] for c in beyond["cases"]] == ["恢复后仍在的案件"]
     assert beyond["cursor"] != "f.999999999999.0"
@@ -195,25 +200,13 @@ def test_a_cursor_beyond_what_this_database_reached_resyncs_instead_of_waiting_f
 
 
 def test_a_resync_interrupted_half_way_continues_and_misses_what_changed_meanwhile(db_url, tmp_path):
-    from tests.support.flows import demo_sign_in
 
-    app = make_app(db_url, tmp_path / "var", demo=True)
-    officer = seed_user(app, "张伟", "C-1", "ZF1")
-    with app.app_context():
-        from fieldapp.models import User
-        unit_id = db.session().get(User, officer.user_id).unit_id
-        for i in range(30):
-            create_case(unit_id, officer.user_id, kind="inspection", party_name=f"商户{i}")
-        db.session().commit()
-    phone = app.test_client()
-    demo_sign_in(phone, officer.user_id)
+    app, phone, add_case = unit_phone(db_url, tmp_path, cases=30)
     from fieldapp.sync import pull as pull_module
     pull_module.PAGE, saved = 10, pull_module.PAGE
     try:
         first = phone.get("/api/v1/sync/pull?cursor=0").get_json()
-        with app.app_context():  # created while the phone is between pages of its resync
-            create_case(unit_id, officer.user_id, kind="inspection", party_name="期间新建")
-            db.session().commit()
+        add_case("期间新建")  # created while the phone is between pages of its resync
         seen, cursor, more = {c["party_name"] for c in first["cases"]}, first["cursor"], first["more"]
         while more:
             page = phone.get("/api/v1/sync/pull", query_string={"cursor": cursor}).get_json()
