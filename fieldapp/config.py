@@ -95,6 +95,9 @@ class Settings:
     sqlite_strict_writes: bool = field(default_factory=lambda: _env_bool("SQLITE_STRICT_WRITES", False))
     # Art. 9 continuous recording: a gap up to this long (seconds) per body camera is not a finding.
     continuous_gap_tolerance_seconds: int = field(default_factory=lambda: _env_int("CONTINUOUS_GAP_TOLERANCE", 30))
+    # Footage declared on a body camera may arrive this many working days after art. 25's storage
+    # deadline before the step counts as unrecorded (the camera station's upload lag).
+    footage_grace_working_days: int = field(default_factory=lambda: _env_int("FOOTAGE_GRACE_WORKING_DAYS", 3))
     # Media storage: "local" (a folder every app host mounts: media_dir) or "s3" (any S3-compatible store).
     media_backend: str = field(default_factory=lambda: _env("MEDIA_BACKEND", "local"))
     s3_bucket: str | None = field(default_factory=lambda: _env("S3_BUCKET"))

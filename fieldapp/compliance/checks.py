@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from ..rules.credit_code import normalise
+from . import clocks
 from .facts import CaseFacts, RecordFact, parse_time
 
 
@@ -36,14 +38,19 @@ class Due:
 
 @dataclass
 class Context:
-    """What the checks need besides the facts: the catalogue's step types and case flags, the
-    configured tolerance, the time now, and the deadline engine."""
+    """What the checks need besides the facts: the catalogue (step types, kinds, flags, reasons),
+    the configured tolerances, the time now, and the deadline engine."""
     step_types: dict[str, dict]
     continuous_flags: frozenset[str]
     gap_tolerance: timedelta
     now: datetime
-    deadline: Callable[[str, datetime], Due]
+    # deadline(rule_id, at, *, extended=False, excluded=(), day_of=None) -> Due
+    deadline: Callable[..., Due]
     archiving: bool = False  # evaluating for the archive action: every stage counts as done
+    # The grace after art. 25's storage deadline within which body-camera footage may still arrive.
+    footage_due: Callable[[datetime], Due] = lambda at: Due(at)
+    continuous_reasons: frozenset[str] = frozenset()  # interruption reasons that make an activity continuous
+    service_step_types: dict[str, str] = field(default_factory=dict)  # case kind → its 留置送达 step type
 
 
 Check = Callable[[CaseFacts, Context], Iterator[Hit]]
@@ -61,17 +68,86 @@ def _text(value) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-# ---- arts. 12, 19, 22, 24: steps that must be recorded on audio/video -------------------------
+# ---- arts. 12, 19, 22, 24: steps that must be recorded on audio/video ("应当同时进行音像记录") --------
+# A step counts as recorded when a clip is attached to it, or when the officer declares it recorded
+# on a named body camera ("footage pending" until art. 25's storage deadline plus a grace period).
+# A typed reason does not excuse it: "not recorded" stays a blocking finding until a lead accepts it
+# as an exception. No answer is not "recorded".
 
-@check("av_missing")
-def av_missing(facts: CaseFacts, ctx: Context) -> Iterator[Hit]:
+AV_CLIP_KINDS = ("video", "audio")
+
+
+@dataclass(frozen=True)
+class AvDuty:
+    record: RecordFact
+    step_type: dict  # the catalogue step whose duty it is (for a 留置送达 record: its kind's step)
+
+
+def av_duties(facts: CaseFacts, ctx: Context) -> Iterator[AvDuty]:
     for step in facts.of_type("step"):
         step_type = ctx.step_types.get(step.payload.get("step_type"))
-        if not step_type or not step_type.get("av_required"):
-            continue
-        if step.payload.get("av_recorded") is False and not _text(step.payload.get("av_reason")):
-            yield Hit("av_missing", str(step.id), step.id,
-                      {"step_type": step_type["id"], "av_article": step_type.get("av_article")})
+        if step_type and step_type.get("av_required"):
+            yield AvDuty(step, step_type)
+    service_type = ctx.step_types.get(ctx.service_step_types.get(facts.kind, ""))
+    if service_type and service_type.get("av_required"):
+        for service in facts.of_type("service"):
+            yield AvDuty(service, service_type)
+
+
+def av_answer(payload: dict, activity: RecordFact | None) -> tuple[str | None, str | None, str | None]:
+    """(answer, camera, reason) — reading older phones too, which asked only "recorded on body
+    camera?" with 是 pre-selected: their "yes" is a body-camera declaration on the activity's
+    cameras; their "no" is "not recorded"."""
+    answer = payload.get("av")
+    if answer in ("clip", "body_camera", "not_recorded"):
+        return answer, _text(payload.get("av_camera_id")) or None, _text(payload.get("av_reason")) or None
+    legacy = payload.get("av_recorded")
+    if legacy is True:
+        cameras = [c.get("camera_id") for c in (activity.payload.get("cameras") or []) if isinstance(c, dict)
+                   and _text(c.get("camera_id"))] if activity else []
+        return "body_camera", "、".join(cameras) or None, None
+    if legacy is False:
+        return "not_recorded", None, _text(payload.get("av_reason")) or None
+    return None, None, None
+
+
+def _activity_of(facts: CaseFacts, record: RecordFact) -> RecordFact | None:
+    return next((a for a in facts.of_type("activity") if a.id == record.parent_id), None)
+
+
+def av_state(duty: AvDuty, facts: CaseFacts, ctx: Context) -> tuple[str, dict]:
+    """What the record shows of its audio/video duty: ``recorded`` (a clip is attached),
+    ``pending`` / ``overdue`` (declared on a body camera, footage awaited), or ``missing``."""
+    record = duty.record
+    base = {"step_type": duty.step_type["id"], "av_article": duty.step_type.get("av_article")}
+    if any(m.kind in AV_CLIP_KINDS for m in record.media):
+        return "recorded", base
+    activity = _activity_of(facts, record)
+    answer, camera, reason = av_answer(record.payload, activity)
+    if answer == "body_camera" and camera:
+        storage = clocks.storage_due(activity, ctx.deadline) if activity else None
+        if storage is None:
+            return "pending", {**base, "camera_id": camera}
+        grace = ctx.footage_due(storage[0].at)
+        detail = {**base, "camera_id": camera, "due_at": grace.at.isoformat()}
+        return ("overdue" if ctx.now > grace.at else "pending"), detail
+    missing = {None: "no_answer", "clip": "clip_missing", "body_camera": "camera_not_named",
+               "not_recorded": "not_recorded"}[answer]
+    return "missing", {**base, "answer": missing, "reason": reason}
+
+
+def _av_hits(rule_id: str, state: str):
+    def run(facts: CaseFacts, ctx: Context) -> Iterator[Hit]:
+        for duty in av_duties(facts, ctx):
+            found, detail = av_state(duty, facts, ctx)
+            if found == state:
+                yield Hit(rule_id, str(duty.record.id), duty.record.id, detail)
+    return run
+
+
+check("av_missing")(_av_hits("av_missing", "missing"))
+check("av_footage_pending")(_av_hits("av_footage_pending", "pending"))
+check("av_footage_overdue")(_av_hits("av_footage_overdue", "overdue"))
 
 
 # ---- art. 9: continuous recording and its interruptions ---------------------------------------
@@ -119,18 +195,34 @@ def camera_gaps(activity: RecordFact, interruptions: list[RecordFact]) -> list[t
     return gaps
 
 
+def continuous_required_by(facts: CaseFacts, activity: RecordFact, ctx: Context) -> str | None:
+    """Why an activity had to be recorded without a break (art. 9 para. 2), or None: a case flag
+    (set by the lead's form or the import), the officer's own flag, an emergency inspection step
+    (art. 24(二)), or recording stopped by obstruction."""
+    if set(facts.flags) & ctx.continuous_flags:
+        return "case_flag"
+    if activity.payload.get("continuous_required"):
+        return "activity_flag"
+    if any(ctx.step_types.get(s.payload.get("step_type"), {}).get("sets_continuous")
+           for s in facts.children(activity.id, "step")):
+        return "emergency_step"
+    if any(i.payload.get("reason") in ctx.continuous_reasons for i in facts.children(activity.id, "interruption")):
+        return "obstruction"
+    return None
+
+
 @check("continuous_gap")
 def continuous_gap(facts: CaseFacts, ctx: Context) -> Iterator[Hit]:
-    case_requires = bool(set(facts.flags) & ctx.continuous_flags)
     for activity in facts.of_type("activity"):
-        if not (case_requires or activity.payload.get("continuous_required")):
+        required_by = continuous_required_by(facts, activity, ctx)
+        if required_by is None:
             continue
         interruptions = facts.children(activity.id, "interruption")
         for camera_id, gap in camera_gaps(activity, interruptions):
             if gap > ctx.gap_tolerance.total_seconds():
                 yield Hit("continuous_gap", f"{activity.id}:{camera_id}", activity.id,
                           {"camera_id": camera_id or None, "gap_seconds": round(gap),
-                           "tolerance_seconds": round(ctx.gap_tolerance.total_seconds())})
+                           "tolerance_seconds": round(ctx.gap_tolerance.total_seconds()), "required_by": required_by})
 
 
 @check("interruption_unexplained")
@@ -159,48 +251,91 @@ def cannot_continue_unreported(facts: CaseFacts, ctx: Context) -> Iterator[Hit]:
                       {"camera_id": p.get("camera_id"), "missing": missing})
 
 
-# ---- 行政处罚法 arts. 42, 55; 行政强制法 art. 18; 行政许可法 art. 34 -------------------------------
+# ---- 行政处罚法 arts. 42, 55; 行政强制法 art. 18(二)(三); 行政许可法 art. 34 ----------------------------
+# Two officers with enforcement certificates: counted by certificate number against the enrolled
+# officers (of any unit), not by typed names.
 
 def _officers(activity: RecordFact) -> list[dict]:
-    return [o for o in activity.payload.get("officers") or [] if isinstance(o, dict) and _text(o.get("name"))]
+    return [o for o in activity.payload.get("officers") or []
+            if isinstance(o, dict) and (_text(o.get("name")) or _text(o.get("cert_no")))]
+
+
+def _cert(officer: dict) -> str:
+    return normalise(officer.get("cert_no"))
 
 
 @check("officers_fewer_than_two")
 def officers_fewer_than_two(facts: CaseFacts, ctx: Context) -> Iterator[Hit]:
     for activity in facts.of_type("activity"):
-        count = len(_officers(activity))
-        if count < 2:
-            yield Hit("officers_fewer_than_two", str(activity.id), activity.id, {"officers": count})
+        officers = _officers(activity)
+        qualified = {_cert(o) for o in officers if _cert(o) in facts.enrolled_certs}
+        if len(qualified) < 2:
+            unqualified = [_text(o.get("name")) or _cert(o) for o in officers if _cert(o) not in facts.enrolled_certs]
+            yield Hit("officers_fewer_than_two", str(activity.id), activity.id,
+                      {"officers": len(qualified), "not_enrolled": unqualified})
 
 
 @check("certificates_not_shown")
 def certificates_not_shown(facts: CaseFacts, ctx: Context) -> Iterator[Hit]:
     for activity in facts.of_type("activity"):
-        names = [o["name"] for o in _officers(activity) if not o.get("cert_shown")]
+        names = [_text(o.get("name")) or _cert(o) for o in _officers(activity) if o.get("cert_shown") is not True]
         if names:
             yield Hit("certificates_not_shown", str(activity.id), activity.id, {"officers": names})
 
 
-# ---- 民事诉讼法 art. 89: service by leaving ------------------------------------------------------
+# ---- 留置送达: 民事诉讼法 art. 89; 民诉解释 art. 130; the SAMR procedure rules art. 82 --------------
+# The refusal facts are recorded, and EITHER a representative of the grassroots organisation or of
+# the recipient's employer witnessed it and signed or otherwise confirmed, with the serving officers'
+# signatures, OR the documents left and the process were photographed or filmed.
+
+QUALIFIED_WITNESS_ORGS = ("grassroots", "employer")
+
+
+def _witness_confirmed(witness: dict) -> bool:
+    confirmation = witness.get("confirmation")
+    if confirmation is None:  # older phones: a signature, or a refusal to sign
+        confirmation = "signed" if witness.get("signature") else ("refused" if witness.get("refused_to_sign") else None)
+    if confirmation == "signed":
+        return bool(witness.get("signature"))
+    return confirmation == "confirmed" and bool(_text(witness.get("confirmed_how")))
+
 
 @check("service_by_leaving_incomplete")
 def service_by_leaving_incomplete(facts: CaseFacts, ctx: Context) -> Iterator[Hit]:
     for service in facts.of_type("service"):
         p = service.payload
+        recipient = p.get("recipient") if isinstance(p.get("recipient"), dict) else {}
         refusal = p.get("refusal") if isinstance(p.get("refusal"), dict) else {}
-        witnesses = [w for w in p.get("witnesses") or [] if isinstance(w, dict) and _text(w.get("name"))]
-        missing = []
-        if not (_text(refusal.get("words")) or _text(refusal.get("acts"))):
-            missing.append("refusal_reason")
-        if not parse_time(p.get("at")):
-            missing.append("date")
-        if not witnesses and not p.get("media"):
-            missing.append("witnesses_or_photo")
+        documents = [d for d in p.get("documents") or [] if isinstance(d, dict) and _text(d.get("name"))]
+        missing = [name for name, ok in (
+            ("who_refused", _text(recipient.get("name"))),
+            ("relation", _text(recipient.get("relation"))),
+            ("refusal_words_or_acts", _text(refusal.get("words")) or _text(refusal.get("acts"))),
+            ("date", parse_time(p.get("at"))),
+            ("place", _text(p.get("place"))),
+            ("documents_left", documents)) if not ok]
         if missing:
             yield Hit("service_by_leaving_incomplete", str(service.id), service.id, {"missing": missing})
 
 
-# ---- art. 25: upload within 24 hours, filing within 30 days, labels ----------------------------
+@check("service_by_leaving_unproven")
+def service_by_leaving_unproven(facts: CaseFacts, ctx: Context) -> Iterator[Hit]:
+    for service in facts.of_type("service"):
+        p = service.payload
+        if p.get("media"):
+            continue  # photographs or video of the documents left and of the process
+        witnesses = [w for w in p.get("witnesses") or [] if isinstance(w, dict) and _text(w.get("name"))]
+        qualified = [w for w in witnesses if w.get("org_kind") in QUALIFIED_WITNESS_ORGS and _witness_confirmed(w)]
+        officers = [o for o in p.get("officers") or [] if isinstance(o, dict)]
+        officers_signed = bool(officers) and all(o.get("signature") for o in officers)
+        if qualified and officers_signed:
+            continue
+        yield Hit("service_by_leaving_unproven", str(service.id), service.id,
+                  {"witnesses": len(witnesses), "qualified_confirmed": len(qualified),
+                   "officers_signed": officers_signed, "photos": 0})
+
+
+# ---- art. 25: storage by the day or 24 hours after returning, filing within 30 days, labels ------
 
 def _activity_media(facts: CaseFacts, activity: RecordFact):
     yield from activity.media
@@ -212,16 +347,16 @@ def _activity_media(facts: CaseFacts, activity: RecordFact):
 @check("av_upload_late")
 def av_upload_late(facts: CaseFacts, ctx: Context) -> Iterator[Hit]:
     for activity in facts.of_type("activity"):
-        ended = parse_time(activity.payload.get("departed_at"))
-        if ended is None:
+        storage = clocks.storage_due(activity, ctx.deadline)
+        if storage is None:
             continue
-        due = ctx.deadline("av_upload", ended)
+        due, counted_from = storage
         late = [m.hash for m in _activity_media(facts, activity)
                 if (m.original_at is not None and m.original_at > due.at) or (m.original_at is None and ctx.now > due.at)]
         if late:
             yield Hit("av_upload_late", str(activity.id), activity.id,
                       {"due_at": due.at.isoformat(), "late": len(late), "warnings": list(due.warnings),
-                       "counted_from": "activity_end"})
+                       "counted_from": counted_from})
 
 
 @check("filing_late")
@@ -237,14 +372,13 @@ def filing_late(facts: CaseFacts, ctx: Context) -> Iterator[Hit]:
 @check("media_unlabelled")
 def media_unlabelled(facts: CaseFacts, ctx: Context) -> Iterator[Hit]:
     """Labels are checked when the deadlines fall, not before: a case number is often assigned
-    after the visit. Party and handler are due with the 24-hour storage; the case number with the
+    after the visit. Party and handler are due with the storage deadline; the case number with the
     30-day filing (or at archiving)."""
     if not any(r.media for r in facts.records if not r.withdrawn):
         return
     missing = []
-    ended = [parse_time(a.payload.get("departed_at")) for a in facts.of_type("activity")]
-    ended = [e for e in ended if e]
-    party_due = ended and ctx.now > ctx.deadline("av_upload", min(ended)).at
+    storage = [clocks.storage_due(a, ctx.deadline) for a in facts.of_type("activity")]
+    party_due = any(s is not None and ctx.now > s[0].at for s in storage)
     if party_due and (not _text(facts.party_name) or facts.party_name == "?"):
         missing.append("party")
     number_due = ctx.archiving or facts.archived_at is not None or (
@@ -256,6 +390,54 @@ def media_unlabelled(facts: CaseFacts, ctx: Context) -> Iterator[Hit]:
 
 
 # ---- arts. 10–23: the documents checklist of a stage ------------------------------------------
+# Required documents, one-of groups and conditional ones (catalogue data). A conditional document
+# marked not applicable with a reason is settled; a required one so marked needs a lead's acceptance.
+
+def _condition_holds(when: str, step: RecordFact, facts: CaseFacts) -> bool | None:
+    """Whether a conditional document is due: True, False, or None when only the officer knows."""
+    p = step.payload
+    if when == "serious_case":
+        return "serious" in facts.flags
+    if when == "measure_seal":
+        return {"seal": True, "seize": False}.get(p.get("measure"))
+    if when == "questioning_notified":
+        return p.get("notified_in_advance") if isinstance(p.get("notified_in_advance"), bool) else None
+    return None
+
+
+def _not_applicable(step: RecordFact) -> dict[str, str]:
+    return {_text(d.get("name")): _text(d.get("reason")) for d in step.payload.get("documents_na") or []
+            if isinstance(d, dict) and _text(d.get("name")) and _text(d.get("reason"))}
+
+
+def checklist(step: RecordFact, step_type: dict, facts: CaseFacts) -> tuple[list[str], list[dict]]:
+    """(missing, required documents marked not applicable) for one step."""
+    ticked = set(step.payload.get("documents") or [])
+    na = _not_applicable(step)
+    one_of = [tuple(g) for g in step_type.get("one_of") or []]
+    conditional = {c["document"]: c["when"] for c in step_type.get("conditional") or []}
+    optional = {d for g in one_of for d in g} | set(conditional)
+    missing, required_na = [], []
+    for document in step_type.get("documents") or []:
+        if document in optional or document in ticked:
+            continue
+        if document in na:
+            required_na.append({"name": document, "reason": na[document]})
+        else:
+            missing.append(document)
+    for group in one_of:
+        if ticked & set(group):
+            continue
+        if all(d in na for d in group):
+            required_na.append({"name": " / ".join(group), "reason": "；".join(na[d] for d in group)})
+        else:
+            missing.append(" / ".join(group))
+    for document, when in conditional.items():
+        if document in ticked or document in na or _condition_holds(when, step, facts) is False:
+            continue
+        missing.append(document)
+    return missing, required_na
+
 
 @check("documents_incomplete")
 def documents_incomplete(facts: CaseFacts, ctx: Context) -> Iterator[Hit]:
@@ -266,11 +448,41 @@ def documents_incomplete(facts: CaseFacts, ctx: Context) -> Iterator[Hit]:
         stage_done = ctx.archiving or facts.archived_at is not None or step_type.get("stage") in facts.stages_done
         if not stage_done:
             continue
-        ticked = set(step.payload.get("documents") or [])
-        missing = [d for d in step_type.get("documents") or [] if d not in ticked]
+        missing, _ = checklist(step, step_type, facts)
         if missing:
             yield Hit("documents_incomplete", str(step.id), step.id,
                       {"stage": step_type.get("stage"), "step_type": step_type["id"], "missing": missing})
+
+
+@check("document_required_not_applicable")
+def document_required_not_applicable(facts: CaseFacts, ctx: Context) -> Iterator[Hit]:
+    for step in facts.of_type("step"):
+        step_type = ctx.step_types.get(step.payload.get("step_type"))
+        if not step_type:
+            continue
+        _, required_na = checklist(step, step_type, facts)
+        if required_na:
+            yield Hit("document_required_not_applicable", str(step.id), step.id,
+                      {"step_type": step_type["id"], "not_applicable": required_na})
+
+
+# ---- statutory periods the records start (行政处罚法 arts. 56, 60, 61; 行政强制法 arts. 19, 25, 27) ---
+
+def _clock_hits(finding_id: str):
+    def run(facts: CaseFacts, ctx: Context) -> Iterator[Hit]:
+        key = ("clocks", id(ctx), ctx.now)
+        if key not in facts.memo:
+            facts.memo[key] = list(clocks.case_clocks(facts, ctx.deadline))
+        for clock in facts.memo[key]:
+            if clock.finding == finding_id and clock.ran_out(ctx.now):
+                yield Hit(finding_id, clock.key, clock.record_id,
+                          {"rule": clock.rule_id, "due_at": clock.due_at.isoformat(),
+                           "met_at": clock.met_at.isoformat() if clock.met_at else None, **dict(clock.detail)})
+    return run
+
+
+for _rule in clocks.CLOCKS:
+    check(_rule.finding)(_clock_hits(_rule.finding))
 
 
 def evaluate(facts: CaseFacts, ctx: Context) -> list[Hit]:

@@ -1,15 +1,13 @@
 """Deadlines for the compliance engine: the deadline rules (``rules/deadlines.toml``) counted on
 the working-day calendar the database holds (seeded from the holiday library, edited by the admin).
 
-Which recorded steps start which period, and which later step meets it, is data here
-(:data:`STEP_TRIGGERS`), next to the rules' own citations.
+Which recorded steps start which period, and what meets it, is ``clocks.CLOCKS``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 
-from flask import g, has_app_context
+from flask import current_app, g, has_app_context
 from sqlalchemy import select
 
 from .. import db
@@ -17,25 +15,6 @@ from ..models import CalendarDay, CalendarYear
 from ..rules import deadlines
 from ..rules.workcal import Calendar
 from .checks import Due
-from .facts import parse_time
-
-
-@dataclass(frozen=True)
-class Trigger:
-    step_type: str  # the catalogue step that starts the period
-    rule_id: str  # the deadlines.toml rule
-    met_by: str  # the step that meets it
-    extended_by: str | None = None  # a step that takes the rule's one extension
-    excluded_by: str | None = None  # steps whose payload period_from/period_to is left out of the count
-
-
-STEP_TRIGGERS = (
-    # 行政处罚法 art. 56: a decision within 7 working days of 先行登记保存.
-    Trigger("penalty_evidence_preservation", "evidence_preservation_decision", "penalty_evidence_preservation_release"),
-    # 行政强制法 art. 25: 30 days, one 30-day extension, testing periods not counted.
-    Trigger("coercion_seal_seize", "seizure_term", "coercion_lift", extended_by="coercion_extension",
-            excluded_by="coercion_testing_period"),
-)
 
 
 def calendar() -> Calendar:
@@ -51,18 +30,19 @@ def calendar() -> Calendar:
     return cal
 
 
-def due(rule_id: str, at: datetime, *, extended: bool = False, excluded=()) -> Due:
-    deadline = deadlines.compute(rule_id, at, calendar(), extended=extended, excluded_periods=excluded)
+def due(rule_id: str, at: datetime, *, extended: bool = False, excluded=(), day_of: datetime | None = None) -> Due:
+    deadline = deadlines.compute(rule_id, at, calendar(), extended=extended, excluded_periods=excluded, day_of=day_of)
     return Due(deadline.due_at, deadline.warnings)
 
 
-def excluded_periods(steps) -> list[tuple[date, date]]:
-    periods = []
-    for step in steps:
-        start, end = parse_time(step.payload.get("period_from")), parse_time(step.payload.get("period_to"))
-        if start and end and end >= start:
-            periods.append((start, end))
-    return periods
+def footage_due(storage_due: datetime) -> Due:
+    """When body-camera footage declared for a step is late: the configured number of working days
+    after art. 25's storage deadline."""
+    days = current_app.config["FIELDAPP_SETTINGS"].footage_grace_working_days
+    if days <= 0:
+        return Due(storage_due)
+    at, warnings = deadlines.working_days_after(storage_due, days, calendar())
+    return Due(at, warnings)
 
 
 def label(rule_id: str, zh: bool = True) -> str:

@@ -19,9 +19,9 @@ from sqlalchemy import select
 from .. import db
 from ..models import Case, CaseDeadline, Finding, utcnow
 from ..rules import publication
-from . import deadline_source
+from . import clocks, deadline_source
 from .checks import Context, Due, Hit, evaluate
-from .facts import CaseFacts, load_case_facts, parse_time
+from .facts import CaseFacts, load_case_facts
 
 
 def catalogue_content() -> dict:
@@ -37,11 +37,15 @@ def context(now: datetime | None = None, *, archiving: bool = False) -> Context:
     settings = current_app.config["FIELDAPP_SETTINGS"]
     return Context(
         step_types={st["id"]: st for st in content.get("step_types", [])},
-        continuous_flags=frozenset(f["id"] for f in content.get("case_flags", [])),
+        # Catalogues before version 2 had only the art. 9 flags, all continuous.
+        continuous_flags=frozenset(f["id"] for f in content.get("case_flags", []) if f.get("continuous", True)),
         gap_tolerance=timedelta(seconds=settings.continuous_gap_tolerance_seconds),
         now=now or utcnow(),
         deadline=deadline_source.due,
         archiving=archiving,
+        footage_due=deadline_source.footage_due,
+        continuous_reasons=frozenset(r["id"] for r in content.get("interruption_reasons", []) if r.get("sets_continuous")),
+        service_step_types={k["id"]: k["service_by_leaving"] for k in content.get("kinds", []) if k.get("service_by_leaving")},
     )
 
 
@@ -94,34 +98,8 @@ def refresh_cases(case_ids: Iterable[uuid.UUID | None], now: datetime | None = N
 # ---- deadlines running on a case ---------------------------------------------------------------
 
 def _deadlines(facts: CaseFacts, ctx: Context) -> dict[str, tuple[str, Due, datetime | None]]:
-    """key → (rule, due, met at). The events come from the records; "met" from what followed."""
-    out: dict[str, tuple[str, Due, datetime | None]] = {}
-    for activity in facts.of_type("activity"):
-        ended = parse_time(activity.payload.get("departed_at"))
-        if ended is None:
-            continue
-        media = [m for r in facts.records if (r.id == activity.id or r.parent_id == activity.id) and not r.withdrawn
-                 for m in r.media]
-        arrived = [m.original_at for m in media]
-        met = max(arrived) if media and all(arrived) else (ended if not media else None)
-        out[f"av_upload:{activity.id}"] = ("av_upload", ctx.deadline("av_upload", ended), met)
-    if facts.act_ended_at is not None:
-        out["record_filing:case"] = ("record_filing", ctx.deadline("record_filing", facts.act_ended_at), facts.archived_at)
-    by_type: dict[str, list] = {}
-    for step in facts.of_type("step"):
-        by_type.setdefault(step.payload.get("step_type"), []).append(step)
-    for trigger in deadline_source.STEP_TRIGGERS:
-        for step in by_type.get(trigger.step_type, []):
-            at = parse_time(step.payload.get("at"))
-            if at is None:
-                continue
-            due = deadline_source.due(
-                trigger.rule_id, at, extended=bool(trigger.extended_by and by_type.get(trigger.extended_by)),
-                excluded=deadline_source.excluded_periods(by_type.get(trigger.excluded_by, [])) if trigger.excluded_by else ())
-            met = min((t for t in (parse_time(s.payload.get("at")) for s in by_type.get(trigger.met_by, [])) if t),
-                      default=None)
-            out[f"{trigger.rule_id}:{step.id}"] = (trigger.rule_id, due, met)
-    return out
+    """key → (rule, due, met at): the case's clocks (see clocks.py)."""
+    return {c.key: (c.rule_id, Due(c.due_at, c.warnings), c.met_at) for c in clocks.case_clocks(facts, ctx.deadline)}
 
 
 def _refresh_deadlines(facts: CaseFacts, ctx: Context) -> None:

@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from sqlalchemy import and_, select
 
 from .. import db
-from ..models import Case, CaseStage, Media, MediaRef, Revision, SyncedRecord
+from ..models import Case, CaseStage, Media, MediaRef, Revision, SyncedRecord, User
+from ..rules.credit_code import normalise
 
 
 def parse_time(text) -> datetime | None:
@@ -56,6 +57,11 @@ class CaseFacts:
     archived_at: datetime | None
     stages_done: dict[str, datetime] = field(default_factory=dict)
     records: list[RecordFact] = field(default_factory=list)
+    # Certificate numbers (normalised) of active enrolled users among those the activities name:
+    # the officers qualified to enforce (行政处罚法 art. 42).
+    enrolled_certs: frozenset[str] = frozenset()
+    # Values several checks derive from the same facts (the case's clocks), computed once per evaluation.
+    memo: dict = field(default_factory=dict, repr=False, compare=False)
 
     def of_type(self, record_type: str) -> list[RecordFact]:
         return [r for r in self.records if r.type == record_type and not r.withdrawn]
@@ -101,4 +107,18 @@ def load_case_facts(case_id: uuid.UUID) -> CaseFacts | None:
                       for m in media_by_record.get(rec.id, []))
         facts.records.append(RecordFact(rec.id, rec.record_type, rec.parent_id, rec.author_id, rev.payload or {},
                                         rev.received_at, media, bool(rec.withdrawn)))
+    facts.enrolled_certs = _enrolled(facts)
     return facts
+
+
+def _enrolled(facts: CaseFacts) -> frozenset[str]:
+    typed = {str(o["cert_no"])[:40] for a in facts.of_type("activity")
+             for o in a.payload.get("officers") or [] if isinstance(o, dict) and o.get("cert_no")}
+    named = {normalise(c) for c in typed} - {""}
+    if not named:
+        return frozenset()
+    # As typed on the phone or normalised (full-width digits, spaces, lower case): either may match
+    # the number as enrolled.
+    rows = db.session().execute(select(User.cert_no).where(User.active.is_(True),
+                                                           User.cert_no.in_(sorted(typed | named)))).scalars()
+    return frozenset(c for c in (normalise(r) for r in rows) if c in named)

@@ -9,6 +9,7 @@ from .review import (
     CaseDeadline,
     CaseStage,
     Finding,
+    FindingException,
     InterruptionReport,
     OriginalAccess,
     RecordReview,
@@ -30,7 +31,7 @@ from .identity import (
 )
 
 __all__ = [
-    "Base", "utcnow", "CalendarDay", "CalendarYear", "CaseAssignment", "CaseDeadline", "CaseStage", "Finding",
+    "Base", "utcnow", "CalendarDay", "CalendarYear", "CaseAssignment", "CaseDeadline", "CaseStage", "Finding", "FindingException",
     "InterruptionReport", "OriginalAccess", "RecordReview", "ReviewEvent", "Media", "MediaRef", "MediaUpload", "MediaUploadChunk", "Case", "CatalogueVersion", "UnitStepType", "ChangeLog", "Device", "Revision", "SyncedRecord", "DivisionOversight", "Enrollment", "EnrollmentEvent", "Passkey",
     "RateLimitCounter", "Role", "Unit", "User", "UserRole", "UserSession", "WebAuthnChallenge",
 ]

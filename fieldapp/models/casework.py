@@ -24,6 +24,7 @@ class Case(Base):
     case_number: Mapped[str | None] = mapped_column(String(60))  # 案号, often assigned later
     party_name: Mapped[str] = mapped_column(String(200))
     party_credit_code: Mapped[str | None] = mapped_column(String(18))
+    party_id_number: Mapped[str | None] = mapped_column(String(18))  # 居民身份证号 of a party who is a person
     party_address: Mapped[str | None] = mapped_column(String(300))
     flags: Mapped[list] = mapped_column(JSON, default=list)  # catalogue case_flags (art. 9)
     status: Mapped[str] = mapped_column(String(20), default="open")  # open | closed | archived

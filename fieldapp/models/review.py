@@ -85,6 +85,27 @@ class Finding(Base):
     resolved_at: Mapped[datetime | None]
 
 
+class FindingException(Base):
+    """A lead's recorded decision to accept an open finding as an exception (append-only).
+
+    It covers the finding only as it stood when accepted (``fingerprint`` of its detail): when the
+    facts behind the finding change, the finding blocks again until a lead decides anew. The
+    finding itself stays open and visible, with who accepted it and why."""
+
+    __tablename__ = "finding_exceptions"
+    __table_args__ = (Index("ix_finding_exceptions_case", "case_id", "key"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    finding_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("findings.id"), index=True)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id"))
+    unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("units.id"))
+    key: Mapped[str] = mapped_column(String(200))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class CaseDeadline(Base):
     """A deadline running on a case (art. 25, 行政处罚法 art. 56, 行政强制法 art. 25)."""
 

@@ -5,20 +5,23 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
 
 from .. import db
-from ..compliance import engine
+from ..compliance import engine, exceptions
 from ..models import Case, CaseAssignment, CaseStage, Role, User, utcnow
 from ..rules.credit_code import check_credit_code
+from ..rules.id_card import IdCardResult, check_id_number
 from ..sync.changes import record_change
 
 KINDS = ("licensing", "penalty", "coercion", "inspection")
-IMPORT_COLUMNS = ("kind", "party_name", "party_credit_code", "party_address", "case_number", "officers")
+IMPORT_COLUMNS = ("kind", "party_name", "party_credit_code", "party_address", "case_number", "officers", "flags",
+                  "party_id_number")
 MAX_IMPORT_ROWS = 2000
+ID_NUMBER_LIMIT = 18  # the column's width: a citizen identity number has 18 characters (15 on old cards)
 
 
 class CaseError(Exception):
@@ -33,8 +36,35 @@ def _clean(value, limit: int) -> str | None:
     return text[:limit] or None
 
 
+def case_flags() -> dict[str, dict]:
+    """The catalogue's case flags (art. 9's circumstances, and others it lists), by id."""
+    return {f["id"]: f for f in engine.catalogue_content().get("case_flags", [])}
+
+
+def parse_flags(value) -> list[str]:
+    """Flag ids as a list: from a form (a list) or a CSV cell (separated by ";" or "；")."""
+    items = value if isinstance(value, (list, tuple)) else (value or "").replace("；", ";").split(";")
+    out: list[str] = []
+    for item in items:
+        flag = (item or "").replace("\x00", "").strip()
+        if flag and flag not in out:
+            out.append(flag)
+    return out
+
+
+def check_party_id_number(value) -> IdCardResult:
+    """The party's citizen identity number, checked (GB 11643). Only a number too long to be one
+    is refused; any other failure is a warning and the number is kept as written."""
+    checked = check_id_number((value or "").replace("\x00", ""))
+    if len(checked.normalised) > ID_NUMBER_LIMIT:
+        raise CaseError("bad_id_number", f"a citizen identity number has at most {ID_NUMBER_LIMIT} characters",
+                        limit=ID_NUMBER_LIMIT)
+    return checked
+
+
 def create_case(unit_id: uuid.UUID, by: uuid.UUID, *, kind: str, party_name: str, party_credit_code: str | None = None,
-                party_address: str | None = None, case_number: str | None = None, flags=()) -> Case:
+                party_address: str | None = None, case_number: str | None = None, flags=(),
+                party_id_number: str | None = None, known_flags: dict[str, dict] | None = None) -> Case:
     if kind not in KINDS:
         raise CaseError("bad_kind", f"kind must be one of {', '.join(KINDS)}")
     name = _clean(party_name, 200)
@@ -45,8 +75,15 @@ def create_case(unit_id: uuid.UUID, by: uuid.UUID, *, kind: str, party_name: str
     if checked.status == "bad_format":
         raise CaseError("bad_credit_code", "a unified social credit code has 18 digits or capital letters")
     code = checked.normalised if checked.status != "empty" else None
+    flags = parse_flags(flags)
+    known = (known_flags if known_flags is not None else case_flags()) if flags else {}
+    for flag in flags:
+        if flag not in known:
+            raise CaseError("unknown_flag", f"unknown case flag {flag}", flag=flag[:40])
+    id_checked = check_party_id_number(party_id_number)
     case = Case(unit_id=unit_id, kind=kind, party_name=name, party_credit_code=code,
-                party_address=_clean(party_address, 300), case_number=_clean(case_number, 60), flags=list(flags),
+                party_id_number=id_checked.normalised if id_checked.status != "empty" else None,
+                party_address=_clean(party_address, 300), case_number=_clean(case_number, 60), flags=flags,
                 origin="server", created_by=by)
     db.session().add(case)
     db.session().flush()
@@ -54,22 +91,34 @@ def create_case(unit_id: uuid.UUID, by: uuid.UUID, *, kind: str, party_name: str
     return case
 
 
+def id_number_warning(case: Case) -> IdCardResult | None:
+    """The check of the party's identity number, when it fails (a warning: the case stands)."""
+    if not case.party_id_number:
+        return None
+    checked = check_id_number(case.party_id_number)
+    return None if checked.ok else checked
+
+
 @dataclass
 class ImportResult:
     created: list[Case]
     errors: list[tuple[int, CaseError]]  # (line number, refusal): nothing of a file with errors is stored
+    warnings: list[tuple[int, IdCardResult]] = field(default_factory=list)  # (line number, ID number check)
 
 
 def import_cases(unit_id: uuid.UUID, by: uuid.UUID, text: str) -> ImportResult:
     """A CSV list with a header row (columns: kind, party_name, party_credit_code, party_address,
-    case_number, officers — officers as certificate numbers separated by spaces). All or nothing:
-    a file with any bad line stores nothing and names every bad line."""
+    case_number, officers — officers as certificate numbers separated by spaces —, flags — the
+    catalogue's case flag ids separated by ";" or "；" — and party_id_number). All or nothing: a
+    file with any bad line stores nothing and names every bad line. An identity number that fails
+    its check is a warning, never a refusal."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     if not reader.fieldnames or "party_name" not in reader.fieldnames or "kind" not in reader.fieldnames:
         return ImportResult([], [(1, CaseError("bad_header", "the first line must name the columns, at least kind and party_name"))])
     officers = {u.cert_no: u for u in db.session().execute(
         select(User).where(User.unit_id == unit_id, User.active.is_(True))).scalars()}
-    created, errors = [], []
+    known_flags = case_flags()
+    created, errors, warnings = [], [], []
     for line, row in enumerate(reader, start=2):
         if line - 1 > MAX_IMPORT_ROWS:
             errors.append((line, CaseError("too_many_rows", f"at most {MAX_IMPORT_ROWS} cases per file",
@@ -79,16 +128,20 @@ def import_cases(unit_id: uuid.UUID, by: uuid.UUID, text: str) -> ImportResult:
             with db.session().begin_nested():
                 case = create_case(unit_id, by, kind=(row.get("kind") or "").strip(), party_name=row.get("party_name"),
                                    party_credit_code=row.get("party_credit_code"), party_address=row.get("party_address"),
-                                   case_number=row.get("case_number"))
+                                   case_number=row.get("case_number"), flags=row.get("flags"),
+                                   party_id_number=row.get("party_id_number"), known_flags=known_flags)
                 for cert in (row.get("officers") or "").split():
                     if cert not in officers:
                         raise CaseError("unknown_officer", f"no active officer of this unit has certificate {cert}",
                                         cert=cert)
                     assign(case, officers[cert], by)
             created.append(case)
+            warning = id_number_warning(case)
+            if warning is not None:
+                warnings.append((line, warning))
         except CaseError as exc:
             errors.append((line, exc))
-    return ImportResult(created, errors)
+    return ImportResult(created, errors, warnings)
 
 
 def assign(case: Case, officer: User, by: uuid.UUID) -> bool:
@@ -151,7 +204,9 @@ def archive_blockers(case_id: uuid.UUID) -> list:
     """What would stop the case being archived now: the findings, checked as at archiving, whose
     rule blocks it (some, like a missing case number, are due only then)."""
     rules = engine.finding_rules()
-    return [h for h in engine.findings_for(case_id, archiving=True) if rules.get(h.rule_id, {}).get("blocks_archiving")]
+    accepted = exceptions.latest_by_key(case_id)
+    return [h for h in engine.findings_for(case_id, archiving=True) if rules.get(h.rule_id, {}).get("blocks_archiving")
+            and not exceptions.covers(accepted.get(h.key), h.detail)]
 
 
 def archive(case: Case, by: uuid.UUID) -> None:

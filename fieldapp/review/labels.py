@@ -122,6 +122,15 @@ def finding_title(rule_id: str) -> str:
     return _label("findings", rule_id)
 
 
+def case_flag_label(flag: str | None) -> str:
+    """A case flag (a circumstance that makes continuous recording mandatory) in words."""
+    return _label("case_flags", flag)
+
+
+def case_flag_article(flag: str | None) -> str:
+    return cite(_catalogue_section("case_flags").get(flag or "", {}).get("article"))
+
+
 def interruption_reason_label(reason: str | None) -> str:
     return _label("interruption_reasons", reason)
 
@@ -160,26 +169,51 @@ DETAIL_KEYS = {
     "due_at": _l("due"), "late": _l("files late"), "stage": _l("stage"), "step_type": _l("step"),
     "av_article": _l("required by"), "resumed": _l("resumed"), "counted_from": _l("counted from"),
     "warnings": _l("calendar"),
+    "answer": _l("audio/video"), "reason": _l("reason given"), "not_applicable": _l("marked not applicable"),
+    "not_enrolled": _l("without an enrolled certificate"), "witnesses": _l("witnesses"),
+    "qualified_confirmed": _l("witnesses of the grassroots organisation or employer who confirmed"),
+    "officers_signed": _l("officers signed"), "photos": _l("photos or video"), "rule": _l("period"),
+    "met_at": _l("met"), "testing_periods_not_counted": _l("testing periods not counted (party not told in writing)"),
+    "extension_not_counted": _l("extension not counted"),
 }
 DETAIL_VALUES = {
     "report_to_head": _l("report to the unit head"), "written_explanation": _l("written explanation"),
     "refusal_reason": _l("reason for refusal"), "date": _l("date"),
     "witnesses_or_photo": _l("witnesses, or a photo/video of the document left"),
     "party": _l("party"), "case_number": _l("case number"), "activity_end": _l("the end of the activity"),
+    # what the officer answered to "recorded on audio/video?" (checks.av_state)
+    "no_answer": _l("not answered"), "clip_missing": _l("no clip attached"),
+    "camera_not_named": _l("body camera not named"), "not_recorded": _l("not recorded"),
+    # what a 留置送达 record lacks (checks.service_by_leaving_incomplete)
+    "who_refused": _l("who refused"), "relation": _l("their relation to the party"),
+    "refusal_words_or_acts": _l("the refusal's words or acts"), "place": _l("place"),
+    "documents_left": _l("the documents left"),
+    # why an extension of a seizure does not count (clocks._extension_counts)
+    "approved_after_expiry": _l("approved after the term ran out"),
+    "not_notified_in_writing": _l("the party was not told in writing"),
 }
 
 
 def _detail_value(key: str, value) -> str:
     if isinstance(value, list):
         return "、".join(_detail_value(key, v) for v in value)
+    if isinstance(value, dict) and "name" in value:  # a document with the officer's reason
+        reason = value.get("reason")
+        return f"{value['name']}（{reason}）" if reason else str(value["name"])
     if isinstance(value, bool):
         return str(_l("yes") if value else _l("no"))
+    if key == "reason":  # the officer's own words
+        return str(value)
     if key == "step_type":
         return step_label(value)
     if key == "warnings":
         return calendar_warning(value)
-    if key in ("due_at",) and isinstance(value, str):
+    if key in ("due_at", "met_at") and isinstance(value, str):
         return local_time(value)
+    if key == "rule" and isinstance(value, str):
+        return deadline_label(value)
+    if key == "extension_not_counted" and isinstance(value, str):
+        return "、".join(_detail_value(key, v) for v in value.split(",") if v)
     if key == "av_article":
         return cite(value)
     if key == "stage":
@@ -214,4 +248,4 @@ def init_app(app) -> None:
         cite=cite, kind_label=kind_label, stage_label=stage_label, finding_title=finding_title,
         history_label=history_label, revision_reason_label=revision_reason_label, media_kind_label=media_kind_label,
         mime_label=mime_label, interruption_reason_label=interruption_reason_label, relation_label=relation_label,
-        device_time_note=device_time_note)
+        device_time_note=device_time_note, case_flag_label=case_flag_label, case_flag_article=case_flag_article)

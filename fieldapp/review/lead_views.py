@@ -4,6 +4,7 @@ answers 404; only leads of the case's unit decide, others read."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -14,9 +15,10 @@ from sqlalchemy import func, select
 
 from .. import db
 from ..access import allow, require_unit, visible_unit_ids
-from ..compliance import engine
+from ..compliance import engine, exceptions
 from ..models import (
-    Case, CaseDeadline, CaseStage, Finding, InterruptionReport, RecordReview, Revision, Role, SyncedRecord, User, utcnow,
+    Case, CaseDeadline, CaseStage, Finding, FindingException, InterruptionReport, RecordReview, Revision, Role,
+    SyncedRecord, User, utcnow,
 )
 from . import bp, cases, workflow
 from .labels import _zh
@@ -52,6 +54,55 @@ def _decider_for(unit_id: uuid.UUID) -> None:
         abort(403)
 
 
+@dataclass
+class FindingState:
+    """What a page says of a finding beyond the finding itself: the latest exception a lead
+    accepted for it (with the lead's name), whether that still covers its current facts, and
+    whether the reader may accept it now."""
+    exception: FindingException | None
+    by_name: str
+    covers: bool
+    fingerprint: str  # of the detail the page shows: the lead accepts what they saw
+    can_accept: bool
+
+
+def _finding_states(findings, rules: dict[str, dict], *, can_decide: bool) -> dict[uuid.UUID, FindingState]:
+    findings = list(findings)
+    if not findings:
+        return {}
+    s = db.session()
+    latest: dict[tuple[uuid.UUID, str], tuple[FindingException, str]] = {}
+    for row, name in s.execute(select(FindingException, User.name).join(User, User.id == FindingException.by_id)
+                               .where(FindingException.case_id.in_({f.case_id for f in findings}))
+                               .order_by(FindingException.at)).all():
+        latest[(row.case_id, row.key)] = (row, name)
+    states = {}
+    for f in findings:
+        exc, name = latest.get((f.case_id, f.key), (None, ""))
+        covers = exceptions.covers(exc, f.detail)
+        allowed = bool(rules.get(f.rule_id, {}).get("exception_allowed"))
+        states[f.id] = FindingState(exc, name, covers, exceptions.fingerprint(f.detail),
+                                    can_decide and allowed and f.resolved_at is None and not covers)
+    return states
+
+
+def _flag_groups(flags: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(flags that make recording continuous (art. 9), other flags such as 行政处罚法 art. 57's
+    serious case). Catalogues before version 2 listed only art. 9's, all continuous."""
+    return ([f for f in flags if f.get("continuous", True)], [f for f in flags if not f.get("continuous", True)])
+
+
+def _id_check_text(checked) -> str:
+    """The identity number check's outcome in the reader's language ("" when there is none)."""
+    if checked is None:
+        return ""
+    return checked.message_zh if _zh() else checked.message_en
+
+
+def _party_id_warning(checked) -> str:
+    return _("Party's identity number: %(message)s", message=_id_check_text(checked))
+
+
 @bp.get("/")
 @allow(*REVIEWERS)
 def pending_page():
@@ -80,7 +131,10 @@ def queue_page():
 @allow(*REVIEWERS)
 def cases_page():
     stmt = _scoped(select(Case).order_by(Case.archived_at.is_not(None), Case.created_at.desc()).limit(PAGE), Case.unit_id)
-    return render_template("review/cases.html", cases=db.session().execute(stmt).scalars().all(), kinds=cases.KINDS)
+    flags = list(cases.case_flags().values())
+    continuous, other = _flag_groups(flags)
+    return render_template("review/cases.html", cases=db.session().execute(stmt).scalars().all(), kinds=cases.KINDS,
+                           case_flags=flags, continuous_flags=continuous, other_flags=other)
 
 
 @bp.post("/cases")
@@ -91,11 +145,15 @@ def create_case():
         with db.transaction():
             case = cases.create_case(current_user.unit_id, current_user.id, kind=f.get("kind", ""),
                                      party_name=f.get("party_name", ""), party_credit_code=f.get("party_credit_code"),
-                                     party_address=f.get("party_address"), case_number=f.get("case_number"))
+                                     party_address=f.get("party_address"), case_number=f.get("case_number"),
+                                     flags=f.getlist("flags"), party_id_number=f.get("party_id_number"))
+            warning = cases.id_number_warning(case)
     except cases.CaseError as exc:
         flash(message_for(exc), "error")
         return redirect(url_for("review.cases_page"))
     flash(_("Case created."), "ok")
+    if warning is not None:  # kept as written: the officer records what the card shows
+        flash(_party_id_warning(warning), "warning")
     return redirect(url_for("review.case_page", case_id=case.id))
 
 
@@ -121,6 +179,8 @@ def import_cases():
         flash(_("Nothing was imported: correct the lines above and import the file again."), "error")
     else:
         flash(_("%(count)s cases imported.", count=len(result.created)), "ok")
+        for line, checked in result.warnings[:20]:
+            flash(_("Line %(line)s: %(message)s", line=line, message=_party_id_warning(checked)), "warning")
     return redirect(url_for("review.cases_page"))
 
 
@@ -141,12 +201,23 @@ def case_page(case_id: uuid.UUID):
     can_decide = Role.LEAD in current_user.roles and current_user.unit_id == case.unit_id
     # What would stop archiving is shown before the lead tries, each linked to its record.
     blockers = cases.archive_blockers(case_id) if can_decide and case.archived_at is None else []
-    return render_template("review/case.html", case=case, blocks=case_timeline(case_id), findings=findings,
+    rules = engine.finding_rules()
+    blocks = case_timeline(case_id)
+    shown = {f.id: f for f in findings}
+    for block in blocks:  # the timeline's findings are the same open ones, keyed the same way
+        for entry in (block.activity, *block.items):
+            shown.update((f.id, f) for f in entry.findings)
+    flags = cases.case_flags()
+    return render_template("review/case.html", case=case, blocks=blocks, findings=findings,
                            blockers=blockers,
+                           finding_states=_finding_states(shown.values(), rules,
+                                                          can_decide=can_decide and case.archived_at is None),
+                           flag_groups=_flag_groups([flags.get(flag, {"id": flag}) for flag in case.flags or []]),
+                           id_warning=_id_check_text(cases.id_number_warning(case)),
                            deadlines=deadlines, assignees=cases.assignees(case_id),
                            officers=[o for o in officers if Role.OFFICER in o.roles], stages=stages, done=done,
                            can_decide=can_decide,
-                           rules=engine.finding_rules(), now=utcnow())
+                           rules=rules, now=utcnow())
 
 
 def _case_action(case_id: uuid.UUID, action) -> object:
@@ -231,6 +302,34 @@ def decide(activity_id: uuid.UUID):
                     if activity.case_id else url_for("review.queue_page"))
 
 
+@bp.post("/cases/<uuid:case_id>/findings/<uuid:finding_id>/exception")
+@allow(*DECIDERS)
+def accept_exception(case_id: uuid.UUID, finding_id: uuid.UUID):
+    """A lead of the case's unit accepts an open finding as an exception, with the reason: the
+    finding stays on record, and stops blocking archiving while its facts stay as they were."""
+    case = _case_or_404(case_id)
+    finding = db.session().get(Finding, finding_id)
+    if finding is None or finding.case_id != case.id:
+        abort(404)
+    _decider_for(case.unit_id)
+    back = url_for("review.case_page", case_id=case_id) + f"#finding-{finding_id}"
+    try:
+        with db.transaction() as s:
+            case, finding = s.get(Case, case_id), s.get(Finding, finding_id)
+            if case.archived_at is not None:
+                raise cases.CaseError("archived", "the case is archived; it can no longer change here")
+            seen = request.form.get("seen")
+            if seen and seen != exceptions.fingerprint(finding.detail):
+                raise exceptions.ExceptionRefused("finding_changed", "the finding changed since the page was opened")
+            exceptions.accept(finding, current_user.id, request.form.get("reason", ""), engine.finding_rules())
+    except (exceptions.ExceptionRefused, cases.CaseError) as exc:
+        flash(message_for(exc), "error")
+        return redirect(back)
+    flash(_("Accepted as an exception. The finding stays on record with your reason and no longer blocks archiving "
+            "while its facts stay as they are."), "ok")
+    return redirect(back)
+
+
 @bp.get("/findings")
 @allow(*REVIEWERS)
 def findings_page():
@@ -239,8 +338,10 @@ def findings_page():
     if severity in ("error", "warning"):
         stmt = stmt.where(Finding.severity == severity)
     stmt = _scoped(stmt.order_by(Finding.opened_at.desc()).limit(PAGE), Finding.unit_id)
-    return render_template("review/findings.html", rows=db.session().execute(stmt).all(),
-                           rules=engine.finding_rules(), severity=severity)
+    rows = db.session().execute(stmt).all()
+    rules = engine.finding_rules()
+    return render_template("review/findings.html", rows=rows, rules=rules, severity=severity,
+                           finding_states=_finding_states((f for f, _case in rows), rules, can_decide=False))
 
 
 @bp.get("/deadlines")

@@ -1,5 +1,6 @@
 """What a refused action tells the lead, in the lead's language, by the refusal's code. The
-services raise codes (cases.CaseError, workflow.ReviewError); the words live here, once."""
+services raise codes (cases.CaseError, workflow.ReviewError, exceptions.ExceptionRefused); the words
+live here, once."""
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
@@ -17,6 +18,8 @@ MESSAGES = {
     "archived": _l("The case is archived; it can no longer change here."),
     "bad_stage": _l("Unknown stage."),
     "future": _l("The act cannot end in the future."),
+    "unknown_flag": _l("Unknown circumstance of the case: %(flag)s."),
+    "bad_id_number": _l("A citizen identity number has at most %(limit)s characters."),
     "blocked": _l("Not archived: %(count)s problems must be resolved first. They are listed under “What blocks archiving”."),
     # review
     "bad_action": _l("Approve or return."),
@@ -25,6 +28,12 @@ MESSAGES = {
     "not_found": _l("No such activity."),
     "changed": _l("The activity changed since the page was opened; look at it again."),
     "not_confirmed": _l("Tick the box to confirm that you approve."),
+    # exceptions (compliance.exceptions.ExceptionRefused)
+    "reason_needed": _l("Give the reason for accepting the finding as an exception."),
+    "reason_too_long": _l("The reason is too long: at most 2000 characters."),
+    "not_allowed": _l("This finding cannot be accepted as an exception: the rule does not allow it."),
+    "resolved": _l("The finding is no longer open: there is nothing to accept."),
+    "finding_changed": _l("The finding changed since the page was opened; look at it again before accepting it."),
 }
 
 

@@ -1,6 +1,9 @@
 """A case's timeline: every activity and what was recorded under it — steps, photos,
 interruptions, service by leaving with witnesses and signatures — in time order, with the phone's
-time beside the server's and the coordinates where they were taken."""
+time beside the server's and the coordinates where they were taken.
+
+Withdrawn records stay where they were, struck through, with who withdrew them, why and when
+(art. 30: records are kept, not deleted)."""
 from __future__ import annotations
 
 import uuid
@@ -9,6 +12,7 @@ from datetime import datetime
 
 from flask_babel import gettext as _
 from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import aliased
 
 from .. import db
 from ..compliance.facts import parse_time
@@ -28,10 +32,31 @@ class Entry:
     at: datetime | None  # when it happened, as the phone recorded it
     media: list[MediaView]
     findings: list[Finding] = field(default_factory=list)
+    head_author: str = ""  # who signed the head revision (for a withdrawn record: who withdrew it)
 
     @property
     def payload(self) -> dict:
         return self.head.payload or {}
+
+    @property
+    def withdrawn(self) -> bool:
+        return bool(self.record.withdrawn)
+
+    @property
+    def withdrawn_reason(self) -> str:
+        """Why it was withdrawn: the officer's words in the payload, else the revision's reason."""
+        reason = self.payload.get("withdrawn_reason")
+        if isinstance(reason, str) and reason.strip():
+            return reason.strip()
+        return (self.head.reason or "").strip()
+
+    @property
+    def withdrawn_at(self) -> datetime | None:
+        """When it was withdrawn: the phone's time of the withdrawing revision, unless its clock was
+        off (then, as for any skewed revision, the server's time of arrival)."""
+        if self.head.clock_skew_flag or self.head.device_time_parsed is None:
+            return self.head.received_at
+        return self.head.device_time_parsed
 
     @property
     def captions(self) -> dict[str, str]:
@@ -71,10 +96,12 @@ def case_timeline(case_id: uuid.UUID) -> list[ActivityBlock]:
     ids = [a.id for a in activities]
     if not ids:
         return []
-    rows = s.execute(select(SyncedRecord, Revision, User.name)
+    signer = aliased(User)
+    rows = s.execute(select(SyncedRecord, Revision, User.name, signer.name)
                      .join(Revision, and_(Revision.record_id == SyncedRecord.id,
                                           Revision.revision == SyncedRecord.head_revision))
                      .join(User, User.id == SyncedRecord.author_id)
+                     .join(signer, signer.id == Revision.author_id)
                      .where(or_(SyncedRecord.id.in_(ids), SyncedRecord.parent_id.in_(ids)),
                             SyncedRecord.unit_id == case.unit_id)).all()
     findings: dict[uuid.UUID, list[Finding]] = {}
@@ -82,12 +109,13 @@ def case_timeline(case_id: uuid.UUID) -> list[ActivityBlock]:
         if f.record_id:
             findings.setdefault(f.record_id, []).append(f)
     entries = {rec.id: Entry(rec, rev, name, parse_time((rev.payload or {}).get(_WHEN.get(rec.record_type, ""))),
-                             media_of_head(rec), findings.get(rec.id, []))
-               for rec, rev, name in rows}
+                             media_of_head(rec), findings.get(rec.id, []), head_author)
+               for rec, rev, name, head_author in rows}
     states = {r.record_id: r for r in s.execute(select(RecordReview).where(RecordReview.record_id.in_(ids))).scalars()}
     blocks = []
     for activity in sorted(activities, key=lambda a: (entries[a.id].at or a.created_at)):
-        items = [e for e in entries.values() if e.record.parent_id == activity.id and not e.record.withdrawn]
+        # Withdrawn items stay in place (shown struck through), never silently dropped.
+        items = [e for e in entries.values() if e.record.parent_id == activity.id]
         items.sort(key=lambda e: (e.at or e.head.received_at))
         state = states.get(activity.id)
         events = history(activity.id)

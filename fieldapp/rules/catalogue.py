@@ -8,7 +8,8 @@ parses, validates and serves them. A malformed catalogue fails loudly when loade
 (:class:`CatalogueError`) instead of silently dropping a step officers must record.
 
 Citations are plain strings: ``"art. 12"``, ``"arts. 10–12"`` or ``"arts. 12, 19"`` for the district
-regulation, ``"行政处罚法 art. 42"`` for national law, several joined by ``"; "``.
+regulation, ``"行政处罚法 art. 42"`` for national law, ``"行政强制法 art. 18(三)"`` for one item of an
+article, several joined by ``"; "``.
 """
 from __future__ import annotations
 
@@ -24,14 +25,16 @@ from . import tomldata
 
 __all__ = [
     "SEVERITIES", "CatalogueError", "Stage", "Kind", "StepType", "CaseFlag", "Reason", "Relation",
-    "FindingRule", "Catalogue", "load_builtin", "parse", "parse_step_type", "format_citation",
+    "FindingRule", "DocumentCondition", "ConditionalDocument", "Catalogue", "load_builtin", "parse", "parse_step_type", "format_citation",
 ]
 
 SEVERITIES = ("error", "warning")
 
 _ID = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
-# One citation: optional law name (no spaces), "art."/"arts.", numbers joined by "–", "-", "/" or ", ".
-_CITATION = re.compile(r"(?:(?P<law>[^\s;]+) )?arts?\. (?P<nums>\d+(?:(?:–|-|/|, )\d+)*)")
+# One citation: optional law name (no spaces), "art."/"arts.", numbers joined by "–", "-", "/" or ", ";
+# a single article may name one item in Chinese numerals: "行政强制法 art. 18(三)".
+_CITATION = re.compile(r"(?:(?P<law>[^\s;]+) )?arts?\. (?P<nums>\d+(?:(?:–|-|/|, )\d+)*)"
+                       r"(?:\((?P<item>[一二三四五六七八九十]+)\))?")
 
 
 class CatalogueError(ValueError):
@@ -49,11 +52,22 @@ class Stage:
 
 @dataclass(frozen=True)
 class Kind:
-    """A kind of enforcement act (art. 2) and the section of the regulation that governs it."""
+    """A kind of enforcement act (art. 2) and the section of the regulation that governs it.
+
+    ``service_by_leaving`` names the step type a 留置送达 record of this kind is: its audio/video duty
+    (arts. 19, 22, 24) is that step's."""
     id: str
     label_zh: str
     label_en: str
     article: str
+    service_by_leaving: str | None = None
+
+
+@dataclass(frozen=True)
+class ConditionalDocument:
+    """A checklist document due only when a condition holds (``when`` names a DocumentCondition)."""
+    document: str
+    when: str
 
 
 @dataclass(frozen=True)
@@ -73,27 +87,56 @@ class StepType:
     documents: tuple[str, ...]
     field: bool
     unit_code: str | None = None
+    one_of: tuple[tuple[str, ...], ...] = ()  # alternatives: at least one of each group is made
+    conditional: tuple[ConditionalDocument, ...] = ()
+    sets_continuous: bool = False  # recording this step makes its activity continuous (art. 9)
 
     def __post_init__(self) -> None:
-        # Accept lists from callers but keep the instance immutable and hashable.
+        # Accept lists (and the JSON form of the phone's cache) but keep the instance immutable.
         for name in ("articles", "documents"):
             value = getattr(self, name)
             if isinstance(value, list):
                 object.__setattr__(self, name, tuple(value))
+        if isinstance(self.one_of, (list, tuple)):
+            object.__setattr__(self, "one_of", tuple(tuple(g) if isinstance(g, (list, tuple)) else g
+                                                     for g in self.one_of))
+        if isinstance(self.conditional, (list, tuple)):
+            object.__setattr__(self, "conditional", tuple(
+                ConditionalDocument(c.get("document"), c.get("when")) if isinstance(c, Mapping) else c
+                for c in self.conditional))
+
+    @property
+    def required_documents(self) -> tuple[str, ...]:
+        """Documents due whatever happened: neither an alternative nor conditional."""
+        optional = {d for group in self.one_of for d in group} | {c.document for c in self.conditional}
+        return tuple(d for d in self.documents if d not in optional)
 
 
 @dataclass(frozen=True)
 class CaseFlag:
-    """A case property that makes continuous recording from arrival to departure mandatory (art. 9)."""
+    """A property of a case: ``continuous`` ones make recording from arrival to departure mandatory
+    (art. 9); ``serious`` marks the cases decided by collective discussion (行政处罚法 art. 57)."""
     id: str
     label_zh: str
     label_en: str
     article: str
+    continuous: bool = False
 
 
 @dataclass(frozen=True)
 class Reason:
-    """A category of reason why recording was interrupted (art. 9)."""
+    """A category of reason why recording was interrupted (art. 9); ``sets_continuous``: from then
+    on the activity is recorded without a break (obstruction)."""
+    id: str
+    label_zh: str
+    label_en: str
+    article: str
+    sets_continuous: bool = False
+
+
+@dataclass(frozen=True)
+class DocumentCondition:
+    """When a conditional checklist document is due."""
     id: str
     label_zh: str
     label_en: str
@@ -118,6 +161,7 @@ class FindingRule:
     article: str
     severity: str
     blocks_archiving: bool
+    exception_allowed: bool = False  # a lead may accept it, in a recorded decision
 
 
 T = TypeVar("T")
@@ -137,6 +181,7 @@ class Catalogue:
     interruption_reasons: tuple[Reason, ...]
     service_relations: tuple[Relation, ...]
     findings: tuple[FindingRule, ...]
+    document_conditions: tuple[DocumentCondition, ...] = ()
 
     def step_types_for(self, kind: str) -> list[StepType]:
         """Steps of one kind as the phone lists them: on-site steps first, then by stage, then file order."""
@@ -206,8 +251,9 @@ class Catalogue:
         return frozenset(numbers)
 
 
+_LATER_SECTIONS = ("document_conditions",)
 _SECTIONS = ("stages", "kinds", "step_types", "case_flags", "interruption_reasons",
-             "service_relations", "findings")
+             "service_relations", "findings", "document_conditions")
 
 
 def _by_id(items: Iterable[T], wanted: str, what: str) -> T:
@@ -217,9 +263,12 @@ def _by_id(items: Iterable[T], wanted: str, what: str) -> T:
     raise KeyError(f"unknown {what} {wanted!r}")
 
 
-def _plain(item: Any) -> dict[str, Any]:
-    return {f.name: list(v) if isinstance(v := getattr(item, f.name), tuple) else v
-            for f in fields(item)}
+def _plain(item: Any) -> Any:
+    if isinstance(item, tuple):
+        return [_plain(v) for v in item]
+    if hasattr(item, "__dataclass_fields__"):
+        return {f.name: _plain(getattr(item, f.name)) for f in fields(item)}
+    return item
 
 
 def _expand(nums: str) -> set[int]:
@@ -281,7 +330,8 @@ def format_citation(text: str | None, zh: bool) -> str:
         if not match:
             out.append(part)
             continue
-        out.append((match.group("law") or "") + _numbers_zh(match.group("nums")))
+        item = f"第{match.group('item')}项" if match.group("item") else ""
+        out.append((match.group("law") or "") + _numbers_zh(match.group("nums")) + item)
     return "；".join(out)
 
 
@@ -315,9 +365,14 @@ def _where(section: str, index: int, data: Any) -> str:
     return f"{section}[{index}]" + (f" ({ident})" if isinstance(ident, str) else "")
 
 
-def _labelled(cls: type[T], entry: _Entry) -> T:
+def _labelled(cls: type[T], entry: _Entry, **optional: Any) -> T:
+    """An entry with id, labels and article, plus the optional keys named (with their defaults)."""
+    extra = {}
+    for key, default in optional.items():
+        value = entry.get(key, optional=True)
+        extra[key] = default if value is None else value
     item = cls(id=entry.get("id"), label_zh=entry.get("label_zh"),  # type: ignore[call-arg]
-               label_en=entry.get("label_en"), article=entry.get("article"))
+               label_en=entry.get("label_en"), article=entry.get("article"), **extra)
     entry.close()
     return item
 
@@ -328,7 +383,9 @@ def _step(entry: _Entry) -> StepType:
         label_zh=entry.get("label_zh"), label_en=entry.get("label_en"),
         av_required=entry.get("av_required"), av_article=entry.get("av_article", optional=True),
         articles=entry.get("articles"), documents=entry.get("documents"), field=entry.get("field"),
-        unit_code=entry.get("unit_code", optional=True),
+        unit_code=entry.get("unit_code", optional=True), one_of=entry.get("one_of", optional=True) or (),
+        conditional=entry.get("conditional", optional=True) or (),
+        sets_continuous=bool(entry.get("sets_continuous", optional=True)),
     )
     entry.close()
     return step
@@ -339,6 +396,7 @@ def _finding(entry: _Entry) -> FindingRule:
         id=entry.get("id"), label_zh=entry.get("label_zh"), label_en=entry.get("label_en"),
         article=entry.get("article"), severity=entry.get("severity"),
         blocks_archiving=entry.get("blocks_archiving"),
+        exception_allowed=bool(entry.get("exception_allowed", optional=True)),
     )
     entry.close()
     return item
@@ -364,14 +422,19 @@ def parse(data: Mapping[str, Any]) -> Catalogue:
     top = _Entry(data, "catalogue")
     meta = _Entry(top.get("meta"), "meta")
     readers = {
-        "stages": lambda e: _labelled(Stage, e), "kinds": lambda e: _labelled(Kind, e),
-        "step_types": _step, "case_flags": lambda e: _labelled(CaseFlag, e),
-        "interruption_reasons": lambda e: _labelled(Reason, e),
+        "stages": lambda e: _labelled(Stage, e), "kinds": lambda e: _labelled(Kind, e, service_by_leaving=None),
+        "step_types": _step, "case_flags": lambda e: _labelled(CaseFlag, e, continuous=False),
+        "interruption_reasons": lambda e: _labelled(Reason, e, sets_continuous=False),
         "service_relations": lambda e: _labelled(Relation, e), "findings": _finding,
+        "document_conditions": lambda e: _labelled(DocumentCondition, e),
     }
     sections: dict[str, tuple[Any, ...]] = {}
     for name, read in readers.items():
-        raw = top.get(name)
+        # Sections added after the first version are optional, so older published versions still read.
+        raw = top.get(name, optional=name in _LATER_SECTIONS)
+        if raw is None:
+            sections[name] = ()
+            continue
         if not isinstance(raw, tuple):
             raise CatalogueError(f"{name}: expected an array of tables")
         sections[name] = tuple(read(_Entry(item, _where(name, i, item))) for i, item in enumerate(raw))
@@ -412,9 +475,11 @@ def _validate(cat: Catalogue) -> None:
     _text(cat.title_en, "meta", "title_en")
     _citation(cat.scope_article, "meta", "scope_article")
     kinds, stages = {k.id for k in cat.kinds}, {s.id for s in cat.stages}
+    conditions = {c.id for c in cat.document_conditions}
+    steps = {s.id: s for s in cat.step_types}
     for name in _SECTIONS:
         items = getattr(cat, name)
-        if not items:
+        if not items and name not in _LATER_SECTIONS:
             raise CatalogueError(f"{name}: must not be empty")
         seen: set[str] = set()
         for item in items:
@@ -428,6 +493,14 @@ def _validate(cat: Catalogue) -> None:
                     raise CatalogueError(f"{where}: unknown kind {item.kind!r}")
                 if item.stage not in stages:
                     raise CatalogueError(f"{where}: unknown stage {item.stage!r}")
+                for cond in item.conditional:
+                    if cond.when not in conditions:
+                        raise CatalogueError(f"{where}: conditional {cond.document!r}: unknown condition {cond.when!r}")
+            if isinstance(item, Kind) and item.service_by_leaving is not None:
+                target = steps.get(item.service_by_leaving)
+                if target is None or target.kind != item.id:
+                    raise CatalogueError(f"{where}: service_by_leaving {item.service_by_leaving!r} is not a step "
+                                         f"type of this kind")
 
 
 def _check_item(item: Any, where: str) -> None:
@@ -444,6 +517,11 @@ def _check_item(item: Any, where: str) -> None:
         if item.severity not in SEVERITIES:
             raise CatalogueError(f"{where}: severity {item.severity!r} is not one of {SEVERITIES}")
         _flag(item.blocks_archiving, where, "blocks_archiving")
+        _flag(item.exception_allowed, where, "exception_allowed")
+    if isinstance(item, CaseFlag):
+        _flag(item.continuous, where, "continuous")
+    if isinstance(item, Reason):
+        _flag(item.sets_continuous, where, "sets_continuous")
 
 
 def _check_step(step: StepType, where: str) -> None:
@@ -462,6 +540,19 @@ def _check_step(step: StepType, where: str) -> None:
         _text(document, where, "documents entry")
     if len(set(step.documents)) != len(step.documents):
         raise CatalogueError(f"{where}: a document is listed twice")
+    _flag(step.sets_continuous, where, "sets_continuous")
+    listed = set(step.documents)
+    for group in step.one_of:
+        if not isinstance(group, tuple) or len(group) < 2:
+            raise CatalogueError(f"{where}: one_of groups list at least two alternative documents")
+        for document in group:
+            if document not in listed:
+                raise CatalogueError(f"{where}: one_of names {document!r}, which is not in documents")
+    for cond in step.conditional:
+        if not isinstance(cond, ConditionalDocument) or cond.document not in listed:
+            raise CatalogueError(f"{where}: conditional names {getattr(cond, 'document', cond)!r}, "
+                                 f"which is not in documents")
+        _text(cond.when, where, "conditional when")
     if step.av_required:
         _citation(step.av_article, where, "av_article (required when av_required is true)")
         if step.av_article not in step.articles:

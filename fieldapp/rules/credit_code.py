@@ -34,9 +34,10 @@ _MESSAGES: dict[str, tuple[str, str]] = {
 
 @dataclass(frozen=True)
 class CreditCodeResult:
-    """Outcome of :func:`check_credit_code`. Any status but ``valid`` is a warning only."""
+    """Outcome of :func:`check_credit_code` (and of ``id_card.check_id_number``, whose statuses
+    add ``bad_date``). Any status but ``valid`` is a warning only."""
 
-    status: Status
+    status: str  # Status here; id_card.Status there
     normalised: str
     expected_check: str | None
     message_zh: str

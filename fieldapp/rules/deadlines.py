@@ -77,6 +77,13 @@ class Rule:
     extension: int | None = None
     excludes_zh: str | None = None
     excludes_en: str | None = None
+    # calendar_days only: False where the period restricts property and must not grow by a holiday
+    # (the last day stays where it falls; the screens warn ahead of it instead).
+    rolls_over: bool = True
+    # hours only: the period also runs to 24:00 of the day of this second event, whichever is later
+    # (art. 25: "当天或者返回单位后24小时内").
+    or_end_of_day_zh: str | None = None
+    or_end_of_day_en: str | None = None
 
     @property
     def extendable(self) -> bool:
@@ -158,7 +165,12 @@ def _rule(entry: _Entry) -> Rule:
         extension=entry.get("extension", optional=True),
         excludes_zh=entry.get("excludes_zh", optional=True),
         excludes_en=entry.get("excludes_en", optional=True),
+        rolls_over=entry.get("rolls_over", optional=True) is not False,
+        or_end_of_day_zh=entry.get("or_end_of_day_zh", optional=True),
+        or_end_of_day_en=entry.get("or_end_of_day_en", optional=True),
     )
+    if entry.data.get("rolls_over") not in (None, True, False):
+        raise DeadlineRulesError(f"deadlines: {rule.id!r}: rolls_over must be true or false")
     entry.close()
     where = f"deadlines: {rule.id!r}"
     if not (isinstance(rule.id, str) and _ID.fullmatch(rule.id)):
@@ -183,6 +195,15 @@ def _rule(entry: _Entry) -> Rule:
             raise DeadlineRulesError(f"{where}: excluded periods apply to periods in days")
         _text(rule.excludes_zh, where, "excludes_zh")
         _text(rule.excludes_en, where, "excludes_en")
+    if not rule.rolls_over and rule.kind != "calendar_days":
+        raise DeadlineRulesError(f"{where}: rolls_over applies to calendar_days only")
+    if (rule.or_end_of_day_zh is None) != (rule.or_end_of_day_en is None):
+        raise DeadlineRulesError(f"{where}: or_end_of_day_zh and or_end_of_day_en go together")
+    if rule.or_end_of_day_zh is not None:
+        if rule.kind != "hours":
+            raise DeadlineRulesError(f"{where}: or_end_of_day applies to periods in hours")
+        _text(rule.or_end_of_day_zh, where, "or_end_of_day_zh")
+        _text(rule.or_end_of_day_en, where, "or_end_of_day_en")
     return rule
 
 
@@ -310,8 +331,9 @@ class _Count:
             return self.excluded[i][1]
         return None
 
-    def calendar_days(self, start: dt.date, amount: int) -> dt.date:
-        """The ``amount``-th day after ``start`` that is not excluded, moved to a working day."""
+    def calendar_days(self, start: dt.date, amount: int, rolls_over: bool = True) -> dt.date:
+        """The ``amount``-th day after ``start`` that is not excluded, moved to a working day
+        unless ``rolls_over`` is false."""
         day, remaining = start, amount
         for low, high in self.excluded:
             free = (low - day).days - 1  # countable days strictly between day and low
@@ -321,7 +343,7 @@ class _Count:
             self.skipped += (high - low).days + 1
             day = high
         day += timedelta(days=remaining)
-        return self.next_working(day)
+        return self.next_working(day) if rolls_over else day
 
     def working_days(self, start: dt.date, amount: int) -> dt.date:
         """The ``amount``-th working day after ``start``, skipping excluded days."""
@@ -354,7 +376,7 @@ class _Count:
 
 
 def compute(rule_id: str, event_at: dt.datetime, calendar: Calendar, *, extended: bool = False,
-            excluded_periods: Iterable[tuple[dt.date, dt.date]] = (),
+            excluded_periods: Iterable[tuple[dt.date, dt.date]] = (), day_of: dt.datetime | None = None,
             rules: Rules | None = None) -> Deadline:
     """The deadline of ``rule_id`` for an event at ``event_at`` (a timezone-aware datetime).
 
@@ -362,7 +384,8 @@ def compute(rule_id: str, event_at: dt.datetime, calendar: Calendar, *, extended
     are inclusive (start, end) date ranges — dates, ISO strings or aware datetimes read in
     Asia/Shanghai — whose days do not count (only for a rule with ``excludes_zh``, e.g. the testing
     periods of ``seizure_term``); overlapping ranges count once, days on or before the event day are
-    ignored. ``rules`` defaults to the built-in ``deadlines.toml``.
+    ignored. ``day_of`` is the second event of a rule with ``or_end_of_day``: the deadline is then
+    no earlier than 24:00 of that event's day. ``rules`` defaults to the built-in ``deadlines.toml``.
 
     Raises KeyError for an unknown rule, ValueError for a naive datetime or a misuse above; never for
     a year the calendar does not know (the deadline is flagged instead).
@@ -379,10 +402,12 @@ def compute(rule_id: str, event_at: dt.datetime, calendar: Calendar, *, extended
     try:
         if rule.kind == "hours":
             due_at = (local + timedelta(hours=amount)).astimezone(SHANGHAI)
+            if day_of is not None and rule.or_end_of_day_zh is not None:
+                due_at = max(due_at, _end_of(_local(day_of, "day_of").date()))
             last_day = due_at.date()
         else:
             if rule.kind == "calendar_days":
-                last_day = count.calendar_days(local.date(), amount)
+                last_day = count.calendar_days(local.date(), amount, rule.rolls_over)
             else:
                 last_day = count.working_days(local.date(), amount)
             due_at = _end_of(last_day)
@@ -391,6 +416,14 @@ def compute(rule_id: str, event_at: dt.datetime, calendar: Calendar, *, extended
     return Deadline(rule_id=rule.id, citations=rule.citations, event_at=local, due_at=due_at,
                     last_day=last_day, warnings=count.warnings(), note=rule.note, extended=extended,
                     excluded_days=count.skipped)
+
+
+def working_days_after(at: dt.datetime, amount: int, calendar: Calendar) -> tuple[dt.datetime, tuple[str, ...]]:
+    """24:00 of the ``amount``-th working day after the day of ``at`` (a grace period the unit sets,
+    not a statutory one), with the calendar warnings of the count."""
+    count = _Count(calendar, ())
+    last_day = count.working_days(_local(at, "at").date(), amount)
+    return _end_of(last_day), count.warnings()
 
 
 # ── questions about computed deadlines ─────────────────────────────────────────────────────────

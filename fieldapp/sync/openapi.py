@@ -25,9 +25,10 @@ INT32_MAX = 2**31 - 1  # revision numbers, catalogue versions and heartbeat coun
 INT64_MAX = 2**63 - 1
 
 DESCRIPTION = """\
-The JSON API the fieldapp phone app talks to: session probe, rules catalogue, open cases, device
-registration and heartbeat, the sync of signed record revisions (push) and server changes (pull), and
-the media those revisions reference (resumable uploads of originals by hash, and phone previews).
+The JSON API the fieldapp phone app talks to: session probe, rules catalogue, open cases, the unit's
+officers, device registration and heartbeat, the sync of signed record revisions (push) and server
+changes (pull), and the media those revisions reference (resumable uploads of originals by hash, and
+phone previews).
 
 - Every body is JSON, except an upload chunk (raw bytes) and phone previews (multipart). Every error
   is an `Error`: `error` is a stable machine-readable code (the phone branches on it), `message` a
@@ -213,6 +214,18 @@ def _case_schemas() -> dict:
         }, required=["id", "unit_id", "kind", "case_number", "party_name", "party_credit_code", "party_address",
                      "flags", "status", "origin", "updated_at"]),
         "CaseList": obj({"cases": array(ref("Case"))}, required=["cases"]),
+    }
+
+
+def _officer_schemas() -> dict:
+    return {
+        "Officer": obj({
+            "id": uuid_string("The user's id (`user_id` in an activity's officers)."),
+            "name": string(),
+            "cert_no": string("执法证号, the enforcement certificate number."),
+            "unit_name": string("The officer's unit."),
+        }, required=["id", "name", "cert_no", "unit_name"]),
+        "OfficerList": obj({"officers": array(ref("Officer"), "Sorted by name.")}, required=["officers"]),
     }
 
 
@@ -407,7 +420,7 @@ def _media_schemas() -> dict:
 
 def schemas() -> dict:
     return {**_error_schemas(), **_session_schemas(), **_catalogue_schemas(), **_case_schemas(),
-            **_device_schemas(), **_sync_schemas(), **_media_schemas()}
+            **_officer_schemas(), **_device_schemas(), **_sync_schemas(), **_media_schemas()}
 
 
 def responses() -> dict:
@@ -555,6 +568,12 @@ def paths() -> dict:
             "listOpenCases", "Open cases of the units the user may see",
             {"200": ok("At most 500, newest first.", ref("CaseList")), **errors(401)},
             security=SIGNED_IN, tag="cases")},
+        f"{API}/officers": {"get": operation(
+            "listUnitOfficers", "The enrolled officers of the signed-in user's own unit",
+            {"200": ok("Active users with the officer role in the caller's unit (never another unit's); the "
+                       "phone caches them to choose who is present on site while offline.", ref("OfficerList")),
+             **errors(401)},
+            security=SIGNED_IN, tag="officers")},
         f"{API}/devices": {"post": operation(
             "registerDevice", "Register the phone's signing key under the signed-in user",
             {"200": ok("Already registered with this key (idempotent).", ref("DeviceRegistered")),
@@ -589,7 +608,7 @@ def build() -> dict:
             "description": DESCRIPTION,
         },
         "servers": [{"url": "/"}],
-        "tags": [{"name": name} for name in ("session", "meta", "catalogue", "cases", "devices", "sync", "media")],
+        "tags": [{"name": name} for name in ("session", "meta", "catalogue", "cases", "officers", "devices", "sync", "media")],
         "paths": paths(),
         "components": {"schemas": schemas(), "responses": responses(), "securitySchemes": security_schemes()},
     }

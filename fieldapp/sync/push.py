@@ -263,6 +263,7 @@ def store_batch(prepared: list[Prepared | ItemResult], author: Author, device_id
     s = db.session()
     prepared = _refuse_other_units_cases_and_records(prepared, author)
     prepared = _refuse_unexplained_changes_to_archived_cases(prepared)
+    prepared = _refuse_unexplained_withdrawals(prepared)
     published = set(s.execute(select(CatalogueVersion.version)).scalars())
     keys = [p.key for p in prepared if isinstance(p, Prepared)]
     held = {}
@@ -356,6 +357,21 @@ def _refuse_unexplained_changes_to_archived_cases(prepared: list) -> list:
     return [ItemResult(p.envelope["record_id"], p.envelope["revision"], "rejected", "archived_case_needs_reason",
                        "the case is archived: a change needs a reason (revision.reason)")
             if isinstance(p, Prepared) and p in candidates and case_of(p) in archived else p for p in prepared]
+
+
+def _refuse_unexplained_withdrawals(prepared: list) -> list:
+    """Art. 30 (不得删改): a record the server already holds is withdrawn only by a revision that
+    says why; it then stays on the timeline, struck through, with who and why."""
+    candidates = [p for p in prepared if isinstance(p, Prepared) and p.envelope["payload"].get("withdrawn")
+                  and p.key[1] > 1 and not (p.envelope["reason"] or "").strip()]
+    if not candidates:
+        return prepared
+    live = dict(db.session().execute(select(SyncedRecord.id, SyncedRecord.head_revision).where(
+        SyncedRecord.id.in_({p.key[0] for p in candidates}), SyncedRecord.withdrawn.is_(False))).all())
+    refused = {id(p) for p in candidates if p.key[0] in live and live[p.key[0]] < p.key[1]}
+    return [ItemResult(p.envelope["record_id"], p.envelope["revision"], "rejected", "withdrawal_needs_reason",
+                       "the record is already on the server: withdrawing it needs a reason (revision.reason)")
+            if id(p) in refused else p for p in prepared]
 
 
 def _store_new_records(candidates: list[Prepared], author: Author, device_id: uuid.UUID, skew_seconds: int | None,

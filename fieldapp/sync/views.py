@@ -11,7 +11,7 @@ from sqlalchemy import select, tuple_
 
 from .. import db
 from ..access import allow, visible_unit_ids
-from ..models import Case, Device, Media, MediaRef
+from ..models import Case, Device, Media, MediaRef, Role, User, UserRole
 from ..rules import publication
 from . import bp
 from . import devices as device_service
@@ -90,6 +90,19 @@ def open_cases():
     if visible is not None:
         stmt = stmt.where(Case.unit_id.in_(visible))
     return jsonify(cases=[case_json(c) for c in db.session().execute(stmt).scalars()])
+
+
+@bp.get("/officers")
+@allow(signed_in=True)
+def unit_officers():
+    """The enrolled officers of the caller's own unit (active users with the officer role), which
+    the phone caches to pick who is present on site without a network. Never another unit's."""
+    stmt = (select(User).join(UserRole, UserRole.user_id == User.id)
+            .where(User.unit_id == current_user.unit_id, User.active.is_(True), UserRole.role == Role.OFFICER.value))
+    # Sorted here, not by the database: the same order on SQLite and on PostgreSQL whatever its collation.
+    users = sorted(db.session().execute(stmt).scalars().unique(), key=lambda u: (u.name, u.cert_no))
+    return jsonify(officers=[{"id": str(u.id), "name": u.name, "cert_no": u.cert_no, "unit_name": u.unit.name}
+                             for u in users])
 
 
 # ---- devices, push and pull ------------------------------------------------------------------

@@ -224,6 +224,9 @@ def test_real_answers_match_the_documented_schemas(api):
     check(anonymous.get(f"{API}/catalogue/1"), "GET", catalogue_v, 401)
     assert check(officer.get(cases), "GET", cases, 200) == {"cases": []}
     check(anonymous.get(cases), "GET", cases, 401)
+    officers = f"{API}/officers"
+    assert [o["cert_no"] for o in check(officer.get(officers), "GET", officers, 200)["officers"]] == ["C-1", "C-2"]
+    assert check(anonymous.get(officers), "GET", officers, 401)["error"] == "unauthenticated"
 
     # Devices: registration, its idempotence and every refusal.
     phone = SoftDevice(author=str(seeded.user_id), catalogue_version=latest["version"])

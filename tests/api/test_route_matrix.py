@@ -58,6 +58,7 @@ ROUTES: dict[str, Access] = {
     "sync.catalogue_latest": Access(SIGNED_IN),
     "sync.catalogue_version": Access(SIGNED_IN),
     "sync.open_cases": Access(SIGNED_IN),
+    "sync.unit_officers": Access(SIGNED_IN),
     "sync.register_device": Access(SIGNED_IN),
     "sync.heartbeat": Access(SIGNED_IN),
     "sync.push": Access(SIGNED_IN),
@@ -112,6 +113,7 @@ ROUTES: dict[str, Access] = {
     "review.act_ended": Access(DECIDERS),
     "review.archive": Access(DECIDERS),
     "review.decide": Access(DECIDERS),
+    "review.accept_exception": Access(DECIDERS),
     "review.acknowledge_report": Access(DECIDERS),
 }
 
@@ -160,7 +162,7 @@ def url_variants(rule, ids) -> list[tuple[str, str]]:
     values = {"user_id": ids["target_user"], "passkey_id": ids["passkey"], "code": ids["code"],
               "filename": "css/app.css", "version": 1,
               "device_id": ids["passkey"], "upload_id": ids["passkey"], "record_id": ids["passkey"],
-              "case_id": ids["passkey"], "activity_id": ids["passkey"],
+              "case_id": ids["passkey"], "activity_id": ids["passkey"], "finding_id": ids["passkey"],
               "alg": "sha-256", "digest": "ab" * 32, "variant": "preview", "token": "not-a-link"}
     values = {k: v for k, v in values.items() if k in rule.arguments}
     if "unit_id" in rule.arguments:

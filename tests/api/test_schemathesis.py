@@ -47,6 +47,7 @@ EXAMPLES = {
     f"GET {API}/openapi.json": 5,
     f"GET {API}/catalogue": 5,
     f"GET {API}/cases": 5,
+    f"GET {API}/officers": 5,
     f"GET {API}/catalogue/{{version}}": 150,
     f"GET {API}/sync/pull": 250,
     f"POST {API}/devices": 250,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select, update
 
 from fieldapp import db
-from fieldapp.models import Case, Device, Revision, User, utcnow
+from fieldapp.models import Case, Device, Revision, SyncedRecord, User, utcnow
 from tests.support.flows import csrf_token, demo_sign_in, post_json, seed_user
 from tests.support.flows import push_results as results
 from tests.support.flows import sync_push as push
@@ -136,6 +136,28 @@ def test_a_stale_parent_is_a_conflict_with_the_servers_head(sync_app):
     resolved = device.revision(record_id=first["record_id"], revision=3, payload={"v": 3}, reason="合并")
     assert results(push(client, device.batch(resolved)))[0]["status"] == "created"
     assert revision_count(app) == 3
+
+
+def test_withdrawing_a_record_the_server_holds_needs_a_reason(sync_app):
+    """Art. 30: nothing synced is deleted; withdrawing it is a revision that says why, and the
+    record stays, marked withdrawn."""
+    app, client, device, _ = sync_app
+    first = device.revision(payload={"notes": "误录"})
+    assert results(push(client, device.batch(first)))[0]["status"] == "created"
+    silent = device.revision(record_id=first["record_id"], revision=2, payload={"notes": "误录", "withdrawn": True})
+    answer = results(push(client, device.batch(silent)))[0]
+    assert answer["status"] == "rejected" and answer["error"] == "withdrawal_needs_reason"
+    explained = device.revision(record_id=first["record_id"], revision=2, reason="重复录入",
+                                payload={"notes": "误录", "withdrawn": True, "withdrawn_reason": "重复录入"})
+    assert results(push(client, device.batch(explained)))[0]["status"] == "created"
+    assert results(push(client, device.batch(explained)))[0]["status"] == "duplicate"
+    with app.app_context():
+        assert revision_count(app) == 2
+        assert db.session().get(SyncedRecord, uuid.UUID(first["record_id"])).withdrawn
+    # Withdrawn before it ever reached the server (both revisions in one push): nothing was synced.
+    fresh = device.revision(payload={"notes": "草稿"})
+    gone = device.revision(record_id=fresh["record_id"], revision=2, payload={"notes": "草稿", "withdrawn": True})
+    assert [r["status"] for r in results(push(client, device.batch(fresh, gone)))] == ["created", "created"]
 
 
 def test_twenty_concurrent_pushes_of_one_revision_store_exactly_one_row(sync_app):

@@ -125,9 +125,21 @@ def sign_in_with_new_passkey(context, page, server, app, cert_no="37030300301", 
     wait_until(page, "caches.open('pages-v1').then(c => c.match('/')).then(r => !!r)")
 
 
+def answer_av(scope, choice: str = "body_camera", *, camera: str | None = None, reason: str = "") -> None:
+    """Answer the audio/video question of a step or a 留置送达 (none is pre-selected): "clip",
+    "body_camera" (the activity's first camera unless ``camera`` is given) or "not_recorded"."""
+    scope.locator(f"input[name=av][value={choice}]").check()
+    if choice == "body_camera" and camera is not None:
+        scope.locator("select[name=av_camera_id]").select_option(camera)
+    if choice == "not_recorded":
+        scope.locator("input[name=av_reason]").fill(reason or "记录仪故障")
+
+
 def add_step_with_photo(page, photo) -> None:
-    """Add a step of the first type with one photo, wait for the photo's 已保存, save the step."""
+    """Add a step of the first type with one photo, wait for the photo's 已保存, answer that it was
+    recorded on the activity's body camera, save the step."""
     page.get_by_role("link", name="添加环节").click()
     page.set_input_files("[data-testid=photo-input]", str(photo))
     page.get_by_test_id("photo-saved").wait_for()
+    answer_av(page)
     page.get_by_role("button", name="保存环节").click()

@@ -8,7 +8,7 @@ import json
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
-from tests.e2e.capture_support import READ_STORE, add_step_with_photo, jpeg_with_exif, sign_in_fresh_officer, start_visit
+from tests.e2e.capture_support import READ_STORE, add_step_with_photo, answer_av, jpeg_with_exif, sign_in_fresh_officer, start_visit
 
 pytestmark = pytest.mark.e2e
 
@@ -38,6 +38,7 @@ def test_a_full_disk_says_so_and_keeps_every_earlier_record(live, context, page,
     assert {r["id"]: r["revision"] for r in after} == {r["id"]: r["revision"] for r in before}
     assert outbox_size(page) == queued
     cdp.send("Storage.overrideQuotaForOrigin", {"origin": server.url + "/"})  # space freed
+    answer_av(page)
     page.get_by_role("button", name="保存环节").click()
     page.get_by_test_id("activity-items").wait_for()
     assert outbox_size(page) == queued + 1

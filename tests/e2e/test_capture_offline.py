@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.capture_support import (
-    READ_STORE, STORED_MEDIA_HASHES, draw_signature, jpeg_with_exif, sign_in_with_new_passkey,
+    READ_STORE, STORED_MEDIA_HASHES, answer_av, draw_signature, jpeg_with_exif, sign_in_with_new_passkey,
 )
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE
 
@@ -30,6 +30,7 @@ def add_step(page, index: int, notes: str, photos: list) -> None:
     if photos:
         page.set_input_files("[data-testid=photo-input]", [str(p) for p in photos])
         page.locator("[data-testid=photo-saved]").nth(len(photos) - 1).wait_for()
+    answer_av(page)
     page.get_by_role("button", name="保存环节").click()
     page.get_by_test_id("activity-items").wait_for()
 
@@ -54,12 +55,13 @@ def test_capture_a_whole_visit_offline_and_find_it_after_reopening(playwright_in
     page.get_by_role("button", name="保存").click()
     page.get_by_role("link", name="开始现场执法活动").click()
 
-    # An activity with two officers and one body camera.
+    # An activity with two officers (the signed-in one, ticked already, and one of another unit,
+    # typed in) and one body camera.
     assert "不得少于两人" in page.get_by_test_id("officer-warning").inner_text()
-    page.get_by_role("button", name="添加执法人员").click()
-    second = page.get_by_test_id("officer-row").nth(1)
-    second.locator("input[name=officer_name]").fill("李娜")
+    page.get_by_test_id("add-other-officer").click()
+    second = page.get_by_test_id("officer-row").nth(0)
     second.locator("input[name=officer_cert]").fill("37030300302")
+    second.locator("input[name=officer_name]").fill("李娜")
     assert page.get_by_test_id("officer-warning").inner_text() == ""
     page.locator("input[name=camera_id]").fill("DSJ-01")
     page.locator("input[name=place_text]").fill("桓公路 18 号店内")
@@ -80,7 +82,8 @@ def test_capture_a_whole_visit_offline_and_find_it_after_reopening(playwright_in
     page.get_by_role("button", name="保存").click()
     page.get_by_test_id("recording-log").wait_for()
 
-    # Service by leaving with two witnesses: one signs on the screen, one refuses.
+    # Service by leaving with two witnesses: one of the residents' committee signs on the screen, one
+    # refuses.
     page.get_by_role("link", name="留置送达").click()
     page.locator("input[name=doc_name]").fill("行政处罚决定书")
     page.locator("input[name=doc_number]").fill("临市监罚〔2026〕18号")
@@ -91,13 +94,17 @@ def test_capture_a_whole_visit_offline_and_find_it_after_reopening(playwright_in
     witness = page.get_by_test_id("witness")
     witness.nth(0).locator("input[name=witness_name]").fill("赵大妈")
     witness.nth(0).locator("input[name=witness_org]").fill("齐都镇某社区居委会")
+    witness.nth(0).locator("select[name=witness_org_kind]").select_option("grassroots")
+    witness.nth(0).locator("input[value=signed]").check()
     draw_signature(page, witness.nth(0).locator("canvas"))
     page.get_by_role("button", name="添加见证人").click()
     witness.nth(1).locator("input[name=witness_name]").fill("孙某")
     witness.nth(1).locator("input[name=witness_org]").fill("当事人雇员")
-    witness.nth(1).get_by_label("拒绝签名", exact=True).check()
+    witness.nth(1).locator("select[name=witness_org_kind]").select_option("other")
+    witness.nth(1).locator("input[value=refused]").check()
     witness.nth(1).locator("input[name=witness_refused_reason]").fill("怕得罪老板")
     page.get_by_role("button", name="下一步").click()
+    answer_av(page)
     page.get_by_role("button", name="下一步").click()
     draw_signature(page, page.get_by_test_id("officer-signature").nth(0).locator("canvas"))
     page.get_by_role("button", name="保存留置送达记录").click()
@@ -131,8 +138,14 @@ def test_capture_a_whole_visit_offline_and_find_it_after_reopening(playwright_in
     assert interruption["payload"]["resumed_at"] and interruption["payload"]["explanation"]
     service = next(r for r in records if r["type"] == "service")
     signed, refused = service["payload"]["witnesses"]
-    assert signed["signature"] and not signed["refused_to_sign"]
-    assert refused["refused_to_sign"] and refused["signature"] is None
+    assert signed["signature"] and (signed["confirmation"], signed["org_kind"]) == ("signed", "grassroots")
+    assert refused["confirmation"] == "refused" and refused["signature"] is None
+    assert refused["refused_reason"] == "怕得罪老板" and "refused_to_sign" not in refused
+    assert (service["payload"]["av"], service["payload"]["av_camera_id"]) == ("body_camera", "DSJ-01")
+    assert activity["payload"]["officers"][1] == {"user_id": None, "name": "李娜", "cert_no": "37030300302",
+                                                  "unit_name": None, "cert_shown": True}
+    assert all(r["payload"]["av"] == "body_camera" and "av_recorded" not in r["payload"]
+               for r in records if r["type"] == "step")
     step_photos = [p for r in records if r["type"] == "step" for p in r["payload"]["photos"]]
     assert {p["hash"] for p in step_photos} == photo_hashes
     assert all(p["exif_taken_at"] == "2026-11-20T09:15:00" and p["exif_lat_e6"] for p in step_photos)

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from tests.e2e.capture_support import (
-    draw_signature, jpeg_with_exif, sign_in_fresh_officer, start_visit,
+    answer_av, draw_signature, jpeg_with_exif, sign_in_fresh_officer, start_visit,
 )
 
 pytestmark = pytest.mark.e2e
@@ -26,11 +26,16 @@ def test_header_is_one_row_and_the_step_form_shows_only_what_applies(live, page,
     assert header.bounding_box()["height"] <= 64
     page.get_by_role("link", name="添加环节").click()
     reason = page.locator("input[name=av_reason]")
-    assert reason.is_hidden(), "未录制的原因 is asked only when 否 is chosen"
-    page.get_by_label("否", exact=True).check()
-    assert reason.is_visible()
-    page.get_by_label("是", exact=True).check()
-    assert reason.is_hidden()
+    camera = page.locator("select[name=av_camera_id]")
+    assert page.locator("input[name=av]:checked").count() == 0, "no audio/video answer is given for the officer"
+    assert reason.is_hidden() and camera.is_hidden(), "未录制的原因 is asked only when 未录制 is chosen"
+    page.locator("input[name=av][value=not_recorded]").check()
+    assert reason.is_visible() and page.get_by_test_id("av-not-recorded-note").is_visible()
+    page.locator("input[name=av][value=body_camera]").check()
+    assert reason.is_hidden() and camera.is_visible()
+    assert camera.evaluate("s => Array.from(s.options).map(o => o.value)") == ["DSJ-01", ""]
+    assert page.locator("input[name=av_camera_other]").is_hidden()
+    assert page.get_by_test_id("step-type-fields").count() == 0, "no question of another step type"
 
     note = page.get_by_test_id("av-note").inner_text()
     assert "条" in note and not LATIN_CITATION.search(note), note  # 依据第二十四条, never "art. 24"
@@ -47,6 +52,7 @@ def test_a_saved_step_opens_read_only_with_its_photo_and_the_outbox_names_it(
     page.get_by_label("情况记录").fill("货架标签齐全")
     page.set_input_files("[data-testid=photo-input]", str(photo))
     page.get_by_test_id("photo-saved").wait_for()
+    answer_av(page)
     page.get_by_role("button", name="保存环节").click()
 
     item = page.get_by_test_id("item-step")
@@ -78,20 +84,26 @@ def test_service_by_leaving_goes_in_steps_with_full_width_pads_and_none_for_a_re
     assert page.get_by_label("拒收的言语").is_hidden(), "one step at a time"
     page.locator("input[name=doc_name]").fill("行政处罚决定书")
     page.get_by_label("受送达人", exact=True).fill("王某")
+    page.locator("input[name=service_place]").fill("店内收银台")
     page.get_by_role("button", name="下一步").click()
     page.get_by_label("拒收的言语").fill("不签，拿走")
     page.get_by_role("button", name="下一步").click()
 
     witness = page.get_by_test_id("witness").first
     witness.locator("input[name=witness_name]").fill("孙某")
+    witness.locator("select[name=witness_org_kind]").select_option("employer")
     pad = witness.locator("canvas")
+    assert pad.is_hidden(), "no pad before the witness is to sign"
+    witness.locator("input[value=signed]").check()
     assert pad.bounding_box()["width"] >= 330, "a signature gets the width of the phone"
     assert pad.bounding_box()["height"] >= 160
-    witness.get_by_label("拒绝签名", exact=True).check()
+    witness.locator("input[value=refused]").check()
     assert pad.is_hidden(), "a witness who refused gets no signature pad"
     assert witness.locator("input[name=witness_refused_reason]").is_visible()
     witness.locator("input[name=witness_refused_reason]").fill("怕得罪老板")
-    page.get_by_role("button", name="下一步").click()  # photos of the document left
+    page.get_by_role("button", name="下一步").click()  # photos of the document left, and the audio/video answer
+    assert page.get_by_test_id("service-path-warning").inner_text(), "no witness who confirmed, no photo"
+    answer_av(page, "not_recorded", reason="记录仪没电")
     page.get_by_role("button", name="下一步").click()  # officers sign
 
     officer_pad = page.get_by_test_id("officer-signature").first.locator("canvas")

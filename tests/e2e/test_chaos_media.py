@@ -45,7 +45,7 @@ from fieldapp.media.storage import LocalStorage, MediaStorage, S3Storage
 from fieldapp.models import Media, MediaUpload, MediaUploadChunk
 from tests.conftest import skip_or_fail
 from tests.e2e.capture_support import (
-    READ_STORE, add_step_with_photo, jpeg_with_exif, sign_in_fresh_officer, start_visit,
+    READ_STORE, add_step_with_photo, answer_av, jpeg_with_exif, sign_in_fresh_officer, start_visit,
 )
 from tests.e2e.conftest import wait_until
 from tests.e2e.chaos_support import OUTBOX_COUNT, parse_js_time, start_behind_proxy
@@ -217,6 +217,7 @@ def attach_step(page, selector: str, files: list[MediaFile], timeout_s: float) -
     page.get_by_role("link", name="添加环节").click()
     page.set_input_files(selector, [str(f.path) for f in files])
     wait_until(page, f"document.querySelectorAll('[data-testid=photo-saved]').length === {len(files)}", timeout_s)
+    answer_av(page)
     page.get_by_role("button", name="保存环节").click()
     page.get_by_test_id("activity-items").wait_for()
 

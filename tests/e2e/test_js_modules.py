@@ -1,5 +1,5 @@
-"""The capture ES modules run in the real browser: creditcode.js agrees with the Python rule, and
-exif.js reads the EXIF that Pillow writes (both byte orders) and never throws on junk."""
+"""The capture ES modules run in the real browser: creditcode.js and idcard.js agree with the Python
+rules, and exif.js reads the EXIF that Pillow writes (both byte orders) and never throws on junk."""
 from __future__ import annotations
 
 import base64
@@ -11,6 +11,7 @@ import pytest
 from PIL import Image, TiffImagePlugin
 
 from fieldapp.rules.credit_code import ALPHABET, check_credit_code
+from fieldapp.rules.id_card import CHECKS, check_id_number
 
 pytestmark = pytest.mark.e2e
 
@@ -75,6 +76,54 @@ def test_creditcode_js_agrees_on_random_codes(js):
         want = check_credit_code(code)
         assert (got["status"], got["expectedCheck"], got["normalised"]) == \
             (want.status, want.expected_check, want.normalised), code
+
+
+# --- 居民身份证号码 (GB 11643) ----------------------------------------------------------------------
+
+CHECK_ID = """async (numbers) => {
+    const m = await import('/static/js/capture/idcard.js');
+    return numbers.map((n) => m.checkIdNumber(n));
+}"""
+
+
+def _id_numbers() -> list:
+    body = "11010519491231002"
+    wrong = next(ch for ch in CHECKS if ch != "X")
+    leap = "11010520000229001"
+    return [
+        body + "X", body + "x", body + wrong, body, body + "X1", body + "Y", "A" + body[1:] + "X",
+        " " + body[:6] + " " + body[6:14] + " " + body[14:] + "X\t", "\u3000" + body + "X",
+        "".join(chr(ord(ch) + 0xFEE0) for ch in body + "X"),  # full-width, as some input methods type
+        leap + check_id_number(leap + "0").expected_check,  # 29 February 2000
+        "110105190002290010", "110105194902300010", "110105194913010010", "110105000001010010",
+        "440524188001010014", "11010519491231002😀", "", "   ", None,
+    ]
+
+
+def _id_result(number) -> dict:
+    want = check_id_number(number)
+    return {"status": want.status, "expectedCheck": want.expected_check, "normalised": want.normalised}
+
+
+def test_idcard_js_agrees_with_python(js):
+    numbers = _id_numbers()
+    results = js.evaluate(CHECK_ID, numbers)
+    assert results == [_id_result(n) for n in numbers]
+    assert results[0] == {"status": "valid", "expectedCheck": "X", "normalised": "11010519491231002X"}
+    assert results[1]["status"] == "valid" and results[2]["status"] == "bad_check"  # lower-case x; a wrong check digit
+    assert {r["status"] for r in results} == {"valid", "bad_check", "bad_date", "bad_format", "empty"}
+
+
+def test_idcard_js_agrees_on_random_numbers(js):
+    rng = random.Random(11643)
+    numbers = []
+    for _ in range(300):
+        body = f"{rng.randrange(10**5, 10**6)}{rng.randrange(1900, 2030)}{rng.randrange(0, 14):02d}" \
+               f"{rng.randrange(0, 33):02d}{rng.randrange(0, 1000):03d}"
+        numbers.append(body + rng.choice("0123456789Xx"))
+    results = js.evaluate(CHECK_ID, numbers)
+    assert results == [_id_result(n) for n in numbers]
+    assert sum(r["status"] == "valid" for r in results) > 5
 
 
 # --- EXIF ---------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from fieldapp import db
 from fieldapp.models import Media
 from fieldapp.review.labels import record_type_label  # noqa: F401 (the page must render its labels)
 from tests.e2e.capture_support import (
-    READ_STORE, jpeg_with_exif, sign_in_fresh_officer, sign_in_with_new_passkey, start_visit,
+    READ_STORE, answer_av, jpeg_with_exif, sign_in_fresh_officer, sign_in_with_new_passkey, start_visit,
 )
 from tests.e2e.conftest import PHONE, VirtualAuthenticators, wait_until
 
@@ -46,6 +46,7 @@ def test_offline_photos_reach_the_lead_preview_first_then_original(live, browser
     page.get_by_role("link", name="添加环节").click()
     page.set_input_files("[data-testid=photo-input]", [str(p) for p in photos])
     wait_until(page, "document.querySelectorAll('[data-testid=photo-saved]').length === 2")
+    answer_av(page)
     page.get_by_role("button", name="保存环节").click()
     page.get_by_test_id("activity-items").wait_for()
 
@@ -121,6 +122,7 @@ def test_the_progress_bar_counts_bytes_of_originals(live, context, page, authent
     page.get_by_role("link", name="添加环节").click()
     page.set_input_files("[data-testid=photo-input]", str(photo))
     page.get_by_test_id("photo-saved").wait_for()
+    answer_av(page)
     page.get_by_role("button", name="保存环节").click()
     page.get_by_test_id("activity-items").wait_for()
     page.evaluate("""() => { window.__progress = [];
@@ -142,6 +144,7 @@ def test_a_file_the_server_refuses_stays_on_the_phone_with_the_reason(live, cont
     page.get_by_role("link", name="添加环节").click()
     page.set_input_files("[data-testid=photo-input]", str(fake))
     page.get_by_test_id("photo-saved").wait_for()
+    answer_av(page)
     page.get_by_role("button", name="保存环节").click()
     page.get_by_test_id("activity-items").wait_for()
     context.set_offline(False)

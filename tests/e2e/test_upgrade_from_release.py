@@ -25,6 +25,7 @@ from sqlalchemy import create_engine, text
 
 from fieldapp.version import APP_VERSION
 from tests.conftest import skip_or_fail
+from tests.e2e.capture_support import add_step_with_photo
 from tests.e2e.conftest import PHONE, wait_until
 from tests.support.app_process import AppProcess, app_env, free_port
 from tests.support.releases import REPO_ROOT, ReleaseUnavailable, recorded
@@ -187,7 +188,7 @@ def test_an_offline_visit_on_the_previous_release_syncs_once_after_the_upgrade(r
         items = page.get_by_test_id("activity-items")
         items.wait_for()
         assert items.get_by_test_id("item-interruption").count() == 1
-        helpers.add_step_with_photo(page, photo)
+        add_step_with_photo(page, photo)  # today's screens now: today's helper
         page.evaluate("window.fieldappSync.syncNow('test')")
         wait_until(page, "(async () => (await (" + READ_OUTBOX + ")()).length === 0)()", 60)
         engine = create_engine(url)

@@ -42,8 +42,8 @@ DISTRICT_DOCUMENTS = {
     "证照复印件", "证照颁发及归档记录表", "申请人提供的申请材料",
     # art. 14: penalty investigation
     "勘验笔录", "鉴定结论", "检测检验报告", "调取或当事人提供的证据材料",
-    # art. 16: the party's own application
-    "听证申请书",
+    # art. 16: the party's own application, and the notice of the result
+    "听证申请书", "行政处理结果告知书",
     # art. 17: service
     "邮寄凭证", "邮寄回执", "公告报样", "网页截屏",
     # art. 18: execution
@@ -51,6 +51,9 @@ DISTRICT_DOCUMENTS = {
     # art. 23: inspection
     "当事人提供的证据材料",
 }
+# Named by national law in its current wording: 行政处罚法 (2021) art. 46 says 鉴定意见 where the
+# district regulation (art. 14) still says 鉴定结论; the checklist uses the law's name.
+LAW_DOCUMENTS = {"鉴定意见"}
 
 # (kind, keyword that must appear in a step's label_zh, article that requires audio/video)
 AV_REQUIRED_STEPS = [
@@ -79,8 +82,8 @@ AV_REQUIRED_STEPS = [
 ]
 
 MUST_BLOCK_ARCHIVING = {
-    "av_missing", "continuous_gap", "interruption_unexplained", "service_by_leaving_incomplete",
-    "documents_incomplete",
+    "av_missing", "av_footage_overdue", "continuous_gap", "interruption_unexplained", "service_by_leaving_incomplete",
+    "service_by_leaving_unproven", "documents_incomplete", "document_required_not_applicable", "certificates_not_shown",
 }
 
 
@@ -121,7 +124,7 @@ def test_kinds_and_stages(cat):
         ("service", "送达执行"), ("archive", "归档管理"),
     ]
     assert all(s.article == "art. 3" for s in cat.stages)
-    assert cat.version == 1 and isinstance(cat.version, int)
+    assert cat.version == 2 and isinstance(cat.version, int)
     assert cat.title_zh == "临淄区市场监督管理局行政执法全过程记录规定"
 
 
@@ -142,7 +145,7 @@ def test_step_types_are_well_formed(cat):
 
 
 def test_every_document_is_a_national_form_or_named_by_the_regulation(cat):
-    allowed = set(NATIONAL_FORMS) | DISTRICT_DOCUMENTS
+    allowed = set(NATIONAL_FORMS) | DISTRICT_DOCUMENTS | LAW_DOCUMENTS
     unknown = {(s.id, d) for s in cat.step_types for d in s.documents if d not in allowed}
     assert not unknown, f"document names that are neither national forms nor in the regulation: {unknown}"
 
@@ -186,19 +189,25 @@ def test_district_articles_are_covered(cat):
 
 
 def test_case_flags_reasons_and_relations(cat):
-    assert [f.id for f in cat.case_flags] == ["life_health", "major_property", "emergency", "obstruction"]
-    assert all(f.article == "art. 9" and f.label_zh for f in cat.case_flags)
+    assert [f.id for f in cat.case_flags if f.continuous] == ["life_health", "major_property", "emergency", "obstruction"]
+    assert all(f.article == "art. 9" and f.label_zh for f in cat.case_flags if f.continuous)
+    assert cat.case_flags[-1].id == "serious" and cat.case_flags[-1].article == "行政处罚法 art. 57"
     assert [r.id for r in cat.interruption_reasons] == [
         "equipment_fault", "battery", "weather", "obstruction", "other"]
+    assert [r.id for r in cat.interruption_reasons if r.sets_continuous] == ["obstruction"]
+    assert [s.id for s in cat.step_types if s.sets_continuous] == ["inspection_emergency"]
     assert [r.id for r in cat.service_relations] == ["self", "adult_family_member", "company_receiving_staff"]
     assert all(r.article.startswith("民事诉讼法 art. 89") for r in cat.service_relations)
 
 
 def test_findings(cat):
     expected = {
-        "av_missing", "continuous_gap", "interruption_unexplained", "cannot_continue_unreported",
-        "officers_fewer_than_two", "certificates_not_shown", "service_by_leaving_incomplete",
-        "av_upload_late", "filing_late", "media_unlabelled", "documents_incomplete",
+        "av_missing", "av_footage_pending", "av_footage_overdue", "continuous_gap", "interruption_unexplained",
+        "cannot_continue_unreported", "officers_fewer_than_two", "certificates_not_shown",
+        "service_by_leaving_incomplete", "service_by_leaving_unproven", "av_upload_late", "filing_late",
+        "media_unlabelled", "documents_incomplete", "document_required_not_applicable",
+        "evidence_preservation_late", "seizure_term_exceeded", "decision_service_late", "emergency_report_missing",
+        "penalty_decision_late",
     }
     assert {f.id for f in cat.findings} == expected
     for finding in cat.findings:
@@ -206,7 +215,11 @@ def test_findings(cat):
         assert isinstance(finding.blocks_archiving, bool)
     assert {f.id for f in cat.findings if f.blocks_archiving} >= MUST_BLOCK_ARCHIVING
     assert cat.finding("av_missing").article == "arts. 12, 19, 22, 24"
-    assert "行政强制法 art. 18" in cat.finding("officers_fewer_than_two").article
+    assert "行政强制法 art. 18(二)" in cat.finding("officers_fewer_than_two").article
+    assert cat.finding("certificates_not_shown").article == "行政处罚法 art. 55; 行政强制法 art. 18(三)"
+    assert cat.finding("certificates_not_shown").blocks_archiving
+    assert {f.id for f in cat.findings if f.exception_allowed} == {
+        "av_missing", "av_footage_overdue", "document_required_not_applicable"}
     assert cat.finding("filing_late").article == "art. 25"
 
 
@@ -363,7 +376,7 @@ def _no_floats(value, path="$"):
 def test_to_json_round_trips_without_floats(cat):
     extended = cat.with_extra_step_types([_unit_step()])
     data = extended.to_json()
-    assert data["version"] == 1
+    assert data["version"] == 2
     text = json.dumps(data, ensure_ascii=False, allow_nan=False)
     back = json.loads(text)
     assert back == data

@@ -24,6 +24,7 @@ def test_numbers(n, zh):
     ("行政处罚法 art. 42, 55; 行政强制法 art. 18; 行政许可法 art. 34",
      "行政处罚法第四十二条、第五十五条；行政强制法第十八条；行政许可法第三十四条"),
     ("民事诉讼法 art. 89; 民诉解释 art. 130", "民事诉讼法第八十九条；民诉解释第一百三十条"),
+    ("行政处罚法 art. 55; 行政强制法 art. 18(三)", "行政处罚法第五十五条；行政强制法第十八条第三项"),
 ])
 def test_chinese_and_english(stored, zh):
     assert format_citation(stored, zh=True) == zh

@@ -79,18 +79,20 @@ CASES = [
      "penalty_decision_service", at(2026, 2, 13), "library", {}, end_of(date(2026, 3, 2)), 0),
     ("行政强制法 art. 25: sealing or seizure lasts 30 days",
      "seizure_term", at(2026, 3, 2), "library", {}, end_of(date(2026, 4, 1)), 0),
-    ("行政强制法 art. 25 + 民法典 art. 203: extended to 60 days, ending in Labour Day, moves to 6 May",
-     "seizure_term", at(2026, 3, 2), "library", {"extended": True}, end_of(date(2026, 5, 6)), 0),
-    ("行政强制法 art. 25: a 10-day testing period is left out; Sat 11 Apr moves to Mon 13 Apr",
+    ("行政强制法 art. 25: extended to 60 days, ending on Labour Day, does NOT move past the holiday",
+     "seizure_term", at(2026, 3, 2), "library", {"extended": True}, end_of(date(2026, 5, 1)), 0),
+    ("行政强制法 art. 25: a 10-day testing period is left out; the term ends Sat 11 Apr, not moved",
      "seizure_term", at(2026, 3, 2), "library",
-     {"excluded_periods": [(date(2026, 3, 10), date(2026, 3, 19))]}, end_of(date(2026, 4, 13)), 10),
+     {"excluded_periods": [(date(2026, 3, 10), date(2026, 3, 19))]}, end_of(date(2026, 4, 11)), 10),
     ("行政强制法 art. 25: extension and testing period together",
      "seizure_term", at(2026, 3, 2), "library",
      {"extended": True, "excluded_periods": [(date(2026, 3, 10), date(2026, 3, 19))]}, end_of(date(2026, 5, 11)), 10),
     ("行政强制法 art. 25: overlapping testing periods count once; days before the measure are ignored",
      "seizure_term", at(2026, 3, 2), "library",
      {"excluded_periods": [("2026-02-20", "2026-03-03"), ("2026-03-10", "2026-03-15"),
-                           (at(2026, 3, 14, 9), at(2026, 3, 19, 17))]}, end_of(date(2026, 4, 13)), 11),
+                           (at(2026, 3, 14, 9), at(2026, 3, 19, 17))]}, end_of(date(2026, 4, 12)), 11),
+    ("行政处罚法 art. 60 + 民法典 art. 203: 90 days from 立案 on 2 Mar end Sun 31 May, moved to Mon 1 Jun",
+     "penalty_decision_term", at(2026, 3, 2), "library", {}, end_of(date(2026, 6, 1)), 0),
 ]
 
 
@@ -151,6 +153,18 @@ def test_calendar_days_flag_only_when_the_last_day_is_in_an_unloaded_year(calend
     assert deadline.warnings == warnings
 
 
+def test_art_25_friday_evening_return():
+    """art. 25 "当天或返回单位后24小时内": activity ends Friday 18:30, the officer is back at 19:00 — due
+    Saturday 19:00 (the later of Friday 24:00 and 24 h after the return); without the return the end
+    stands in (Saturday 18:30); an upload well past midnight is in time only by the return."""
+    friday_end, back = at(2026, 11, 20, 18, 30), at(2026, 11, 20, 19)
+    assert compute("av_upload", back, Calendar(), day_of=friday_end).due_at == at(2026, 11, 21, 19)
+    assert compute("av_upload", friday_end, Calendar(), day_of=friday_end).due_at == at(2026, 11, 21, 18, 30)
+    # An activity ending at 01:00 and a return at 01:30: the day's end (24:00) is earlier than 24 h on.
+    early = compute("av_upload", at(2026, 11, 20, 1, 30), Calendar(), day_of=at(2026, 11, 20, 1))
+    assert early.due_at == at(2026, 11, 21, 1, 30)
+
+
 def test_hours_never_consult_the_calendar():
     """art. 25: 24 h from an instant in a year nobody knows."""
     deadline = compute("av_upload", at(2090, 12, 31, 23, 30), Calendar())
@@ -158,7 +172,7 @@ def test_hours_never_consult_the_calendar():
 
 
 RULE_IDS = ("av_upload", "record_filing", "evidence_preservation_decision", "penalty_decision_service",
-            "seizure_term")
+            "seizure_term", "emergency_report", "penalty_decision_term")
 
 
 @settings(max_examples=300, deadline=None)
@@ -174,7 +188,7 @@ def test_an_unknown_year_never_raises(rule_id, event, extended):
     for code in deadline.warnings:
         year = int(code.removeprefix("calendar_not_loaded:"))
         assert not calendar.knows(year)
-    if rule.kind != "hours" and not calendar.knows(deadline.last_day.year):
+    if rule.kind != "hours" and rule.rolls_over and not calendar.knows(deadline.last_day.year):
         assert f"calendar_not_loaded:{deadline.last_day.year}" in deadline.warnings
 
 
@@ -250,11 +264,14 @@ def test_builtin_rules():
     rules = deadlines.load_builtin()
     assert rules.ids == RULE_IDS
     upload = rules.rule("av_upload")
-    assert (upload.kind, upload.amount) == ("hours", 24) and "stricter" in upload.note
+    assert (upload.kind, upload.amount) == ("hours", 24) and "当天或返回单位后24小时内" in upload.note
+    assert upload.or_end_of_day_zh == "执法活动结束"
     assert (rules.rule("record_filing").kind, rules.rule("record_filing").amount) == ("calendar_days", 30)
     seizure = rules.rule("seizure_term")
     assert (seizure.kind, seizure.amount, seizure.extension) == ("calendar_days", 30, 30)
-    assert seizure.allows_exclusions and "检测" in seizure.excludes_zh
+    assert seizure.allows_exclusions and "检测" in seizure.excludes_zh and not seizure.rolls_over
+    assert rules.rule("emergency_report").citations[0] == "行政强制法 art. 19"
+    assert rules.rule("penalty_decision_term").citations[0] == "行政处罚法 art. 60"
     for rule_id in ("evidence_preservation_decision", "penalty_decision_service"):
         rule = rules.rule(rule_id)
         assert (rule.kind, rule.amount) == ("working_days", 7) and "行政处罚法 art. 85" in rule.citations

@@ -14,7 +14,8 @@ export function t(key) {
 // them (第十九条, 第二十三条至第二十四条, 行政处罚法第四十二条、第五十五条；行政强制法第十八条). The
 // server's fieldapp/rules/catalogue.py format_citation does the same for its pages; this is the
 // phone's one place for it, working from the cached catalogue without a network.
-const CITATION = /^(?:(\S+) )?arts?\. (\d+(?:(?:–|-|\/|, )\d+)*)$/;
+// A single article may name one item: "行政强制法 art. 18(三)" → 行政强制法第十八条第三项.
+const CITATION = /^(?:(\S+) )?arts?\. (\d+(?:(?:–|-|\/|, )\d+)*)(?:\(([一二三四五六七八九十]+)\))?$/;
 const DIGITS_ZH = "零一二三四五六七八九";
 
 export function numberZh(n) {
@@ -47,6 +48,6 @@ export function formatCitation(text, zh = document.documentElement.lang.startsWi
   if (!text || !zh) return text || "";
   return text.split(";").map((part) => {
     const match = part.trim().match(CITATION);
-    return match ? (match[1] || "") + numbersZh(match[2]) : part.trim();
+    return match ? (match[1] || "") + numbersZh(match[2]) + (match[3] ? `第${match[3]}项` : "") : part.trim();
   }).join("；");
 }

@@ -11,7 +11,7 @@ import { currentCatalogue } from "./server.js";
 import { requestPersistence } from "./storage.js";
 import { me } from "./session.js";
 import { caseView, casesView, newCaseForm } from "./views/cases.js";
-import { activityView, endActivityForm, newActivityForm } from "./views/activity.js";
+import { activityView, endActivityForm, newActivityForm, returnedForm } from "./views/activity.js";
 import { interruptionForm, resumeForm, serviceForm, stepForm, withdrawForm, writtenExplanationForm } from "./views/forms.js";
 import { outboxView } from "./views/outbox.js";
 import { problemView } from "./views/problem.js";
@@ -33,6 +33,7 @@ const ROUTES = [
   [/^#\/activities\/([\w-]+)\/step\/new$/, (id) => stepForm(root, id)],
   [/^#\/activities\/([\w-]+)\/service\/new$/, (id) => serviceForm(root, id)],
   [/^#\/activities\/([\w-]+)\/end$/, (id) => endActivityForm(root, id)],
+  [/^#\/activities\/([\w-]+)\/return$/, (id) => returnedForm(root, id)],
   [/^#\/activities\/([\w-]+)\/answer$/, (id) => answerForm(root, id)],
   [/^#\/activities\/([\w-]+)\/interruption\/new\?camera=(.*)$/, (id, camera) => interruptionForm(root, id, decodeURIComponent(camera))],
   [/^#\/interruptions\/([\w-]+)\/resume$/, (id) => resumeForm(root, id)],

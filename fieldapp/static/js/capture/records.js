@@ -110,12 +110,14 @@ export async function saveRevision({ id, type, head = null, parentId = null, pay
   });
 }
 
-// Withdraw an item saved by mistake before it was synced: a revision with a reason, whose photos
-// are listed as withdrawn so their bytes never need to be uploaded.
+// Withdraw an item saved by mistake: a revision with a reason (the server refuses a withdrawal
+// without one), whose photos are listed as withdrawn so their bytes never need to be uploaded. A
+// synced item is withdrawn the same way: the revision builds on the head this phone holds, which is
+// the one the server has.
 export async function withdraw(recordId, reason) {
   const head = await get("records", recordId);
   if (!head) throw new Error("no such record");
-  if (head.status === STATUS.SYNCED) throw new Error("synced records are corrected by a new revision");
+  if (!reason || !String(reason).trim()) throw new Error("a withdrawal needs a reason");
   return saveRevision({
     id: recordId, type: head.type, head,
     payload: { ...head.payload, withdrawn: true, withdrawn_reason: reason },

@@ -1,7 +1,9 @@
 // What the phone fetches while online and keeps for offline work: the rules catalogue (every
-// version it has seen) and the unit's open cases. Failures are normal: the cached copy stays.
+// version it has seen), the unit's open cases and its enrolled officers (see officers.js). Failures
+// are normal: the cached copy stays.
 
 import { getMeta, putMeta } from "./store.js";
+import { storeOfficers } from "./officers.js";
 
 async function fetchJSON(url) {
   const response = await fetch(url, { credentials: "same-origin", cache: "no-store" });
@@ -10,8 +12,9 @@ async function fetchJSON(url) {
 }
 
 export async function refreshFromServer() {
-  const results = await Promise.allSettled([fetchJSON("/api/v1/catalogue"), fetchJSON("/api/v1/cases")]);
-  const [catalogue, cases] = results;
+  const results = await Promise.allSettled([fetchJSON("/api/v1/catalogue"), fetchJSON("/api/v1/cases"),
+                                            fetchJSON("/api/v1/officers")]);
+  const [catalogue, cases, officers] = results;
   if (catalogue.status === "fulfilled") {
     const versions = await getMeta("catalogues", {});
     versions[catalogue.value.version] = catalogue.value;
@@ -22,6 +25,7 @@ export async function refreshFromServer() {
     await putMeta("server_cases", cases.value.cases);
     await putMeta("server_cases_at", new Date().toISOString());
   }
+  if (officers.status === "fulfilled") await storeOfficers(officers.value.officers);
   return results.every((r) => r.status === "fulfilled");
 }
 

@@ -11,6 +11,7 @@
 
 import { count, get, getAll, getMeta, putMeta } from "./store.js";
 import { deviceIdentity } from "./device.js";
+import { refreshOfficers } from "./officers.js";
 import { link, NetworkFailure, noteBrowserOffline, request, setCsrfToken, Unauthenticated } from "./http.js";
 import { probeSession } from "./session.js";
 import { uploadMedia } from "./uploader.js";
@@ -27,7 +28,7 @@ const RETRY_AFTER_PROGRESS_MS = 1_000;
 const FLAKY_BACKOFF_MAX_MS = 8_000;
 const SYNC_AFTER_SAVE_MS = 3_000;
 const PULL_EVERY_MS = 2 * 60_000;
-export const APP_VERSION = "0.2.0";
+export const APP_VERSION = "0.3.0";
 
 class DeviceRefused extends Error {}
 
@@ -162,6 +163,9 @@ export async function pullNow(reason = "manual") {
   try {
     const changed = await pullInTurn();
     emit("fieldapp:sync", { phase: "pulled", reason, changed });
+    // Then the unit's enrolled officers, for choosing who is present on site while offline; after
+    // the pull has been shown, so a slow answer delays no return. A failure keeps the cached list.
+    await refreshOfficers(request).catch((error) => { if (error instanceof Unauthenticated) throw error; });
     return true;
   } catch (error) {
     if (error instanceof Unauthenticated) pauseForSignIn();

@@ -10,16 +10,36 @@ import { currentCatalogue } from "../server.js";
 import { findCase } from "./cases.js";
 import { badge, backLink, navigate, saveWithFeedback, screen, setCaptureInProgress, warning, withEditLock } from "../ui.js";
 import { me } from "../session.js";
+import { enrolledOfficers, officersListed } from "../officers.js";
 import { lookups, openAsked, openableItem } from "./saved.js";
 
-function officerRow(officer = {}) {
-  const name = h("input", { name: "officer_name", value: officer.name || "", maxlength: 80, "aria-label": t("officer_name") });
-  const cert = h("input", { name: "officer_cert", value: officer.cert_no || "", maxlength: 40, "aria-label": t("cert_no") });
-  const shown = h("input", { type: "checkbox", name: "cert_shown", checked: officer.cert_shown ?? true });
+// An enrolled officer of the unit (from the cached list): ticked when present, with their
+// certificate shown or not.
+function enrolledRow(officer, picked) {
+  const pick = h("input", { type: "checkbox", name: "officer_pick", value: officer.id, checked: picked });
+  const shown = h("input", { type: "checkbox", name: "cert_shown", checked: true });
+  const shownLabel = h("label", { class: "check" }, shown, t("cert_shown"));
+  const follow = () => { shownLabel.hidden = !pick.checked; };
+  pick.addEventListener("change", follow);
+  follow();
+  const row = h("div", { class: "officer-row", "data-testid": "officer-choice", dataset: { certNo: officer.cert_no } },
+    h("label", { class: "check" }, pick, `${officer.name} ${officer.cert_no}`), shownLabel);
+  row.read = () => (pick.checked ? { user_id: officer.id, name: officer.name, cert_no: officer.cert_no,
+                                     unit_name: officer.unit_name ?? null, cert_shown: shown.checked } : null);
+  return row;
+}
+
+// An officer of another unit, typed in: certificate number and name (and unit).
+function otherOfficerRow() {
+  const cert = h("input", { name: "officer_cert", maxlength: 40, autocomplete: "off" });
+  const name = h("input", { name: "officer_name", maxlength: 80, autocomplete: "off" });
+  const unit = h("input", { name: "officer_unit", maxlength: 120 });
+  const shown = h("input", { type: "checkbox", name: "cert_shown", checked: true });
   const row = h("div", { class: "officer-row", "data-testid": "officer-row" },
-    field(t("officer_name"), name), field(t("cert_no"), cert),
+    field(t("cert_no"), cert), field(t("officer_name"), name), field(t("officer_unit"), unit),
     h("label", { class: "check" }, shown, t("cert_shown")));
-  row.read = () => ({ name: name.value.trim(), cert_no: cert.value.trim(), cert_shown: shown.checked });
+  row.read = () => ({ user_id: null, name: name.value.trim(), cert_no: cert.value.trim(),
+                      unit_name: unit.value.trim() || null, cert_shown: shown.checked });
   return row;
 }
 
@@ -41,35 +61,63 @@ async function locate(placeNote, state) {
 }
 
 export async function newActivityForm(root, caseId) {
-  const found = await findCase(caseId);
+  const [found, catalogue] = await Promise.all([findCase(caseId), currentCatalogue()]);
   if (!found) return mount(root, backLink("#/"), screen(t("not_found")));
   const user = await me();
-  const officers = h("div", { class: "officers" }, officerRow({ name: user?.name, cert_no: user?.cert_no }));
+  const [enrolled, listed] = await Promise.all([enrolledOfficers(user), officersListed(user)]);
+  const enrolledRows = enrolled.map((o) => enrolledRow(o, o.id === user?.id));
+  const others = h("div", { class: "officers" });
   const cameras = h("div", { class: "cameras" }, cameraRow(""));
   const arrived = h("input", { type: "datetime-local", name: "arrived_at", value: toLocalInput() });
   const placeText = h("input", { name: "place_text", maxlength: 300 });
   const placeNote = h("p", { class: "hint", role: "status" });
   const state = { coords: null };
-  const continuous = h("input", { type: "checkbox", name: "continuous", checked: (found.flags || []).length > 0 });
+  const continuous = h("input", { type: "checkbox", name: "continuous",
+                                  checked: continuousFlags(found.flags, lookups(catalogue).flags).length > 0 });
   const officerWarning = h("p", { class: "warning", role: "status", "data-testid": "officer-warning" });
   const message = h("p", { class: "message", role: "status", "data-testid": "save-message" });
 
-  const readOfficers = () => Array.from(officers.children).map((r) => r.read()).filter((o) => o.name);
+  // Everyone present once: an officer typed in who is on the unit's list counts as that officer.
+  const readOfficers = () => {
+    const list = enrolledRows.map((r) => r.read()).filter(Boolean);
+    for (const typed of Array.from(others.children).map((r) => r.read())) {
+      if (!typed.name && !typed.cert_no) continue;
+      const known = enrolled.find((o) => o.cert_no === typed.cert_no);
+      const officer = known ? { ...typed, user_id: known.id, name: known.name, unit_name: known.unit_name ?? null } : typed;
+      if (!list.some((o) => o.cert_no && o.cert_no === officer.cert_no)) list.push(officer);
+    }
+    return list;
+  };
+  const incomplete = () => Array.from(others.children).map((r) => r.read())
+    .some((o) => (o.name || o.cert_no) && !(o.name && o.cert_no));
   const checkOfficers = () => {
     const list = readOfficers();
     officerWarning.textContent = list.length < 2 ? t("fewer_than_two") : list.some((o) => !o.cert_shown) ? t("cert_not_shown") : "";
   };
-  officers.addEventListener("input", checkOfficers);
-  officers.addEventListener("change", checkOfficers);
+  const officersBox = h("fieldset", {}, h("legend", {}, t("officers_present")),
+    h("p", { class: "hint" }, listed ? t("officers_pick_hint") : t("officers_none_cached")),
+    h("div", { class: "officers", "data-testid": "enrolled-officers" }, enrolledRows),
+    h("p", { class: "hint" }, t("other_officer_hint")), others,
+    h("button", { type: "button", class: "button", "data-testid": "add-other-officer",
+                  onclick: () => { others.append(otherOfficerRow()); checkOfficers(); others.lastChild.querySelector("input").focus(); } },
+      t("add_other_officer")),
+    officerWarning);
+  officersBox.addEventListener("input", checkOfficers);
+  officersBox.addEventListener("change", checkOfficers);
   checkOfficers();
 
   const form = h("form", { class: "stack", novalidate: true, onsubmit: async (event) => {
     event.preventDefault();
+    if (incomplete()) {
+      message.textContent = t("officer_details_needed"); message.classList.add("error"); message.dataset.state = "error";
+      return;
+    }
     const arrivedAt = fromLocalInput(arrived.value) || new Date().toISOString();
     const payload = {
       case_id: caseId,
       arrived_at: arrivedAt,
       departed_at: null,
+      returned_at: null,
       officers: readOfficers(),
       place: { ...(state.coords || { source: "typed" }), text: placeText.value.trim() || null },
       continuous_required: continuous.checked,
@@ -81,9 +129,7 @@ export async function newActivityForm(root, caseId) {
     if (saved) { setCaptureInProgress(false); navigate(`#/activities/${saved.id}`); }
   } },
     field(t("arrived_at"), arrived),
-    h("fieldset", {}, h("legend", {}, t("officers_present")), officers,
-      h("button", { type: "button", class: "button", onclick: () => { officers.append(officerRow()); checkOfficers(); } }, t("add_officer")),
-      officerWarning),
+    officersBox,
     h("fieldset", {}, h("legend", {}, t("place")),
       h("button", { type: "button", class: "button", onclick: () => locate(placeNote, state) }, t("use_location")), placeNote,
       field(t("place_text"), placeText)),
@@ -93,6 +139,29 @@ export async function newActivityForm(root, caseId) {
     h("button", { type: "submit", class: "button primary big" }, t("start_activity")), message);
   setCaptureInProgress(true);
   mount(root, backLink(`#/cases/${caseId}`), screen(`${t("new_activity")} · ${found.party_name}`, form));
+}
+
+// The case's flags that make continuous recording mandatory. A catalogue before version 2 does not
+// say which: every flag did then.
+export function continuousFlags(flags, flagLookup) {
+  return (flags || []).filter((f) => flagLookup[f]?.continuous ?? true);
+}
+
+// Why the activity must be recorded without a break (art. 9): its own flag, the case's flags, an
+// emergency inspection recorded, or an interruption because the officers were obstructed.
+export function continuousRequired(activity, found, items, look) {
+  const live = items.filter((i) => !i.payload.withdrawn);
+  return Boolean(activity.payload.continuous_required)
+    || continuousFlags(found?.flags, look.flags).length > 0
+    || live.some((i) => i.type === "step" && (look.stepTypes[i.payload.step_type]?.sets_continuous
+                                              ?? i.payload.step_type === "inspection_emergency"))
+    || live.some((i) => i.type === "interruption" && (look.reasons[i.payload.reason]?.sets_continuous
+                                                      ?? i.payload.reason === "obstruction"));
+}
+
+function officerText(o) {
+  const unit = o.user_id === null && o.unit_name ? `（${o.unit_name}）` : "";
+  return `${o.name} ${o.cert_no}${unit}${o.cert_shown ? "" : ` (${t("cert_not_shown_short")})`}`;
 }
 
 // Spans of recording per camera, derived from arrival, interruptions and departure.
@@ -139,7 +208,8 @@ export async function activityView(root, activityId) {
       badge(item),
       item.type === "interruption" && item.payload.cannot_continue && !item.payload.written_explanation
         ? h("a", { href: `#/interruptions/${item.id}/explain`, class: "button small" }, t("written_explanation_due")) : null,
-      item.status === "unsynced" ? h("a", { href: `#/records/${item.id}/withdraw`, class: "small-link" }, t("withdraw")) : null,
+      item.status === "unsynced" || item.status === "synced"
+        ? h("a", { href: `#/records/${item.id}/withdraw`, class: "small-link" }, t("withdraw")) : null,
       item.status === "problem" ? h("a", { href: `#/records/${item.id}/problem`, class: "small-link" }, t("see_problem")) : null,
       item.pending_media?.length ? h("span", { class: "tag", "data-testid": "originals-pending" }, t("originals_pending")) : null,
       item.media.filter((m) => refused.has(m.hash)).map((m) => h("span", { class: "tag danger", "data-testid": "media-refused" },
@@ -148,11 +218,12 @@ export async function activityView(root, activityId) {
 
   mount(root, backLink(`#/cases/${activity.parent_id}`), screen(`${t("activity")} · ${found?.party_name || ""}`,
     h("p", {}, badge(activity), " ", `${t("arrived")} ${showTime(p.arrived_at)}`, ended ? ` · ${t("departed")} ${showTime(p.departed_at)}` : "",
+      p.returned_at ? h("span", { "data-testid": "returned-at" }, ` · ${t("returned_to_unit")} ${showTime(p.returned_at)}`) : null,
       activity.status === "problem" ? h("a", { href: `#/records/${activity.id}/problem`, class: "small-link" }, ` ${t("see_problem")}`) : null),
     reviewBanner(activityId, review),
     p.officers.length < 2 ? warning(t("fewer_than_two")) : null,
-    h("p", { class: "meta" }, p.officers.map((o) => `${o.name} ${o.cert_no}${o.cert_shown ? "" : ` (${t("cert_not_shown_short")})`}`).join("、")),
-    p.continuous_required ? h("p", { class: "tag" }, t("continuous_required")) : null,
+    h("p", { class: "meta" }, p.officers.map(officerText).join("、")),
+    continuousRequired(activity, found, items, look) ? h("p", { class: "tag", "data-testid": "continuous-required" }, t("continuous_required")) : null,
     h("h2", {}, t("recording_log")),
     h("ul", { class: "list", "data-testid": "recording-log" }, log.map((camera) => h("li", {},
       h("strong", {}, camera.camera_id), " ",
@@ -164,6 +235,8 @@ export async function activityView(root, activityId) {
       h("a", { class: "tile", href: `#/activities/${activityId}/step/new` }, t("add_step")),
       h("a", { class: "tile", href: `#/activities/${activityId}/service/new` }, t("service_by_leaving")),
       h("a", { class: "tile", href: `#/activities/${activityId}/end` }, t("end_activity"))),
+    ended && !p.returned_at ? h("nav", { class: "tiles" },
+      h("a", { class: "tile", href: `#/activities/${activityId}/return`, "data-testid": "return-to-unit" }, t("returned_to_unit"))) : null,
     h("h2", {}, t("recorded_items")),
     h("ul", { class: "list", "data-testid": "activity-items" }, live.length ? live.map(itemRow) : h("li", {}, t("nothing_yet")))));
   // After the router has scrolled to the top: open the item the outbox asked for.
@@ -183,5 +256,30 @@ export async function endActivityForm(root, activityId) {
   } }, field(t("departed_at"), departed), h("button", { type: "submit", class: "button primary big" }, t("end_activity")), message);
   await withEditLock(activityId,
     () => mount(root, backLink(`#/activities/${activityId}`), screen(t("end_activity"), form)),
+    () => mount(root, backLink(`#/activities/${activityId}`), screen(t("locked_elsewhere"))));
+}
+
+// Back at the unit after the visit: a new revision of the activity with the time of return (the 24
+// hours of art. 25 for handing in the recordings run from it).
+export async function returnedForm(root, activityId) {
+  const activity = await get("records", activityId);
+  if (!activity) return mount(root, screen(t("not_found")));
+  const returned = h("input", { type: "datetime-local", name: "returned_at", value: toLocalInput() });
+  const message = h("p", { class: "message", role: "status", "data-testid": "save-message" });
+  const form = h("form", { class: "stack", novalidate: true, onsubmit: async (event) => {
+    event.preventDefault();
+    const returnedAt = fromLocalInput(returned.value) || new Date().toISOString();
+    if (activity.payload.departed_at && returnedAt < activity.payload.departed_at) {
+      message.textContent = t("returned_before_departure"); message.classList.add("error"); message.dataset.state = "error";
+      return;
+    }
+    const payload = { ...activity.payload, returned_at: returnedAt };
+    const saved = await saveWithFeedback(message, () => saveRevision({ id: activityId, type: "activity", head: activity, payload,
+                                                                       media: activity.media }));
+    if (saved) navigate(`#/activities/${activityId}`);
+  } }, field(t("returned_at"), returned),
+    h("button", { type: "submit", class: "button primary big", "data-testid": "save-return" }, t("returned_to_unit")), message);
+  await withEditLock(activityId,
+    () => mount(root, backLink(`#/activities/${activityId}`), screen(t("returned_to_unit"), form)),
     () => mount(root, backLink(`#/activities/${activityId}`), screen(t("locked_elsewhere"))));
 }

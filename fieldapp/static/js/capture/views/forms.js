@@ -8,6 +8,9 @@ import { get } from "../store.js";
 import { currentCatalogue } from "../server.js";
 import { findCase } from "./cases.js";
 import { attachments } from "../photos.js";
+import { avQuestion, isClip } from "./av.js";
+import { documentsChecklist } from "./checklist.js";
+import { stepTypeFields } from "./stepfields.js";
 import { backLink, navigate, saveWithFeedback, screen, setCaptureInProgress, warning, withEditLock } from "../ui.js";
 
 async function activityAndCase(activityId) {
@@ -33,59 +36,54 @@ export async function stepForm(root, activityId) {
   const at = h("input", { type: "datetime-local", name: "at", value: toLocalInput() });
   const place = h("input", { name: "place", maxlength: 300, value: activity.payload.place?.text || "" });
   const notes = h("textarea", { name: "notes", rows: 3, maxlength: 4000 });
-  const docs = h("div", { class: "documents", "data-testid": "documents" });
-  const avYes = h("input", { type: "radio", name: "av", value: "yes", checked: true });
-  const avNo = h("input", { type: "radio", name: "av", value: "no" });
-  const avReason = h("input", { name: "av_reason", maxlength: 300 });
-  const avNote = h("p", { class: "hint", "data-testid": "av-note" });
-  // 未录制的原因 is asked only when the answer is 否.
-  const reasonField = field(t("av_reason"), avReason);
-  const showReason = () => { reasonField.hidden = !avNo.checked; };
-  avYes.addEventListener("change", showReason);
-  avNo.addEventListener("change", showReason);
-  showReason();
+  const docs = documentsChecklist(catalogue);
+  const av = avQuestion({ cameras: (activity.payload.cameras || []).map((c) => c.camera_id) });
+  const extra = h("div", {});
+  let typeFields = stepTypeFields(null);
   const photos = attachments(stepId, { labelText: t("photos") });
   const message = messageEl();
 
   const renderType = () => {
     const type = types.find((s) => s.id === stepType.value);
-    docs.replaceChildren(...(type?.documents || []).map((d) => h("label", { class: "check" },
-      h("input", { type: "checkbox", name: "documents", value: d }), d)));
+    docs.render(type);
     // "须音像记录，依据第二十四条" in Chinese, "Audio/video required by art. 24" in English.
-    avNote.textContent = type?.av_required ? `${t("av_required_by")}${isChinese() ? "" : " "}${formatCitation(type.av_article)}` : "";
+    av.setNote(type?.av_required ? `${t("av_required_by")}${isChinese() ? "" : " "}${formatCitation(type.av_article)}` : "",
+               Boolean(type?.av_required));
+    typeFields = stepTypeFields(type?.id);
+    extra.replaceChildren(...[typeFields.element].filter(Boolean));
   };
   stepType.addEventListener("change", renderType);
   renderType();
 
   const form = h("form", { class: "stack", novalidate: true, onsubmit: async (event) => {
     event.preventDefault();
-    const type = types.find((s) => s.id === stepType.value);
-    const recorded = avYes.checked;
-    if (!recorded && type?.av_required && !avReason.value.trim()) {
-      message.textContent = t("av_reason_needed");
+    const media = photos.items();
+    // Nothing typed is lost: the form stays as it is, with what is missing said plainly.
+    const problem = av.problem(media.some(isClip)) || docs.problem() || typeFields.problem();
+    if (problem) {
+      message.textContent = t(problem);
       message.classList.add("error");
+      message.dataset.state = "error";
       return;
     }
-    const media = photos.items();
     const payload = {
       activity_id: activityId, case_id: activity.parent_id, step_type: stepType.value,
       at: fromLocalInput(at.value) || new Date().toISOString(), place: place.value.trim() || null,
       notes: notes.value.trim() || null,
-      documents: Array.from(docs.querySelectorAll("input:checked")).map((i) => i.value),
-      av_recorded: recorded, av_reason: recorded ? null : avReason.value.trim() || null,
+      ...docs.read(),
+      ...av.read(),
+      ...typeFields.read(),
       photos: media.map((m) => ({ hash: m.hash, exif_taken_at: m.exif?.takenAt || null,
                                   exif_offset: m.exif?.offset || null,
                                   exif_lat_e6: m.exif?.latE6 ?? null, exif_lon_e6: m.exif?.lonE6 ?? null })),
     };
-    const saved = await saveWithFeedback(message, () => saveRevision({ id: stepId, type: "step", parentId: activityId, payload, media })
-      .then((r) => r));
+    const saved = await saveWithFeedback(message, () => saveRevision({ id: stepId, type: "step", parentId: activityId, payload, media }));
     if (saved) { setCaptureInProgress(false); navigate(`#/activities/${activityId}`); }
   } },
     field(t("step_type"), stepType), field(t("time"), at), field(t("place"), place), field(t("notes"), notes),
-    h("fieldset", {}, h("legend", {}, t("documents")), docs),
-    h("fieldset", {}, h("legend", {}, t("av_recorded_question")), avNote,
-      h("label", { class: "check" }, avYes, t("yes")), h("label", { class: "check" }, avNo, t("no")),
-      reasonField),
+    h("fieldset", {}, h("legend", {}, t("documents")), docs.element),
+    extra,
+    av.element,
     photos.element,
     h("button", { type: "submit", class: "button primary big" }, t("save_step")), message);
   setCaptureInProgress(true);
@@ -169,7 +167,9 @@ export async function withdrawForm(root, recordId) {
   const record = await get("records", recordId);
   if (!record) return mount(root, screen(t("not_found")));
   const back = record.type === "case" ? "#/" : `#/activities/${record.parent_id}`;
-  if (record.status !== "unsynced") return mount(root, backLink(back), screen(t("withdraw"), warning(t("withdraw_synced"))));
+  // A record the server refused or holds in another version is settled on its problem screen first.
+  if (record.status === "problem") return mount(root, backLink(back), screen(t("withdraw"), warning(t("problem_kept"))));
+  const synced = record.status !== "unsynced";
   const reason = h("textarea", { name: "reason", rows: 2, maxlength: 500, required: true });
   const message = messageEl();
   const form = h("form", { class: "stack", novalidate: true, onsubmit: async (event) => {
@@ -177,7 +177,8 @@ export async function withdrawForm(root, recordId) {
     if (!reason.value.trim()) { message.textContent = t("reason_needed"); message.classList.add("error"); return; }
     const saved = await saveWithFeedback(message, () => withdraw(recordId, reason.value.trim()));
     if (saved) navigate(back);
-  } }, h("p", {}, t("withdraw_explained")), field(t("withdraw_reason"), reason),
+  } }, h("p", { "data-testid": "withdraw-explained" }, t(synced ? "withdraw_synced_explained" : "withdraw_explained")),
+    field(t("withdraw_reason"), reason),
     h("button", { type: "submit", class: "button danger big" }, t("withdraw")), message);
   await withEditLock(recordId, () => mount(root, backLink(back), screen(t("withdraw"), form)), () => busy(root, back));
 }

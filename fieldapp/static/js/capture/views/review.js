@@ -27,7 +27,8 @@ export function reviewBanner(activityId, review) {
   return null;
 }
 
-const needsReason = (r) => r.type === "step" && r.payload.av_recorded === false && !r.payload.av_reason;
+const needsReason = (r) => r.type === "step" && (r.payload.av_recorded === false || r.payload.av === "not_recorded")
+  && !r.payload.av_reason;
 const needsExplanation = (r) => r.type === "interruption" && !r.payload.cannot_continue && !r.payload.explanation;
 
 export async function answerForm(root, activityId) {

@@ -5,6 +5,7 @@
 import { h, label, showTime } from "../dom.js";
 import { t } from "../../i18n.js";
 import { mediaOf } from "../photos.js";
+import { avSummary } from "./av.js";
 
 const byId = (list) => Object.fromEntries((list || []).map((entry) => [entry.id, entry]));
 
@@ -29,7 +30,16 @@ export function recordName(record, look) {
   }
 }
 
-const yesNo = (value) => (value ? t("yes") : t("no"));
+const yesNo = (value) => (value === undefined || value === null ? null : value ? t("yes") : t("no"));
+
+// The answers only some step types ask (views/stepfields.js).
+function stepTypeRows(p) {
+  return [
+    [t("measure"), p.measure ? t(`measure_${p.measure}`) : null], [t("emergency_on_the_spot"), p.emergency ? t("yes") : null],
+    [t("notified_in_advance"), yesNo(p.notified_in_advance)], [t("handed_over_on_spot"), yesNo(p.handed_over_on_spot)],
+    [t("notified_at"), showTime(p.notified_at)], [t("period_from"), showTime(p.period_from)],
+    [t("period_to"), showTime(p.period_to)], [t("party_told_at"), showTime(p.party_told_at)]];
+}
 const text = (value) => (value === null || value === undefined || value === "" ? null : String(value));
 
 // [label, value] rows for each kind of record; empty values are left out.
@@ -41,13 +51,17 @@ function rows(type, p, look) {
       [t("continuous_flags"), (p.flags || []).map((f) => label(look.flags[f]) || f).join("、")]];
     case "activity": return [
       [t("arrived_at"), showTime(p.arrived_at)], [t("departed_at"), showTime(p.departed_at)],
-      [t("officers_present"), (p.officers || []).map((o) => `${o.name} ${o.cert_no || ""}`.trim()).join("、")],
+      [t("returned_at"), showTime(p.returned_at)],
+      [t("officers_present"), (p.officers || []).map((o) => [o.name, o.cert_no, o.user_id === null && o.unit_name ? `（${o.unit_name}）` : ""]
+        .filter(Boolean).join(" ")).join("、")],
       [t("place"), p.place?.text], [t("continuous_required"), p.continuous_required ? t("yes") : null],
       [t("body_cameras"), (p.cameras || []).map((c) => c.camera_id).join("、")]];
     case "step": return [
       [t("step_type"), label(look.stepTypes[p.step_type]) || p.step_type], [t("time"), showTime(p.at)],
       [t("place"), p.place], [t("notes"), p.notes], [t("documents"), (p.documents || []).join("、")],
-      [t("av_recorded_question"), yesNo(p.av_recorded)], [t("av_reason"), p.av_recorded ? null : p.av_reason]];
+      [t("documents_na"), (p.documents_na || []).map((d) => `${d.name}：${d.reason || ""}`).join("；")],
+      ...stepTypeRows(p),
+      [t("av_question"), avSummary(p)], [t("av_reason"), p.av === "clip" || p.av === "body_camera" || p.av_recorded ? null : p.av_reason]];
     case "interruption": return [
       [t("camera_id"), p.camera_id], [t("stopped_at"), showTime(p.stopped_at)],
       [t("reason"), label(look.reasons[p.reason]) || p.reason], [t("note"), p.note],
@@ -58,8 +72,10 @@ function rows(type, p, look) {
       [t("documents_served"), (p.documents || []).map((d) => [d.name, d.number].filter(Boolean).join(" ")).join("、")],
       [t("recipient_name"), p.recipient?.name],
       [t("recipient_relation"), label(look.relations[p.recipient?.relation]) || p.recipient?.relation],
+      [t("id_no"), p.recipient?.id_no],
       [t("place"), p.place], [t("refusal_words"), p.refusal?.words], [t("refusal_acts"), p.refusal?.acts],
-      [t("served_at"), showTime(p.at)]];
+      [t("served_at"), showTime(p.at)], [t("av_question"), avSummary(p)],
+      [t("av_reason"), p.av === "not_recorded" ? p.av_reason : null]];
     default: return Object.entries(p).map(([key, value]) => [key, typeof value === "object" ? JSON.stringify(value) : value]);
   }
 }
@@ -83,9 +99,13 @@ function signers(p, media) {
   return [
     (p.witnesses || []).length ? h("h3", {}, t("witnesses")) : null,
     (p.witnesses || []).map((w) => h("div", { class: "signer" },
-      h("strong", {}, [w.name, w.org, w.role].filter(Boolean).join(" · ")),
-      w.refused_to_sign ? h("p", {}, `${t("witness_refused")}${w.refused_reason ? `：${w.refused_reason}` : ""}`)
-        : signature(w.signature, w.name))),
+      h("strong", {}, [w.name, w.org, w.org_kind ? t(`org_${w.org_kind}`) : null, w.role].filter(Boolean).join(" · ")),
+      w.id_no ? h("p", { class: "meta" }, `${t("id_no")} ${w.id_no}`) : null,
+      // Old phones wrote refused_to_sign; new ones say how the witness confirmed.
+      w.confirmation === "refused" || w.refused_to_sign
+        ? h("p", {}, `${t("confirmation_refused")}${w.refused_reason ? `：${w.refused_reason}` : ""}`)
+        : w.confirmation === "confirmed" ? h("p", {}, `${t("confirmation_confirmed")}${w.confirmed_how ? `：${w.confirmed_how}` : ""}`)
+          : signature(w.signature, w.name))),
     (p.officers || []).length ? h("h3", {}, t("officer_signatures")) : null,
     (p.officers || []).map((o) => h("div", { class: "signer" },
       h("strong", {}, `${o.name} ${o.cert_no || ""}`), signature(o.signature, o.name))),
