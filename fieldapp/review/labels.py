@@ -221,6 +221,21 @@ def _detail_value(key: str, value) -> str:
     return str(DETAIL_VALUES.get(value, value)) if isinstance(value, str) else str(value)
 
 
+def av_answer_label(payload: dict) -> str:
+    """How a step or 留置送达 answered "recorded on audio/video?" (decision record 010), older
+    phones' 是/否 included; "" when it was not asked."""
+    answer = payload.get("av")
+    if answer == "clip":
+        return str(_l("audio/video: a clip is attached"))
+    if answer == "body_camera" or payload.get("av_recorded") is True:
+        camera = payload.get("av_camera_id")
+        return str(_l("audio/video: on body camera")) + (f" {camera}" if camera else "")
+    if answer == "not_recorded" or payload.get("av_recorded") is False:
+        reason = payload.get("av_reason")
+        return str(_l("not recorded on audio/video")) + ((("：" if _zh() else ": ") + reason) if reason else "")
+    return ""
+
+
 def finding_detail(detail: dict) -> list[str]:
     """A finding's detail as short phrases in the reader's language."""
     return [f"{DETAIL_KEYS.get(k, k)}: {_detail_value(k, v)}" for k, v in (detail or {}).items()
@@ -245,6 +260,7 @@ def init_app(app) -> None:
         is_reviewer=lambda user: bool(user.roles & frozenset(REVIEWERS)), record_type_label=record_type_label,
         media_flag_label=media_flag_label, review_action_label=review_action_label, step_label=step_label,
         deadline_label=deadline_label, calendar_warning=calendar_warning, finding_detail=finding_detail,
+        av_answer_label=av_answer_label,
         cite=cite, kind_label=kind_label, stage_label=stage_label, finding_title=finding_title,
         history_label=history_label, revision_reason_label=revision_reason_label, media_kind_label=media_kind_label,
         mime_label=mime_label, interruption_reason_label=interruption_reason_label, relation_label=relation_label,

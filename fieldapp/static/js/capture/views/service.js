@@ -9,6 +9,7 @@ import { formatCitation, t } from "../../i18n.js";
 import { newId, saveRevision } from "../records.js";
 import { get } from "../store.js";
 import { currentCatalogue } from "../server.js";
+import { findCase } from "./cases.js";
 import { attachments } from "../photos.js";
 import { checkIdNumber, normaliseIdNumber } from "../idcard.js";
 import { avQuestion, isClip } from "./av.js";
@@ -145,10 +146,16 @@ export async function serviceForm(root, activityId) {
   const witnesses = repeatable(witnessRow, t("add_witness"));
   const officerPads = activity.payload.officers.map((o) => ({ officer: o, pad: signaturePad(`${t("officer_signature")} ${o.name}`) }));
   const photos = attachments(serviceId, { labelText: t("document_left_media") });
-  // Service by leaving is recorded on audio/video (art. 24), like the step types of that name.
-  const article = (catalogue?.step_types || []).find((s) => s.id.endsWith("_service_by_leaving") && s.av_article)?.av_article || "art. 24";
+  // Service by leaving carries the audio/video duty of its case's kind (arts. 19, 22, 24): the
+  // catalogue's kind names its 留置送达 step type (older catalogues: "<kind>_service_by_leaving").
+  const found = await findCase(activity.parent_id);
+  const kind = (catalogue?.kinds || []).find((k) => k.id === found?.kind);
+  const serviceStepId = kind?.service_by_leaving || `${found?.kind}_service_by_leaving`;
+  const serviceStep = (catalogue?.step_types || []).find((s) => s.id === serviceStepId);
+  const avRequired = Boolean(serviceStep?.av_required);
   const av = avQuestion({ cameras: (activity.payload.cameras || []).map((c) => c.camera_id) });
-  av.setNote(`${t("av_required_by")}${isChinese() ? "" : " "}${formatCitation(article)}`, true);
+  av.setNote(avRequired ? `${t("av_required_by")}${isChinese() ? "" : " "}${formatCitation(serviceStep.av_article)}` : "",
+    avRequired);
   const pathWarning = h("p", { class: "warning", role: "status", "data-testid": "service-path-warning" });
   const message = h("p", { class: "message", role: "status", "data-testid": "save-message" });
   const namedWitnesses = () => witnesses.rows().map((r) => r.read()).filter((w) => w.name);
