@@ -21,7 +21,7 @@ def create_app(config: dict | None = None, settings: Settings | None = None) -> 
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=0)
 
-    from . import access, cli, db, i18n, security
+    from . import access, cli, db, events, i18n, security
     from .auth.session import init_app as init_sessions
 
     db.init_app(app)
@@ -31,6 +31,7 @@ def create_app(config: dict | None = None, settings: Settings | None = None) -> 
     access.init_app(app)
     cli.init_app(app)
     _register_blueprints(app)
+    events.subscribe_all()
     _register_error_pages(app)
     _register_template_helpers(app)
     _register_request_log(app, settings)

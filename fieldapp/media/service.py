@@ -28,7 +28,7 @@ from PIL import Image
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
-from .. import db
+from .. import db, events
 from ..models import Media, MediaRef, MediaUpload, MediaUploadChunk, Revision, SyncedRecord, utcnow
 from . import pipeline
 from .sniff import SNIFF_BYTES, UnsupportedMedia, sniff
@@ -347,22 +347,8 @@ def complete(user_id: uuid.UUID, upload_id: uuid.UUID) -> dict:
         s.execute(MediaRef.__table__.update().where(MediaRef.alg == alg, MediaRef.hash == digest,
                                                     MediaRef.original_stored.is_(False)).values(original_stored=True))
         media = s.get(Media, (alg, digest), populate_existing=True)
-    _recheck_cases_of(alg, digest)
+    events.publish(events.original_stored, alg=alg, digest=digest)
     return {"status": "stored", "media": media_json(media)}
-
-
-def _recheck_cases_of(alg: str, digest: str) -> None:
-    """An original arriving may meet art. 25's 24 hours: re-evaluate the cases referencing it
-    (after the upload is stored; a failure here is caught up by the periodic check)."""
-    from ..compliance import engine
-
-    try:
-        with db.transaction() as s:
-            cases = s.execute(select(SyncedRecord.case_id).join(MediaRef, MediaRef.record_id == SyncedRecord.id)
-                              .where(MediaRef.alg == alg, MediaRef.hash == digest).distinct()).scalars().all()
-            engine.refresh_cases(cases)
-    except Exception:  # noqa: BLE001 — the original is stored; findings catch up later
-        log.exception("re-checking the cases of %s %s failed", alg, digest)
 
 
 def _run_pipeline(store, alg, digest, size, mime, kind, declared) -> pipeline.Result:

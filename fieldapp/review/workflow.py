@@ -14,9 +14,8 @@ from collections.abc import Iterable
 
 from sqlalchemy import and_, select
 
-from .. import db
-from ..compliance import engine
-from ..models import Case, InterruptionReport, RecordReview, Revision, ReviewEvent, SyncedRecord, utcnow
+from .. import db, events
+from ..models import InterruptionReport, RecordReview, Revision, ReviewEvent, SyncedRecord, utcnow
 from ..sync.changes import record_change
 
 log = logging.getLogger(__name__)
@@ -38,32 +37,28 @@ def _activity_of(record: SyncedRecord) -> uuid.UUID | None:
     return None
 
 
-def after_push(record_ids: Iterable[uuid.UUID]) -> None:
-    """What new revisions change for leads: the review queue, "cannot continue" reports and the
-    compliance findings of their cases. Runs in its own transaction after the push committed, so a
-    failure here never loses a pushed revision (the periodic check catches up)."""
+@events.revisions_arrived.connect
+def queue_after_push(_sender, record_ids: Iterable[uuid.UUID]) -> None:
+    """What new revisions change for leads: the review queue and "cannot continue" reports (the
+    compliance engine re-checks the cases on the same event). Runs in its own transaction after the
+    push committed, so a failure here never loses a pushed revision."""
     ids = list(dict.fromkeys(record_ids))
     if not ids:
         return
     s = db.session()
     records = s.execute(select(SyncedRecord).where(SyncedRecord.id.in_(ids))).scalars().all()
     activities = {a for a in (_activity_of(r) for r in records) if a is not None}
-    # Lock the activities and their cases (in id order) so that two phones syncing one visit at
-    # once evaluate it one after the other instead of colliding on the same new rows.
+    # Lock the activities (in id order) so that two phones syncing one visit at once queue it one
+    # after the other instead of colliding on the same new rows.
     activity_rows = {r.id: r for r in s.execute(select(SyncedRecord).where(SyncedRecord.id.in_(sorted(activities)))
                                                 .order_by(SyncedRecord.id).with_for_update()).scalars()}
     activity_rows = {i: a for i, a in activity_rows.items()
                      if all(r.unit_id == a.unit_id for r in records if _activity_of(r) == i)}
-    cases = {r.case_id for r in records} | {a.case_id for a in activity_rows.values()}
-    cases.discard(None)
-    if cases:
-        s.execute(select(Case.id).where(Case.id.in_(sorted(cases))).order_by(Case.id).with_for_update()).all()
     for activity_id in sorted(activities):
         activity = activity_rows.get(activity_id)
         if activity is not None:
             _reopen_or_queue(activity)
     _track_interruption_reports([r for r in records if r.record_type == "interruption"])
-    engine.refresh_cases(cases)
 
 
 def _reopen_or_queue(activity: SyncedRecord) -> None:

@@ -9,7 +9,7 @@ from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select, tuple_
 
-from .. import db
+from .. import db, events
 from ..access import allow, visible_unit_ids
 from ..models import Case, Device, Media, MediaRef, Role, User, UserRole
 from ..rules import publication
@@ -17,7 +17,6 @@ from . import bp
 from . import devices as device_service
 from . import openapi
 from ..media.service import stored_originals
-from ..review import workflow
 from ..review.roles import REVIEWERS
 from . import feed
 from .pull import assigned_case_ids, pull_page
@@ -202,7 +201,9 @@ def push():
     device = s.get(Device, device_id)
     device_service.apply_heartbeat(device, device_service.parse_heartbeat(body.get("heartbeat")), skew)
     s.commit()
-    _after_push([uuid.UUID(r.record_id) for r in results if r.status == "created"])
+    created = [uuid.UUID(r.record_id) for r in results if r.status == "created"]
+    if created:  # review, compliance and whatever follows subscribe; the protocol knows none of them
+        events.publish(events.revisions_arrived, record_ids=created)
     return jsonify(server_time=datetime.now(UTC).isoformat(), clock_skew_seconds=skew,
                    results=[r.to_json() for r in results])
 
@@ -210,18 +211,6 @@ def push():
 def _readable_units(user):
     """Units whose records this user may read beside their own: a reviewer's units, else none."""
     return visible_unit_ids(user) if user.roles & frozenset(REVIEWERS) else frozenset()
-
-
-def _after_push(record_ids: list[uuid.UUID]) -> None:
-    """Review queue, reports and findings follow the push in their own transaction: the revisions
-    are stored whatever happens here, and the periodic compliance check catches up on a failure."""
-    if not record_ids:
-        return
-    try:
-        with db.transaction():
-            workflow.after_push(record_ids)
-    except Exception:  # noqa: BLE001 — never fail a push that was stored
-        current_app.logger.exception("after-push review/compliance update failed")
 
 
 @bp.get("/sync/pull")
