@@ -485,5 +485,44 @@ for _rule in clocks.CLOCKS:
     check(_rule.finding)(_clock_hits(_rule.finding))
 
 
+# ---- archiving means done (art. 13: the whole process on file; art. 25: stored and filed) -------
+# Checked only when a lead archives: before then each is simply work in progress.
+
+@check("originals_missing")
+def originals_missing(facts: CaseFacts, ctx: Context) -> Iterator[Hit]:
+    if not ctx.archiving:
+        return
+    for record in facts.records:
+        missing = [m.hash for m in record.media if m.original_at is None]
+        if missing and not record.withdrawn:
+            yield Hit("originals_missing", str(record.id), record.id, {"files": len(missing)})
+
+
+@check("activity_not_approved")
+def activity_not_approved(facts: CaseFacts, ctx: Context) -> Iterator[Hit]:
+    if not ctx.archiving:
+        return
+    for activity in facts.of_type("activity"):
+        if activity.id not in facts.approved_activities:
+            yield Hit("activity_not_approved", str(activity.id), activity.id, {})
+
+
+@check("act_end_unknown")
+def act_end_unknown(facts: CaseFacts, ctx: Context) -> Iterator[Hit]:
+    if ctx.archiving and facts.act_ended_at is None:
+        yield Hit("act_end_unknown", "case", None, {})
+
+
+def act_end_from_steps(facts: CaseFacts, ctx: Context) -> datetime | None:
+    """When the act ended by its records: the earliest step of a type that ends it (结案, the
+    licence delivered, the measure lifted or disposed of, the inspection closed)."""
+    times = [parse_time(s.payload.get("at")) for s in facts.of_type("step")
+             if ctx.step_types.get(s.payload.get("step_type"), {}).get("ends_act")]
+    return min((t for t in times if t), default=None)
+
+
 def evaluate(facts: CaseFacts, ctx: Context) -> list[Hit]:
+    if facts.act_ended_at is None:  # a lead's entry wins; otherwise the steps say when the act ended
+        facts.act_ended_at = act_end_from_steps(facts, ctx)
+        facts.act_ended_source = "step" if facts.act_ended_at else None
     return [hit for fn in CHECKS.values() for hit in fn(facts, ctx)]

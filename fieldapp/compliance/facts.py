@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy import and_, select
 
 from .. import db
-from ..models import Case, CaseStage, Media, MediaRef, Revision, SyncedRecord, User
+from ..models import Case, CaseStage, Media, MediaRef, RecordReview, Revision, SyncedRecord, User
 from ..rules.credit_code import normalise
 
 
@@ -60,6 +60,10 @@ class CaseFacts:
     # Certificate numbers (normalised) of active enrolled users among those the activities name:
     # the officers qualified to enforce (行政处罚法 art. 42).
     enrolled_certs: frozenset[str] = frozenset()
+    # Activities a lead approved (their review state is "approved": a later change re-opens review).
+    approved_activities: frozenset[uuid.UUID] = frozenset()
+    # Where act_ended_at came from: "lead" (entered by hand), "step" (a step that ends the act), or None.
+    act_ended_source: str | None = None
     # Values several checks derive from the same facts (the case's clocks), computed once per evaluation.
     memo: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -108,6 +112,11 @@ def load_case_facts(case_id: uuid.UUID) -> CaseFacts | None:
         facts.records.append(RecordFact(rec.id, rec.record_type, rec.parent_id, rec.author_id, rev.payload or {},
                                         rev.received_at, media, bool(rec.withdrawn)))
     facts.enrolled_certs = _enrolled(facts)
+    if facts.act_ended_at is not None:
+        facts.act_ended_source = "lead"
+    if activity_ids:
+        facts.approved_activities = frozenset(s.execute(select(RecordReview.record_id).where(
+            RecordReview.record_id.in_(activity_ids), RecordReview.state == "approved")).scalars())
     return facts
 
 

@@ -32,7 +32,10 @@ class Case(Base):
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    act_ended_at: Mapped[datetime | None]  # 执法行为终结 (art. 25's 30 days count from here)
+    # 执法行为终结 entered by a lead, with why (art. 25's 30 days to file count from it); without it the
+    # steps that end the act say when it ended (compliance.checks.act_end_from_steps).
+    act_ended_at: Mapped[datetime | None]
+    act_ended_reason: Mapped[str | None] = mapped_column(Text)
     archived_at: Mapped[datetime | None]
     archived_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
 

@@ -189,13 +189,16 @@ def mark_stage_done(case: Case, stage: str, by: uuid.UUID, stages: set[str]) -> 
     engine.refresh_case(case.id)
 
 
-def set_act_ended(case: Case, at: datetime) -> None:
-    """The lead records when the act ended (decision served, measure lifted, inspection closed):
-    art. 25's 30 days to file count from here."""
+def set_act_ended(case: Case, at: datetime, reason: str | None) -> None:
+    """The lead enters when the act ended, and why by hand (the steps that end it — 结案, lifting,
+    closing the inspection — say so by themselves): art. 25's 30 days to file count from here."""
     _not_archived(case)
     if at > utcnow():
         raise CaseError("future", "the act cannot end in the future")
-    case.act_ended_at = at
+    reason = _clean(reason, 2000)
+    if not reason:
+        raise CaseError("act_end_reason_needed", "say why the end of the act is entered by hand")
+    case.act_ended_at, case.act_ended_reason = at, reason
     db.session().flush()
     engine.refresh_case(case.id)
 

@@ -175,6 +175,7 @@ DETAIL_KEYS = {
     "officers_signed": _l("officers signed"), "photos": _l("photos or video"), "rule": _l("period"),
     "met_at": _l("met"), "testing_periods_not_counted": _l("testing periods not counted (party not told in writing)"),
     "extension_not_counted": _l("extension not counted"),
+    "files": _l("files whose original is not yet stored"),
 }
 DETAIL_VALUES = {
     "report_to_head": _l("report to the unit head"), "written_explanation": _l("written explanation"),

@@ -269,7 +269,7 @@ def act_ended(case_id: uuid.UUID):
             ended = (local if local.tzinfo else local.replace(tzinfo=SHANGHAI)).astimezone(utcnow().tzinfo)
         except (ValueError, OverflowError):
             raise cases.CaseError("bad_time", _("Give the date and time the act ended.")) from None
-        cases.set_act_ended(case, ended)
+        cases.set_act_ended(case, ended, request.form.get("reason"))
     return _case_action(case_id, act)
 
 

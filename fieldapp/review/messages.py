@@ -18,6 +18,7 @@ MESSAGES = {
     "archived": _l("The case is archived; it can no longer change here."),
     "bad_stage": _l("Unknown stage."),
     "future": _l("The act cannot end in the future."),
+    "act_end_reason_needed": _l("Say why the end of the act is entered by hand."),
     "unknown_flag": _l("Unknown circumstance of the case: %(flag)s."),
     "bad_id_number": _l("A citizen identity number has at most %(limit)s characters."),
     "blocked": _l("Not archived: %(count)s problems must be resolved first. They are listed under “What blocks archiving”."),

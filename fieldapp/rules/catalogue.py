@@ -90,6 +90,7 @@ class StepType:
     one_of: tuple[tuple[str, ...], ...] = ()  # alternatives: at least one of each group is made
     conditional: tuple[ConditionalDocument, ...] = ()
     sets_continuous: bool = False  # recording this step makes its activity continuous (art. 9)
+    ends_act: bool = False  # recording this step ends the enforcement act (art. 25's filing clock)
 
     def __post_init__(self) -> None:
         # Accept lists (and the JSON form of the phone's cache) but keep the instance immutable.
@@ -386,6 +387,7 @@ def _step(entry: _Entry) -> StepType:
         unit_code=entry.get("unit_code", optional=True), one_of=entry.get("one_of", optional=True) or (),
         conditional=entry.get("conditional", optional=True) or (),
         sets_continuous=bool(entry.get("sets_continuous", optional=True)),
+        ends_act=bool(entry.get("ends_act", optional=True)),
     )
     entry.close()
     return step

@@ -5,6 +5,7 @@ change, when it blocks again until a lead decides anew."""
 from __future__ import annotations
 
 import uuid
+from zoneinfo import ZoneInfo
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -89,10 +90,18 @@ def exception_url(case_id, finding_id) -> str:
     return f"/review/cases/{case_id}/findings/{finding_id}/exception"
 
 
+def done_but_for_findings(lead, case_id: str, activity_id: str) -> None:
+    """The other conditions of archiving met: the activity approved, the end of the act entered."""
+    post_form(lead, f"/review/activities/{activity_id}/decision", {"action": "approved", "confirm": "yes"})
+    ended = (T0 + timedelta(hours=2)).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%dT%H:%M")
+    post_form(lead, f"/review/cases/{case_id}/act-ended", {"ended_at": ended, "reason": "现场检查结束"})
+
+
 def test_a_lead_of_the_unit_accepts_an_exception_with_a_reason_and_the_case_archives(desk):
     app, phone, device, lead, other = desk
     case_id, activity_id, items = not_recorded_visit(device)
     assert all(r["status"] == "created" for r in push_results(sync_push(phone, device.batch(*items))))
+    done_but_for_findings(lead, case_id, activity_id)
     finding = open_finding(app, case_id, "av_missing")
     assert blockers(app, case_id) == {"av_missing"}
     page = english(lead, f"/review/cases/{case_id}")
@@ -158,6 +167,7 @@ def test_an_exception_covers_the_facts_it_was_accepted_for_only(desk):
     app, phone, device, lead, _ = desk
     case_id, activity_id, items = not_recorded_visit(device, reason="执法记录仪故障")
     push_results(sync_push(phone, device.batch(*items)))
+    done_but_for_findings(lead, case_id, activity_id)
     finding = open_finding(app, case_id, "av_missing")
     post_form(lead, exception_url(case_id, finding.id), {"reason": "设备故障已报修，属实"})
     assert blockers(app, case_id) == set()
@@ -171,7 +181,8 @@ def test_an_exception_covers_the_facts_it_was_accepted_for_only(desk):
         row = db.session().execute(select(FindingException)).scalar_one()
         now = db.session().get(Finding, finding.id)
         assert not exceptions.covers(row, now.detail) and exceptions.covers(row, finding.detail)
-    assert blockers(app, case_id) == {"av_missing"}
+    # The finding blocks again; the change also re-opened the activity's review.
+    assert blockers(app, case_id) == {"av_missing", "activity_not_approved"}
     page = english(lead, f"/review/cases/{case_id}")
     assert 'data-exception="stale"' in page and 'data-testid="exception-stale"' in page
     assert "The exception was accepted for earlier facts" in page

@@ -129,7 +129,12 @@ def test_findings_queue_return_answer_approve_archive(unit):
                                                         Finding.rule_id == "av_missing")).scalar_one()
     post_form(lead, f"/review/cases/{case_id}/findings/{av.id}/exception", {"reason": "记录仪故障属实，已报修"})
     ended = (T0 + timedelta(hours=2)).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%dT%H:%M")
-    post_form(lead, f"/review/cases/{case_id}/act-ended", {"ended_at": ended})
+    # Archiving means done: with nothing recorded to end the act, the lead must say when and why.
+    blocking = {h.rule_id for h in _blockers(app, case_id)}
+    assert blocking == {"act_end_unknown"}, blocking
+    post_form(lead, f"/review/cases/{case_id}/act-ended", {"ended_at": ended})  # refused: no reason
+    assert {h.rule_id for h in _blockers(app, case_id)} == {"act_end_unknown"}
+    post_form(lead, f"/review/cases/{case_id}/act-ended", {"ended_at": ended, "reason": "当场检查结束，无需后续处理"})
     post_form(lead, f"/review/cases/{case_id}/archive")
     with app.app_context():
         case_row = db.session().get(Case, uuid.UUID(case_id))
@@ -144,6 +149,12 @@ def test_findings_queue_return_answer_approve_archive(unit):
     late = device.revision(items[2]["record_id"], 3, {**fixed_step["payload"], "notes": "补记"}, parent_id=activity_id,
                            reason="归档后补记现场笔录编号")
     assert push_results(sync_push(phone, device.batch(late)))[0]["status"] == "created"
+
+
+def _blockers(app, case_id):
+    from fieldapp.review.cases import archive_blockers
+    with app.app_context():
+        return archive_blockers(uuid.UUID(case_id))
 
 
 def test_a_change_after_approval_reopens_review(unit):

@@ -145,6 +145,7 @@ def test_findings_return_answer_approve_archive(live, browser, context, page, au
         lead.get_by_role("button", name="审核通过").click()
         lead.get_by_test_id("review-state").wait_for()
         lead.locator("input[name=ended_at]").fill(local(5))
+        lead.get_by_label("手工填写的理由").fill("现场检查结束，无后续程序")  # no step recorded the end
         lead.get_by_role("button", name="保存").click()
         lead.get_by_test_id("archive-button").click()
         lead.get_by_test_id("archived").wait_for()

@@ -124,7 +124,7 @@ def test_kinds_and_stages(cat):
         ("service", "送达执行"), ("archive", "归档管理"),
     ]
     assert all(s.article == "art. 3" for s in cat.stages)
-    assert cat.version == 2 and isinstance(cat.version, int)
+    assert cat.version == 3 and isinstance(cat.version, int)
     assert cat.title_zh == "临淄区市场监督管理局行政执法全过程记录规定"
 
 
@@ -196,6 +196,9 @@ def test_case_flags_reasons_and_relations(cat):
         "equipment_fault", "battery", "weather", "obstruction", "other"]
     assert [r.id for r in cat.interruption_reasons if r.sets_continuous] == ["obstruction"]
     assert [s.id for s in cat.step_types if s.sets_continuous] == ["inspection_emergency"]
+    assert [s.id for s in cat.step_types if s.ends_act] == [
+        "licensing_certificate_delivery", "penalty_case_closing", "coercion_lift", "coercion_disposal",
+        "inspection_closing"]
     assert [r.id for r in cat.service_relations] == ["self", "adult_family_member", "company_receiving_staff"]
     assert all(r.article.startswith("民事诉讼法 art. 89") for r in cat.service_relations)
 
@@ -207,7 +210,7 @@ def test_findings(cat):
         "service_by_leaving_incomplete", "service_by_leaving_unproven", "av_upload_late", "filing_late",
         "media_unlabelled", "documents_incomplete", "document_required_not_applicable",
         "evidence_preservation_late", "seizure_term_exceeded", "decision_service_late", "emergency_report_missing",
-        "penalty_decision_late",
+        "penalty_decision_late", "originals_missing", "activity_not_approved", "act_end_unknown",
     }
     assert {f.id for f in cat.findings} == expected
     for finding in cat.findings:
@@ -376,7 +379,7 @@ def _no_floats(value, path="$"):
 def test_to_json_round_trips_without_floats(cat):
     extended = cat.with_extra_step_types([_unit_step()])
     data = extended.to_json()
-    assert data["version"] == 2
+    assert data["version"] == 3
     text = json.dumps(data, ensure_ascii=False, allow_nan=False)
     back = json.loads(text)
     assert back == data

@@ -388,6 +388,28 @@ ROWS = [
     Row("penalty_decision_late", "行政处罚法 art. 60", "extension approved on day 60, decided on day 120",
         case(activity(), at_day("penalty_case_filing", 0), at_day("penalty_decision_extension", 60),
              at_day("penalty_decision", 120, handed_over_on_spot=True)), False, context(T0 + timedelta(days=200))),
+    # ── art. 25: "act ended" follows from the steps and starts the 30 days to file ───────────────
+    Row("filing_late", "art. 25", "结案 recorded 40 days ago, not filed: the clock ran from the step",
+        case(activity(), at_day("penalty_case_closing", 0)), True, context(T0 + timedelta(days=40))),
+    Row("filing_late", "art. 25", "the measure lifted 10 days ago: still in time",
+        case(activity(), at_day("coercion_seal_seize", 0), at_day("coercion_lift", 20), kind="coercion"), False,
+        context(T0 + timedelta(days=30))),
+    # ── archiving means done (arts. 13, 25), checked when a lead archives ─────────────────────────
+    Row("originals_missing", "art. 25", "every original stored",
+        case(activity(), step(media=[media()])), False, context(archiving=True)),
+    Row("originals_missing", "art. 25", "a photo's original still on the phone",
+        case(activity(), step(media=[media(arrived=None)])), True, context(archiving=True)),
+    Row("originals_missing", "art. 25", "not archiving: an original on its way is no finding",
+        case(activity(), step(media=[media(arrived=None)])), False),
+    Row("activity_not_approved", "art. 13", "the activity approved",
+        case(activity(), approved_activities=frozenset({ACTIVITY_ID})), False, context(archiving=True)),
+    Row("activity_not_approved", "art. 13", "the activity awaiting review",
+        case(activity()), True, context(archiving=True)),
+    Row("act_end_unknown", "art. 25", "a lead entered when the act ended",
+        case(activity(), act_ended_at=T0), False, context(archiving=True)),
+    Row("act_end_unknown", "art. 25", "结案 recorded", case(activity(), at_day("penalty_case_closing", 3)), False,
+        context(archiving=True)),
+    Row("act_end_unknown", "art. 25", "nothing says the act ended", case(activity()), True, context(archiving=True)),
 ]
 
 
