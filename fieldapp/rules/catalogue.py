@@ -61,6 +61,13 @@ class Kind:
     label_en: str
     article: str
     service_by_leaving: str | None = None
+    # Kinds whose step types are also recorded inside a case of this kind: 查封/扣押 taken within a
+    # penalty or inspection case (art. 20 para. 2). Their duties and terms follow the step, not the case.
+    measures: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if isinstance(self.measures, list):
+            object.__setattr__(self, "measures", tuple(self.measures))
 
 
 @dataclass(frozen=True)
@@ -185,10 +192,12 @@ class Catalogue:
     document_conditions: tuple[DocumentCondition, ...] = ()
 
     def step_types_for(self, kind: str) -> list[StepType]:
-        """Steps of one kind as the phone lists them: on-site steps first, then by stage, then file order."""
+        """Steps recorded in a case of one kind (its own and its measures') as the phone lists them:
+        on-site steps first, then by stage, then file order."""
         self.kind(kind)
         order = {stage.id: i for i, stage in enumerate(self.stages)}
-        steps = [s for s in self.step_types if s.kind == kind]
+        kinds = (kind, *self.kind(kind).measures)
+        steps = [s for s in self.step_types if s.kind in kinds]
         return sorted(steps, key=lambda s: (not s.field, order[s.stage]))  # stable: keeps file order
 
     def step_type(self, step_type_id: str) -> StepType:
@@ -424,7 +433,7 @@ def parse(data: Mapping[str, Any]) -> Catalogue:
     top = _Entry(data, "catalogue")
     meta = _Entry(top.get("meta"), "meta")
     readers = {
-        "stages": lambda e: _labelled(Stage, e), "kinds": lambda e: _labelled(Kind, e, service_by_leaving=None),
+        "stages": lambda e: _labelled(Stage, e), "kinds": lambda e: _labelled(Kind, e, service_by_leaving=None, measures=()),
         "step_types": _step, "case_flags": lambda e: _labelled(CaseFlag, e, continuous=False),
         "interruption_reasons": lambda e: _labelled(Reason, e, sets_continuous=False),
         "service_relations": lambda e: _labelled(Relation, e), "findings": _finding,
@@ -498,6 +507,9 @@ def _validate(cat: Catalogue) -> None:
                 for cond in item.conditional:
                     if cond.when not in conditions:
                         raise CatalogueError(f"{where}: conditional {cond.document!r}: unknown condition {cond.when!r}")
+            if isinstance(item, Kind) and (not isinstance(item.measures, tuple)
+                                           or any(m not in kinds or m == item.id for m in item.measures)):
+                raise CatalogueError(f"{where}: measures must name other kinds")
             if isinstance(item, Kind) and item.service_by_leaving is not None:
                 target = steps.get(item.service_by_leaving)
                 if target is None or target.kind != item.id:

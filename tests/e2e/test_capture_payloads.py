@@ -71,6 +71,7 @@ def test_an_offline_visit_writes_what_the_rules_read(live, page, authenticators,
 
     # The unit's officers, cached while online, are picked offline; the signed-in one is ticked.
     choices = page.get_by_test_id("officer-choice")
+    choices.nth(1).wait_for()  # the form renders after the cached list is read
     assert choices.evaluate_all("rows => rows.map(r => r.dataset.certNo)") == ["37030300401", "37030300302"]
     assert choices.nth(0).locator("input[name=officer_pick]").is_checked()
     assert not choices.nth(1).locator("input[name=officer_pick]").is_checked()

@@ -124,7 +124,7 @@ def test_kinds_and_stages(cat):
         ("service", "送达执行"), ("archive", "归档管理"),
     ]
     assert all(s.article == "art. 3" for s in cat.stages)
-    assert cat.version == 3 and isinstance(cat.version, int)
+    assert cat.version == 4 and isinstance(cat.version, int)
     assert cat.title_zh == "临淄区市场监督管理局行政执法全过程记录规定"
 
 
@@ -203,6 +203,16 @@ def test_case_flags_reasons_and_relations(cat):
     assert all(r.article.startswith("民事诉讼法 art. 89") for r in cat.service_relations)
 
 
+def test_measures_are_recorded_inside_penalty_and_inspection_cases(cat):
+    """Art. 20 para. 2: coercion records go into the penalty file; 查封/扣押 are taken inside a
+    penalty or inspection case, not only in cases of their own kind."""
+    assert cat.kind("penalty").measures == ("coercion",) and cat.kind("inspection").measures == ("coercion",)
+    assert cat.kind("coercion").measures == () and cat.kind("licensing").measures == ()
+    for kind in ("penalty", "inspection"):
+        assert "coercion_seal_seize" in {s.id for s in cat.step_types_for(kind)}
+    assert "coercion_seal_seize" not in {s.id for s in cat.step_types_for("licensing")}
+
+
 def test_findings(cat):
     expected = {
         "av_missing", "av_footage_pending", "av_footage_overdue", "continuous_gap", "interruption_unexplained",
@@ -239,7 +249,7 @@ def test_lookups_and_order(cat):
         steps = cat.step_types_for(kind.id)
         keys = [(not s.field, stage_index[s.stage]) for s in steps]
         assert keys == sorted(keys)
-        assert {s.id for s in steps} == {s.id for s in cat.step_types if s.kind == kind.id}
+        assert {s.id for s in steps} == {s.id for s in cat.step_types if s.kind in (kind.id, *kind.measures)}
 
 
 def _set(path, value):
@@ -379,7 +389,7 @@ def _no_floats(value, path="$"):
 def test_to_json_round_trips_without_floats(cat):
     extended = cat.with_extra_step_types([_unit_step()])
     data = extended.to_json()
-    assert data["version"] == 3
+    assert data["version"] == 4
     text = json.dumps(data, ensure_ascii=False, allow_nan=False)
     back = json.loads(text)
     assert back == data
