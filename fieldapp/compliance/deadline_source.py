@@ -35,6 +35,30 @@ def due(rule_id: str, at: datetime, *, extended: bool = False, excluded=(), day_
     return Due(deadline.due_at, deadline.warnings)
 
 
+def warn_from(due_at: datetime) -> datetime:
+    """When the screens start to warn of a deadline: the configured working days before its day."""
+    days = max(0, current_app.config["FIELDAPP_SETTINGS"].deadline_warning_working_days)
+    return deadlines.working_days_before(due_at, days, calendar())
+
+
+def running_deadlines(case_ids) -> dict:
+    """case id → its running (unmet) deadlines as the phone and the desk show them."""
+    from ..models import CaseDeadline  # here, not at the top: models import nothing of compliance
+
+    out: dict = {}
+    ids = list(case_ids)
+    if not ids:
+        return out
+    rows = db.session().execute(select(CaseDeadline).where(CaseDeadline.case_id.in_(ids), CaseDeadline.met_at.is_(None))
+                                .order_by(CaseDeadline.due_at)).scalars()
+    for row in rows:
+        rule = deadlines.load_builtin().rule(row.rule_id)
+        out.setdefault(row.case_id, []).append({
+            "key": row.key, "rule_id": row.rule_id, "label_zh": rule.label_zh, "label_en": rule.label_en,
+            "due_at": row.due_at.isoformat(), "warn_from": warn_from(row.due_at).isoformat()})
+    return out
+
+
 def footage_due(storage_due: datetime) -> Due:
     """When body-camera footage declared for a step is late: the configured number of working days
     after art. 25's storage deadline."""

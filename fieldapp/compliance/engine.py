@@ -19,6 +19,7 @@ from sqlalchemy import select
 from .. import db
 from ..models import Case, CaseDeadline, Finding, utcnow
 from ..rules import publication
+from ..sync.changes import record_change
 from . import clocks, deadline_source
 from .checks import Context, Due, Hit, evaluate
 from .facts import CaseFacts, load_case_facts
@@ -106,16 +107,22 @@ def _refresh_deadlines(facts: CaseFacts, ctx: Context) -> None:
     s = db.session()
     wanted = _deadlines(facts, ctx)
     stored = {d.key: d for d in s.execute(select(CaseDeadline).where(CaseDeadline.case_id == facts.case_id)).scalars()}
+    changed = False
     for key, (rule, due, met) in wanted.items():
         row = stored.get(key)
         if row is None:
             s.add(CaseDeadline(case_id=facts.case_id, unit_id=facts.unit_id, key=key, rule_id=rule, due_at=due.at,
                                met_at=met, warnings=list(due.warnings)))
-        else:
+            changed = True
+        elif (row.due_at, row.met_at, row.warnings) != (due.at, met, list(due.warnings)):
             row.due_at, row.met_at, row.warnings = due.at, met, list(due.warnings)
+            changed = True
     for key, row in stored.items():
         if key not in wanted:
             s.delete(row)
+            changed = True
+    if changed:  # phones show a case's running deadlines offline: the feed carries the case again
+        record_change("case", facts.case_id, unit_id=facts.unit_id)
 
 
 def refresh_all(now: datetime | None = None) -> int:

@@ -222,6 +222,32 @@ def _detail_value(key: str, value) -> str:
     return str(DETAIL_VALUES.get(value, value)) if isinstance(value, str) else str(value)
 
 
+def deadline_status(deadline, now) -> str | None:
+    """"overdue", "due_today" (its day in Asia/Shanghai), "due_soon" (within the configured
+    working days before its day), or None; a met deadline has none."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from ..compliance import deadline_source
+
+    if deadline.met_at is not None:
+        return None
+    if now > deadline.due_at:
+        return "overdue"
+    shanghai = ZoneInfo("Asia/Shanghai")
+    last_day = (deadline.due_at.astimezone(shanghai) - timedelta(microseconds=1)).date()
+    if now.astimezone(shanghai).date() == last_day:
+        return "due_today"
+    return "due_soon" if now >= deadline_source.warn_from(deadline.due_at) else None
+
+
+DEADLINE_STATUS = {"overdue": _l("overdue"), "due_today": _l("due today"), "due_soon": _l("due soon")}
+
+
+def deadline_status_label(status: str | None) -> str:
+    return str(DEADLINE_STATUS[status]) if status else ""
+
+
 def av_answer_label(payload: dict) -> str:
     """How a step or 留置送达 answered "recorded on audio/video?" (decision record 010), older
     phones' 是/否 included; "" when it was not asked."""
@@ -261,7 +287,7 @@ def init_app(app) -> None:
         is_reviewer=lambda user: bool(user.roles & frozenset(REVIEWERS)), record_type_label=record_type_label,
         media_flag_label=media_flag_label, review_action_label=review_action_label, step_label=step_label,
         deadline_label=deadline_label, calendar_warning=calendar_warning, finding_detail=finding_detail,
-        av_answer_label=av_answer_label,
+        av_answer_label=av_answer_label, deadline_status=deadline_status, deadline_status_label=deadline_status_label,
         cite=cite, kind_label=kind_label, stage_label=stage_label, finding_title=finding_title,
         history_label=history_label, revision_reason_label=revision_reason_label, media_kind_label=media_kind_label,
         mime_label=mime_label, interruption_reason_label=interruption_reason_label, relation_label=relation_label,

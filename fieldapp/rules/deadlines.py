@@ -426,6 +426,24 @@ def working_days_after(at: dt.datetime, amount: int, calendar: Calendar) -> tupl
     return _end_of(last_day), count.warnings()
 
 
+def working_days_before(due_at: dt.datetime, amount: int, calendar: Calendar) -> dt.datetime:
+    """00:00 Asia/Shanghai of the ``amount``-th working day before the day ``due_at`` falls in
+    (when to start warning of it); ``amount`` 0 is the start of that day itself."""
+    local = _local(due_at, "due_at")
+    day = (local - timedelta(microseconds=1)).date()  # a due_at of 24:00 belongs to the day before
+    count = _Count(calendar, ())
+    counted = idle = 0
+    while counted < amount:
+        day -= timedelta(days=1)
+        if count.working(day):
+            counted, idle = counted + 1, 0
+        else:
+            idle += 1
+            if idle > _SCAN_LIMIT:
+                raise ValueError(f"the calendar has no working day within {_SCAN_LIMIT} days before {day}")
+    return dt.datetime.combine(day, dt.time(0), tzinfo=SHANGHAI)
+
+
 # ── questions about computed deadlines ─────────────────────────────────────────────────────────
 
 def due_within(deadlines: Iterable[Deadline], now: dt.datetime, days: int) -> list[Deadline]:

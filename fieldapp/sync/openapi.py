@@ -211,8 +211,14 @@ def _case_schemas() -> dict:
             "status": string("open | closed | archived | withdrawn"),
             "origin": string("server | phone", enum=["server", "phone"]),
             "updated_at": date_time(),
+            "deadlines": array(obj({
+                "key": string(), "rule_id": string("A rule of rules/deadlines.toml."),
+                "label_zh": string(), "label_en": string(), "due_at": date_time(),
+                "warn_from": date_time("When to start warning: the configured working days before the due day."),
+            }, required=["key", "rule_id", "label_zh", "label_en", "due_at", "warn_from"]),
+                "The case's running (unmet) deadlines."),
         }, required=["id", "unit_id", "kind", "case_number", "party_name", "party_credit_code", "party_address",
-                     "flags", "status", "origin", "updated_at"]),
+                     "flags", "status", "origin", "updated_at", "deadlines"]),
         "CaseList": obj({"cases": array(ref("Case"))}, required=["cases"]),
     }
 

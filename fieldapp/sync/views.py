@@ -12,6 +12,7 @@ from sqlalchemy import select, tuple_
 from .. import db, events
 from ..access import allow, visible_unit_ids
 from ..models import Case, Device, Media, MediaRef, Role, User, UserRole
+from ..compliance import deadline_source
 from ..rules import publication
 from . import bp
 from . import devices as device_service
@@ -71,12 +72,14 @@ def catalogue_version(version: int):
     return jsonify(row.content)
 
 
-def case_json(case: Case) -> dict:
+def case_json(case: Case, deadlines: list | None = None) -> dict:
     return {
         "id": str(case.id), "unit_id": str(case.unit_id), "kind": case.kind, "case_number": case.case_number,
         "party_name": case.party_name, "party_credit_code": case.party_credit_code,
         "party_address": case.party_address, "flags": case.flags or [], "status": case.status,
         "origin": case.origin, "updated_at": case.updated_at.isoformat(),
+        # The case's running deadlines, so the phone warns of them offline from its last pull.
+        "deadlines": deadlines or [],
     }
 
 
@@ -88,7 +91,9 @@ def open_cases():
     visible = visible_unit_ids(current_user)
     if visible is not None:
         stmt = stmt.where(Case.unit_id.in_(visible))
-    return jsonify(cases=[case_json(c) for c in db.session().execute(stmt).scalars()])
+    found = db.session().execute(stmt).scalars().all()
+    running = deadline_source.running_deadlines(c.id for c in found)
+    return jsonify(cases=[case_json(c, running.get(c.id)) for c in found])
 
 
 @bp.get("/officers")
@@ -227,10 +232,11 @@ def pull():
     page = pull_page(s, current_user, cursor)
     assigned = assigned_case_ids(s, current_user)
     latest_catalogue = publication.latest()
+    running = deadline_source.running_deadlines(c.id for c in page.cases)
     return jsonify(cursor=page.cursor.text(), more=page.more, full=page.full, resync=page.resync,
                    resync_complete=page.resync_complete,
                    catalogue_version=latest_catalogue.version if latest_catalogue else None,
-                   cases=[{**case_json(c), "assigned_to_me": c.id in assigned} for c in page.cases],
+                   cases=[{**case_json(c, running.get(c.id)), "assigned_to_me": c.id in assigned} for c in page.cases],
                    assignments=sorted(str(c) for c in assigned),
                    comments=[{"id": e.id, "record_id": str(e.record_id), "action": e.action, "comment": e.comment,
                               "at": e.at.isoformat()} for e in page.reviews])

@@ -510,3 +510,54 @@ def test_withdrawn_records_stay_on_the_timeline_struck_through_with_who_and_why(
     # The English page says it in words.
     english = lead.get(f"/review/cases/{case_id}", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "Withdrawn by 张伟" in english and "Reason for withdrawal" in english
+
+
+def test_a_running_deadline_reaches_the_phone_with_when_to_warn(unit):
+    """A step that starts a clock (行政强制法 art. 25: 扣押 inside the penalty case) puts the case back
+    in the phone's feed with its running deadlines and when to start warning; once met, it is gone."""
+    app, phone, device, lead, *_ = unit
+    case_id, activity_id, items = visit(device, av_reason="当事人拒绝", explanation="更换电池")
+    push_results(sync_push(phone, device.batch(*items)))
+    cursor = pull_all(phone)["cursor"]
+    seize_id = str(uuid.uuid4())
+    seize = device.revision(seize_id, parent_id=activity_id, payload={
+        "activity_id": activity_id, "case_id": case_id, "step_type": "coercion_seal_seize", "measure": "seize",
+        "at": iso(T0 + timedelta(minutes=30)), "av": "body_camera", "av_camera_id": "DSJ-01", "documents": []})
+    assert push_results(sync_push(phone, device.batch(seize)))[0]["status"] == "created"
+    again = pull_all(phone, cursor)
+    [case] = [c for c in again["cases"] if c["id"] == case_id]  # the feed carries the case again
+    [term] = [d for d in case["deadlines"] if d["rule_id"] == "seizure_term"]
+    assert term["label_zh"] == "查封、扣押期限" and term["key"] == f"seizure_term:{seize_id}"
+    due, warn = datetime.fromisoformat(term["due_at"]), datetime.fromisoformat(term["warn_from"])
+    assert timedelta(days=29) < due - T0 < timedelta(days=31) and timedelta(days=1) < due - warn < timedelta(days=5)
+    assert term in next(c for c in phone.get("/api/v1/cases").get_json()["cases"] if c["id"] == case_id)["deadlines"]
+    lift = device.revision(str(uuid.uuid4()), parent_id=activity_id, payload={
+        "activity_id": activity_id, "case_id": case_id, "step_type": "coercion_lift",
+        "at": iso(T0 + timedelta(hours=1)), "av": "body_camera", "av_camera_id": "DSJ-01", "documents": []})
+    push_results(sync_push(phone, device.batch(lift)))
+    [case] = [c for c in pull_all(phone, again["cursor"])["cases"] if c["id"] == case_id]
+    assert not [d for d in case["deadlines"] if d["rule_id"] == "seizure_term"]  # met: no longer running
+
+
+def test_the_lead_sees_which_deadlines_are_due_soon_due_today_or_overdue(unit):
+    app, phone, device, lead, *_ = unit
+    case_id, activity_id, items = visit(device, av_reason="当事人拒绝", explanation="更换电池")
+    preserve = device.revision(str(uuid.uuid4()), parent_id=activity_id, payload={
+        "activity_id": activity_id, "case_id": case_id, "step_type": "penalty_evidence_preservation",
+        "at": iso(T0), "av": "body_camera", "av_camera_id": "DSJ-01", "documents": []})
+    push_results(sync_push(phone, device.batch(*items, preserve)))
+    from fieldapp.models import CaseDeadline
+    from fieldapp.review.labels import deadline_status
+    with app.test_request_context():
+        row = db.session().execute(select(CaseDeadline).where(
+            CaseDeadline.rule_id == "evidence_preservation_decision")).scalar_one()
+        due = row.due_at  # 7 working days on: neither soon nor overdue today
+        assert deadline_status(row, T0) is None
+        assert deadline_status(row, due - timedelta(hours=1)) == "due_today"
+        from fieldapp.compliance.deadline_source import warn_from
+        start = warn_from(due)  # two working days before its day (the default)
+        assert deadline_status(row, start - timedelta(minutes=1)) is None
+        assert deadline_status(row, start + timedelta(minutes=1)) == "due_soon"
+        assert deadline_status(row, due + timedelta(seconds=1)) == "overdue"
+    page = lead.get(f"/review/cases/{case_id}").get_data(as_text=True)
+    assert 'data-status="overdue"' not in page  # nothing has run out yet

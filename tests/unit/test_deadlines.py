@@ -165,6 +165,21 @@ def test_art_25_friday_evening_return():
     assert early.due_at == at(2026, 11, 21, 1, 30)
 
 
+@pytest.mark.parametrize(("due", "days", "warn"), [
+    # Due at 24:00 Wednesday 18 Nov 2026: two working days before that day is Monday 16 Nov.
+    (end_of(date(2026, 11, 18)), 2, at(2026, 11, 16, 0)),
+    # Due at 24:00 Monday 23 Nov: the weekend does not count; Thursday 19 Nov.
+    (end_of(date(2026, 11, 23)), 2, at(2026, 11, 19, 0)),
+    # Due 10:00 Friday 9 Oct 2026, just after National Day (1–7 Oct off): Thursday 8 Oct, then the
+    # holiday is skipped, so the second working day back is Wednesday 30 Sep.
+    (at(2026, 10, 9, 10), 2, at(2026, 9, 30, 0)),
+    # Zero days: the warning starts on the day itself.
+    (at(2026, 11, 20, 18, 30), 0, at(2026, 11, 20, 0)),
+])
+def test_when_the_warning_of_a_deadline_starts(calendars, due, days, warn):
+    assert deadlines.working_days_before(due, days, calendars["library"]) == warn
+
+
 def test_hours_never_consult_the_calendar():
     """art. 25: 24 h from an instant in a year nobody knows."""
     deadline = compute("av_upload", at(2090, 12, 31, 23, 30), Calendar())
