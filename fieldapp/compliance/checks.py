@@ -514,10 +514,13 @@ def act_end_unknown(facts: CaseFacts, ctx: Context) -> Iterator[Hit]:
 
 
 def act_end_from_steps(facts: CaseFacts, ctx: Context) -> datetime | None:
-    """When the act ended by its records: the earliest step of a type that ends it (结案, the
-    licence delivered, the measure lifted or disposed of, the inspection closed)."""
-    times = [parse_time(s.payload.get("at")) for s in facts.of_type("step")
-             if ctx.step_types.get(s.payload.get("step_type"), {}).get("ends_act")]
+    """When the act ended by its records: the earliest step of the case's own kind that ends it
+    (结案, the licence delivered, the measure lifted or disposed of, the inspection closed). A
+    measure taken inside a penalty case ends with its lifting, the case does not."""
+    def ends(step: RecordFact) -> bool:
+        step_type = ctx.step_types.get(step.payload.get("step_type"), {})
+        return bool(step_type.get("ends_act")) and step_type.get("kind") == facts.kind
+    times = [parse_time(s.payload.get("at")) for s in facts.of_type("step") if ends(s)]
     return min((t for t in times if t), default=None)
 
 

@@ -25,7 +25,7 @@ from .labels import _zh
 from .messages import message_for
 from .pending import pending_syncs
 from .roles import DECIDERS, REVIEWERS
-from .timeline import case_timeline
+from .timeline import case_timeline, desk_steps
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PAGE = 100
@@ -203,12 +203,15 @@ def case_page(case_id: uuid.UUID):
     blockers = cases.archive_blockers(case_id) if can_decide and case.archived_at is None else []
     rules = engine.finding_rules()
     blocks = case_timeline(case_id)
+    desk = desk_steps(case_id)
     shown = {f.id: f for f in findings}
     for block in blocks:  # the timeline's findings are the same open ones, keyed the same way
         for entry in (block.activity, *block.items):
             shown.update((f.id, f) for f in entry.findings)
+    for entry in desk:
+        shown.update((f.id, f) for f in entry.findings)
     flags = cases.case_flags()
-    return render_template("review/case.html", case=case, blocks=blocks, findings=findings,
+    return render_template("review/case.html", case=case, blocks=blocks, desk=desk, findings=findings,
                            blockers=blockers,
                            finding_states=_finding_states(shown.values(), rules,
                                                           can_decide=can_decide and case.archived_at is None),

@@ -123,3 +123,28 @@ def case_timeline(case_id: uuid.UUID) -> list[ActivityBlock]:
                                     state.updated_at.isoformat() if state else None,
                                     answer_to_last_return(activity.id, events)))
     return blocks
+
+
+def desk_steps(case_id: uuid.UUID) -> list[Entry]:
+    """Steps recorded at the desk (filing approval, decisions, extensions, service by post or
+    notice, closing…): signed revisions like any other, belonging to the case, not to a visit."""
+    s = db.session()
+    case = s.get(Case, case_id)
+    if case is None:
+        return []
+    signer = aliased(User)
+    rows = s.execute(select(SyncedRecord, Revision, User.name, signer.name)
+                     .join(Revision, and_(Revision.record_id == SyncedRecord.id,
+                                          Revision.revision == SyncedRecord.head_revision))
+                     .join(User, User.id == SyncedRecord.author_id)
+                     .join(signer, signer.id == Revision.author_id)
+                     .where(SyncedRecord.case_id == case_id, SyncedRecord.unit_id == case.unit_id,
+                            SyncedRecord.record_type == "step", SyncedRecord.parent_id.is_(None))).all()
+    findings: dict[uuid.UUID, list[Finding]] = {}
+    if rows:
+        for f in s.execute(select(Finding).where(Finding.case_id == case_id, Finding.resolved_at.is_(None),
+                                                 Finding.record_id.in_([rec.id for rec, *_ in rows]))).scalars():
+            findings.setdefault(f.record_id, []).append(f)
+    entries = [Entry(rec, rev, name, parse_time((rev.payload or {}).get("at")), media_of_head(rec),
+                     findings.get(rec.id, []), head_author) for rec, rev, name, head_author in rows]
+    return sorted(entries, key=lambda e: (e.at or e.head.received_at))

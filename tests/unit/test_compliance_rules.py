@@ -396,6 +396,9 @@ ROWS = [
     # ── art. 25: "act ended" follows from the steps and starts the 30 days to file ───────────────
     Row("filing_late", "art. 25", "结案 recorded 40 days ago, not filed: the clock ran from the step",
         case(activity(), at_day("penalty_case_closing", 0)), True, context(T0 + timedelta(days=40))),
+    Row("filing_late", "art. 25", "a 扣押 lifted inside a penalty case does not end the penalty act",
+        case(activity(), at_day("coercion_seal_seize", 0), at_day("coercion_lift", 2)), False,
+        context(T0 + timedelta(days=60))),
     Row("filing_late", "art. 25", "the measure lifted 10 days ago: still in time",
         case(activity(), at_day("coercion_seal_seize", 0), at_day("coercion_lift", 20), kind="coercion"), False,
         context(T0 + timedelta(days=30))),
