@@ -256,6 +256,16 @@ CAPTURE_STRINGS = {
     "service_document_needed": _l("Name at least one document left."),
     "withdraw_synced_explained": _l("This item is already on the server. Withdrawing keeps it there, marked as "
                                     "withdrawn with your reason, for the lead to see."),
+    # The running deadlines of the unit's cases (from the last pull): on the start screen those that
+    # warn now, on a case's screen all of them.
+    "desk_step": _l("Record a step made at the desk"),
+    "desk_steps": _l("Steps made at the desk"),
+    "deadlines": _l("Deadlines"),
+    "deadlines_due_soon": _l("Deadlines due soon"),
+    "deadline_due_by": _l("Due by"),
+    "deadline_overdue": _l("Overdue"),
+    "deadline_due_today": _l("Due today"),
+    "deadline_due_soon": _l("Due soon"),
 }
 
 

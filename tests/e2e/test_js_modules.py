@@ -1,10 +1,12 @@
 """The capture ES modules run in the real browser: creditcode.js and idcard.js agree with the Python
-rules, and exif.js reads the EXIF that Pillow writes (both byte orders) and never throws on junk."""
+rules, exif.js reads the EXIF that Pillow writes (both byte orders) and never throws on junk, and
+deadlines.js tells which deadlines warn, at the boundaries, in any zone the phone is set to."""
 from __future__ import annotations
 
 import base64
 import io
 import random
+from datetime import UTC, datetime, timedelta, timezone
 from fractions import Fraction
 
 import pytest
@@ -12,6 +14,7 @@ from PIL import Image, TiffImagePlugin
 
 from fieldapp.rules.credit_code import ALPHABET, check_credit_code
 from fieldapp.rules.id_card import CHECKS, check_id_number
+from tests.e2e.conftest import PHONE
 
 pytestmark = pytest.mark.e2e
 
@@ -286,3 +289,110 @@ def test_truncated_image_data_still_yields_complete_exif(js):
     data = make_jpeg()
     got = read_exif(js, data[: len(data) - 100])
     assert got["takenAt"] == "2024-06-15T14:03:27" and got["latE6"] == micro((36, 49, 30.5), "N")
+
+
+# --- Deadlines due soon (deadlines.js) -----------------------------------------------------------
+# The server sends each open case's running deadlines: due_at, and warn_from (its working days before
+# the due day, counted on the server's calendar). A deadline counted in days ends at 24:00 Asia/Shanghai
+# of its last day, sent as 00:00 of the next day (rules/deadlines.py), which belongs to the day before.
+
+SHANGHAI = timezone(timedelta(hours=8))
+
+
+def sh(text: str | None) -> str | None:
+    """Shanghai wall time ("2026-11-18 10:00[:ss]") as the server sends instants: ISO 8601 in UTC."""
+    if text is None:
+        return None
+    return datetime.fromisoformat(text).replace(tzinfo=SHANGHAI).astimezone(UTC).isoformat()
+
+
+# (due_at, warn_from, now: Shanghai wall times; the status). Wednesday 18 November 2026 is "today".
+STATUS_ROWS = {
+    # warn_from 00:00 Wed 18 Nov of a deadline due at 24:00 Friday: a second (a millisecond) either side.
+    "before warn_from": ("2026-11-21 00:00", "2026-11-18 00:00", "2026-11-17 23:59:59", "later"),
+    "a millisecond before warn_from": ("2026-11-21 00:00", "2026-11-18 00:00", "2026-11-17 23:59:59.999", "later"),
+    "at warn_from": ("2026-11-21 00:00", "2026-11-18 00:00", "2026-11-18 00:00", "due_soon"),
+    "just after warn_from": ("2026-11-21 00:00", "2026-11-18 00:00", "2026-11-18 00:00:01", "due_soon"),
+    # Due today at 23:59, and at 24:00 (the end of today, sent as tomorrow 00:00) — tomorrow just after it is not today.
+    "due today 23:59": ("2026-11-18 23:59", "2026-11-16 00:00", "2026-11-18 10:00", "due_today"),
+    "due today 24:00 (tomorrow 00:00)": ("2026-11-19 00:00", "2026-11-16 00:00", "2026-11-18 10:00", "due_today"),
+    "due tomorrow 00:00:01, warning": ("2026-11-19 00:00:01", "2026-11-16 00:00", "2026-11-18 10:00", "due_soon"),
+    "due tomorrow 00:01, no warning yet": ("2026-11-19 00:01", "2026-11-19 00:00", "2026-11-18 10:00", "later"),
+    "due today though its warning starts later": ("2026-11-18 23:59", "2026-11-19 00:00", "2026-11-18 10:00", "due_today"),
+    # Overdue by a second, and not at the due instant itself.
+    "a second before due": ("2026-11-18 17:00", "2026-11-16 00:00", "2026-11-18 16:59:59", "due_today"),
+    "at due": ("2026-11-18 17:00", "2026-11-16 00:00", "2026-11-18 17:00", "due_today"),
+    "overdue by a second": ("2026-11-18 17:00", "2026-11-16 00:00", "2026-11-18 17:00:01", "overdue"),
+    "24:00 at midnight": ("2026-11-19 00:00", "2026-11-16 00:00", "2026-11-19 00:00", "due_today"),
+    "24:00 overdue by a second": ("2026-11-19 00:00", "2026-11-16 00:00", "2026-11-19 00:00:01", "overdue"),
+    "overdue without warn_from": ("2026-11-18 17:00", None, "2026-11-19 09:00", "overdue"),
+    "overdue for days": ("2026-11-10 00:00", "2026-11-06 00:00", "2026-11-18 10:00", "overdue"),
+    # "Today" is the date in Shanghai, not in UTC.
+    "same day in Shanghai, not in UTC": ("2026-11-19 09:00", None, "2026-11-19 07:30", "due_today"),
+    "same day in UTC, not in Shanghai": ("2026-11-19 00:30", None, "2026-11-18 23:30", "later"),
+    "no warn_from": ("2026-11-23 00:00", None, "2026-11-18 10:00", "later"),
+}
+
+
+def _status_rows() -> list[tuple[str, dict, str, str]]:
+    rows = [(name, {"key": "k", "due_at": sh(due), "warn_from": sh(warn)}, sh(now), want)
+            for name, (due, warn, now, want) in STATUS_ROWS.items()]
+    now = sh("2026-11-18 17:00:01")
+    rows += [  # what a server or a cache might hold
+        ("no due_at", {"key": "k", "warn_from": sh("2026-11-16 00:00")}, now, "later"),
+        ("unreadable due_at", {"key": "k", "due_at": "next week", "warn_from": sh("2026-11-16 00:00")}, now, "later"),
+        ("Z and microseconds", {"key": "k", "due_at": "2026-11-18T09:00:00.000000Z"}, now, "overdue"),
+        ("written without a zone: UTC", {"key": "k", "due_at": "2026-11-18T09:00:00"}, now, "overdue"),
+        ("+08:00", {"key": "k", "due_at": "2026-11-18T17:00:00+08:00"}, now, "overdue"),
+        ("+08:00, a second early", {"key": "k", "due_at": "2026-11-18T17:00:00+08:00"}, sh("2026-11-18 17:00"),
+         "due_today"),
+    ]
+    return rows
+
+
+# The phone's own zone must not matter: the days are Shanghai's.
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "America/Los_Angeles", "UTC"])
+def test_deadline_status_at_the_boundaries(live, browser, zone):
+    server, _app = live
+    context = browser.new_context(**PHONE, timezone_id=zone)
+    try:
+        page = context.new_page()
+        page.goto(server.url + "/help")
+        rows = _status_rows()
+        got = page.evaluate("""async (rows) => {
+            const m = await import('/static/js/capture/deadlines.js');
+            return rows.map(([, deadline, now]) => m.deadlineStatus(deadline, new Date(now)));
+        }""", rows)
+    finally:
+        context.close()
+    assert dict(zip([r[0] for r in rows], got, strict=True)) == {r[0]: r[3] for r in rows}
+
+
+def _deadline(key: str, due: str, warn: str | None) -> dict:
+    return {"key": key, "rule_id": key, "label_zh": key, "label_en": key, "due_at": sh(due), "warn_from": sh(warn)}
+
+
+def test_due_soon_lists_what_warns_overdue_first_then_by_due_time(js):
+    cases = [
+        {"id": "a", "deadlines": [_deadline("a-later", "2026-12-10 00:00", "2026-12-08 00:00"),
+                                  _deadline("a-soon", "2026-11-21 00:00", "2026-11-18 00:00")]},
+        {"id": "old-server"},  # no deadlines field: none
+        {"id": "null", "deadlines": None},
+        {"id": "d", "deadlines": [_deadline("d-today", "2026-11-19 00:00", "2026-11-17 00:00"),
+                                  _deadline("d-overdue", "2026-11-17 17:00", "2026-11-13 00:00")]},
+        {"id": "e", "deadlines": [None, _deadline("e-overdue", "2026-11-16 12:00", "2026-11-12 00:00"),
+                                  _deadline("e-soon-earlier", "2026-11-20 10:00", "2026-11-18 00:00")]},
+        {"id": "none", "deadlines": []},
+    ]
+    got = js.evaluate("""async ([cases, now]) => {
+        const m = await import('/static/js/capture/deadlines.js');
+        const due = m.dueSoon(cases, new Date(now));
+        return { rows: due.map((d) => [d.case.id, d.deadline.key, d.status]),
+                 same: due.every((d) => cases.includes(d.case)),
+                 none: m.dueSoon([], new Date(now)), old: m.dueSoon(undefined, new Date(now)) };
+    }""", [cases, sh("2026-11-18 10:00")])
+    assert got["rows"] == [["e", "e-overdue", "overdue"], ["d", "d-overdue", "overdue"],
+                           ["d", "d-today", "due_today"], ["e", "e-soon-earlier", "due_soon"],
+                           ["a", "a-soon", "due_soon"]]
+    assert got["same"], "each row carries the case object itself"
+    assert got["none"] == [] and got["old"] == []

@@ -1,6 +1,7 @@
 // The officer's capture app: a hash-routed single page that works entirely from IndexedDB, so it
 // runs the same with or without signal.
 
+import { deskStepForm } from "./views/desk.js";
 import { answerForm } from "./views/review.js";
 import { t } from "../i18n.js";
 import { StoreUpgradeFailed, count, openStore } from "./store.js";
@@ -29,6 +30,7 @@ const ROUTES = [
   [/^#\/cases\/new$/, () => newCaseForm(root)],
   [/^#\/cases\/([\w-]+)$/, (id) => caseView(root, id)],
   [/^#\/cases\/([\w-]+)\/activity\/new$/, (id) => newActivityForm(root, id)],
+  [/^#\/cases\/([\w-]+)\/desk-step\/new$/, (id) => deskStepForm(root, id)],
   [/^#\/activities\/([\w-]+)$/, (id) => activityView(root, id)],
   [/^#\/activities\/([\w-]+)\/step\/new$/, (id) => stepForm(root, id)],
   [/^#\/activities\/([\w-]+)\/service\/new$/, (id) => serviceForm(root, id)],

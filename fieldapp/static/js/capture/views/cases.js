@@ -1,26 +1,58 @@
-// The case list (server cases cached while online, plus cases opened on this phone) and the form
-// to open a case on site.
+// The case list (server cases cached while online, plus cases opened on this phone) with the
+// deadlines due soon above it, and the form to open a case on site.
 
-import { h, field, label, mount } from "../dom.js";
+import { h, field, label, mount, showTime } from "../dom.js";
 import { t } from "../../i18n.js";
 import { recordsOfType, saveRevision, children } from "../records.js";
 import { currentCatalogue, serverCases } from "../server.js";
 import { checkCreditCode } from "../creditcode.js";
+import { caseDeadlines, deadlinesOf, dueSoon } from "../deadlines.js";
 import { badge, backLink, navigate, saveWithFeedback, screen, setCaptureInProgress } from "../ui.js";
 
 export async function allCases() {
   const [server, local] = await Promise.all([serverCases(), recordsOfType("case")]);
+  const serverById = new Map(server.map((c) => [c.id, c]));
   const fromServer = server.map((c) => ({ id: c.id, source: "server", kind: c.kind, party_name: c.party_name,
                                           case_number: c.case_number, flags: c.flags || [], record: null,
-                                          assigned: Boolean(c.assigned_to_me) }));
+                                          assigned: Boolean(c.assigned_to_me), deadlines: deadlinesOf(c) }));
+  // A case opened here that the server already holds runs the deadlines the server sent for it.
   const fromPhone = local.filter((r) => !r.payload.withdrawn).map((r) => ({
     id: r.id, source: "phone", kind: r.payload.kind, party_name: r.payload.party_name,
-    case_number: r.payload.case_number, flags: r.payload.flags || [], record: r }));
+    case_number: r.payload.case_number, flags: r.payload.flags || [], record: r,
+    deadlines: deadlinesOf(serverById.get(r.id)) }));
   return [...fromPhone, ...fromServer];
 }
 
 export async function findCase(caseId) {
   return (await allCases()).find((c) => c.id === caseId) || null;
+}
+
+const DEADLINE_TAG = {
+  overdue: ["tag danger", "deadline_overdue"], due_today: ["tag warn", "deadline_due_today"],
+  due_soon: ["tag warn", "deadline_due_soon"],
+};
+
+// The status of a deadline as a tag; a deadline not yet warned of ("later") has none.
+function deadlineTag(status) {
+  const tag = DEADLINE_TAG[status];
+  return tag ? h("span", { class: tag[0], "data-testid": "deadline-tag" }, t(tag[1])) : null;
+}
+
+const deadlineText = (deadline) =>
+  `${label(deadline) || deadline.key || ""} · ${t("deadline_due_by")} ${showTime(deadline.due_at)}`;
+
+// The deadlines of the unit's open cases that warn now, from the cases of the last pull (so also
+// offline): nothing at all when none does.
+function dueSoonSection(cases) {
+  const due = dueSoon(cases.filter((c) => c.source === "server"), new Date());
+  if (!due.length) return null;
+  return h("section", { class: "due-soon", "aria-labelledby": "due-soon-title" },
+    h("h2", { id: "due-soon-title" }, t("deadlines_due_soon")),
+    h("ul", { class: "list", "data-testid": "due-soon" }, due.map(({ case: c, deadline, status }) =>
+      h("li", { class: "row", "data-testid": "due-soon-item", "data-status": status },
+        h("a", { href: `#/cases/${c.id}`, class: "row-link" },
+          h("strong", {}, c.party_name), h("span", { class: "meta" }, deadlineText(deadline))),
+        deadlineTag(status)))));
 }
 
 export async function casesView(root) {
@@ -34,6 +66,7 @@ export async function casesView(root) {
     c.assigned ? h("span", { class: "tag", "data-testid": "assigned-to-me" }, t("assigned_to_me")) : null));
   mount(root, screen(t("cases"),
     catalogue ? null : h("p", { class: "warning" }, t("no_catalogue")),
+    dueSoonSection(cases),
     h("a", { href: "#/cases/new", class: "button primary big" }, t("new_case")),
     h("ul", { class: "list" }, items.length ? items : h("li", {}, t("no_cases")))));
 }
@@ -82,10 +115,22 @@ export async function caseView(root, caseId) {
   if (!found) return mount(root, backLink("#/"), screen(t("not_found")));
   const kinds = Object.fromEntries((catalogue?.kinds || []).map((k) => [k.id, k]));
   const activities = await children(caseId, "activity");
+  // Steps made at the desk belong to the case itself (no visit): the payload names it.
+  const deskSteps = (await recordsOfType("step")).filter((r) => !r.parent_id && r.payload.case_id === caseId && !r.withdrawn)
+    .sort((a, b) => (a.payload.at || "").localeCompare(b.payload.at || ""));
+  const stepTypes = Object.fromEntries((catalogue?.step_types || []).map((s) => [s.id, s]));
+  const deadlines = caseDeadlines(found, new Date());
   mount(root, backLink("#/"), screen(found.party_name,
     h("p", { class: "meta" }, `${label(kinds[found.kind])} · ${found.case_number || t("no_case_number")}`),
     found.record ? h("p", {}, badge(found.record), " ", t("case_proposal_note")) : null,
+    deadlines.length ? [h("h2", {}, t("deadlines")), h("ul", { class: "list" }, deadlines.map(({ deadline, status }) =>
+      h("li", { class: "row", "data-testid": "case-deadline", "data-status": status },
+        h("span", { class: "row-text" }, deadlineText(deadline)), deadlineTag(status))))] : null,
     h("a", { href: `#/cases/${caseId}/activity/new`, class: "button primary big" }, t("start_activity")),
+    h("a", { href: `#/cases/${caseId}/desk-step/new`, class: "button", "data-testid": "desk-step-link" }, t("desk_step")),
+    deskSteps.length ? [h("h2", {}, t("desk_steps")), h("ul", { class: "list", "data-testid": "desk-steps" }, deskSteps.map((r) =>
+      h("li", { class: "row", "data-testid": "desk-step" }, `${label(stepTypes[r.payload.step_type]) || r.payload.step_type} · ${showTime(r.payload.at)}`,
+        badge(r))))] : null,
     h("h2", {}, t("activities")),
     h("ul", { class: "list" }, activities.length ? activities.map((a) => h("li", { class: "row" },
       h("a", { href: `#/activities/${a.id}`, class: "row-link", "data-testid": "activity-link" },
