@@ -466,6 +466,29 @@ def document_required_not_applicable(facts: CaseFacts, ctx: Context) -> Iterator
                       {"step_type": step_type["id"], "not_applicable": required_na})
 
 
+# ---- 民事诉讼法 art. 95: service by public notice is the last resort ---------------------------------
+# Only when the party cannot be found, or the other ways of service were tried and failed; it counts
+# as served 30 days after publication (the timeline shows that date).
+
+OTHER_SERVICE_STEPS = ("penalty_service_in_person", "penalty_service_by_leaving", "penalty_service_by_post")
+
+
+@check("service_by_notice_unjustified")
+def service_by_notice_unjustified(facts: CaseFacts, ctx: Context) -> Iterator[Hit]:
+    for notice in facts.of_type("step"):
+        if notice.payload.get("step_type") != "penalty_service_by_notice":
+            continue
+        published = parse_time(notice.payload.get("at"))
+        reason = notice.payload.get("notice_reason")
+        tried = [s for s in facts.of_type("step") if s.payload.get("step_type") in OTHER_SERVICE_STEPS] \
+            + facts.of_type("service")
+        tried_before = any(published and (t := parse_time(s.payload.get("at"))) and t < published for s in tried)
+        if reason == "whereabouts_unknown" or (reason == "other_methods_failed" and tried_before):
+            continue
+        yield Hit("service_by_notice_unjustified", str(notice.id), notice.id,
+                  {"reason": reason or "not_given", "other_service_tried": tried_before})
+
+
 # ---- statutory periods the records start (行政处罚法 arts. 56, 60, 61; 行政强制法 arts. 19, 25, 27) ---
 
 def _clock_hits(finding_id: str):

@@ -176,6 +176,7 @@ DETAIL_KEYS = {
     "met_at": _l("met"), "testing_periods_not_counted": _l("testing periods not counted (party not told in writing)"),
     "extension_not_counted": _l("extension not counted"),
     "files": _l("files whose original is not yet stored"),
+    "other_service_tried": _l("another way of service tried first"),
 }
 DETAIL_VALUES = {
     "report_to_head": _l("report to the unit head"), "written_explanation": _l("written explanation"),
@@ -192,6 +193,9 @@ DETAIL_VALUES = {
     # why an extension of a seizure does not count (clocks._extension_counts)
     "approved_after_expiry": _l("approved after the term ran out"),
     "not_notified_in_writing": _l("the party was not told in writing"),
+    # why a document was served by public notice (民事诉讼法 art. 95)
+    "not_given": _l("not given"), "whereabouts_unknown": _l("the party cannot be found"),
+    "other_methods_failed": _l("the other ways of service failed"),
 }
 
 
@@ -248,6 +252,17 @@ def deadline_status_label(status: str | None) -> str:
     return str(DEADLINE_STATUS[status]) if status else ""
 
 
+def deemed_served(payload: dict):
+    """民事诉讼法 art. 95: a document served by public notice counts as served 30 days after it was
+    published; None for any other step."""
+    from datetime import timedelta
+
+    if payload.get("step_type") != "penalty_service_by_notice":
+        return None
+    published = parse_when(payload.get("at"))
+    return published + timedelta(days=30) if published else None
+
+
 def av_answer_label(payload: dict) -> str:
     """How a step or 留置送达 answered "recorded on audio/video?" (decision record 010), older
     phones' 是/否 included; "" when it was not asked."""
@@ -287,7 +302,7 @@ def init_app(app) -> None:
         is_reviewer=lambda user: bool(user.roles & frozenset(REVIEWERS)), record_type_label=record_type_label,
         media_flag_label=media_flag_label, review_action_label=review_action_label, step_label=step_label,
         deadline_label=deadline_label, calendar_warning=calendar_warning, finding_detail=finding_detail,
-        av_answer_label=av_answer_label, deadline_status=deadline_status, deadline_status_label=deadline_status_label,
+        av_answer_label=av_answer_label, deemed_served=deemed_served, deadline_status=deadline_status, deadline_status_label=deadline_status_label,
         cite=cite, kind_label=kind_label, stage_label=stage_label, finding_title=finding_title,
         history_label=history_label, revision_reason_label=revision_reason_label, media_kind_label=media_kind_label,
         mime_label=mime_label, interruption_reason_label=interruption_reason_label, relation_label=relation_label,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -181,3 +182,22 @@ def test_an_emergency_measure_whose_report_is_missing_is_a_finding_at_24_hours(d
     push_results(sync_push(desk_client, desk_key.batch(report)))
     _, findings, _ = state(app, case_id, measure_at + timedelta(days=20))
     assert "emergency_report_missing" not in findings
+
+
+def test_service_by_public_notice_is_the_last_resort_and_counts_30_days_on(desk):
+    """民事诉讼法 art. 95: only when the party cannot be found or other ways failed; served 30 days
+    after publication."""
+    app, phone, device, desk_client, desk_key, case_id = desk
+    decision = desk_step(desk_key, case_id, "penalty_decision", T0, ["行政处罚决定书"], handed_over_on_spot=False)
+    hasty = desk_step(desk_key, case_id, "penalty_service_by_notice", T0 + timedelta(days=2),
+                      ["行政处罚文书送达公告", "网页截屏"], notice_reason="other_methods_failed")
+    push_results(sync_push(desk_client, desk_key.batch(decision, hasty)))
+    _, findings, _ = state(app, case_id, T0 + timedelta(days=3))
+    assert "service_by_notice_unjustified" in findings  # nothing else was tried first
+    post = desk_step(desk_key, case_id, "penalty_service_by_post", T0 + timedelta(days=1), ["邮寄凭证", "邮寄回执"])
+    push_results(sync_push(desk_client, desk_key.batch(post)))
+    _, findings, _ = state(app, case_id, T0 + timedelta(days=3))
+    assert "service_by_notice_unjustified" not in findings  # the post came back first
+    page = desk_client.get(f"/review/cases/{case_id}").get_data(as_text=True)
+    deemed = (T0 + timedelta(days=32)).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d")
+    assert 'data-testid="deemed-served"' in page and deemed in page

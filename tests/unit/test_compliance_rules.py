@@ -373,6 +373,16 @@ ROWS = [
     Row("decision_service_late", "行政处罚法 art. 61", "not handed over, served on day 14",
         case(activity(), at_day("penalty_decision", 0, handed_over_on_spot=False), at_day("penalty_service_by_post", 14)),
         True, context(T0 + timedelta(days=60))),
+    # ── 民事诉讼法 art. 95: service by public notice only as the last resort ──────────────────────
+    Row("service_by_notice_unjustified", "民事诉讼法 art. 95", "the party cannot be found",
+        case(activity(), at_day("penalty_service_by_notice", 3, notice_reason="whereabouts_unknown")), False),
+    Row("service_by_notice_unjustified", "民事诉讼法 art. 95", "after service by post failed",
+        case(activity(), at_day("penalty_service_by_post", 1), at_day("penalty_service_by_notice", 9,
+                                                                      notice_reason="other_methods_failed")), False),
+    Row("service_by_notice_unjustified", "民事诉讼法 art. 95", "'other ways failed' but none was tried",
+        case(activity(), at_day("penalty_service_by_notice", 3, notice_reason="other_methods_failed")), True),
+    Row("service_by_notice_unjustified", "民事诉讼法 art. 95", "no reason for the public notice",
+        case(activity(), at_day("penalty_service_by_notice", 3)), True),
     # ── 行政强制法 art. 19: the report after an emergency measure ──────────────────────────────────
     Row("emergency_report_missing", "行政强制法 art. 19", "reported to the head after 20 hours",
         case(activity(), at_day("coercion_seal_seize", 0, emergency=True), at_day("coercion_emergency_report", 20 / 24),

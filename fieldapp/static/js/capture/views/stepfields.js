@@ -49,6 +49,18 @@ const FIELDS = {
                             party_told_at: fromLocalInput(told.input.value) }) };
   },
 };
+// 民事诉讼法 art. 95: service by public notice only when the party cannot be found or the other
+// ways failed; the answer is required, with no default.
+FIELDS.penalty_service_by_notice = () => {
+  const radios = ["whereabouts_unknown", "other_methods_failed"].map((value) =>
+    h("input", { type: "radio", name: "notice_reason", value }));
+  return {
+    element: h("fieldset", {}, h("legend", {}, t("notice_reason")),
+      radios.map((r) => h("label", { class: "check" }, r, t(`notice_${r.value}`)))),
+    read: () => ({ notice_reason: radios.find((r) => r.checked)?.value || null }),
+    problem: () => (radios.some((r) => r.checked) ? null : "notice_reason_needed"),
+  };
+};
 FIELDS.penalty_on_the_spot_decision = FIELDS.penalty_decision;
 
 // { element, read() → the extra payload fields, problem() → a string key or null } for a step type.
