@@ -38,6 +38,8 @@ class Case(Base):
     act_ended_reason: Mapped[str | None] = mapped_column(Text)
     archived_at: Mapped[datetime | None]
     archived_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    # The inspection a penalty case was opened from on the spot (to take 先行登记保存 or a measure).
+    linked_case_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("cases.id"))
 
     unit: Mapped[Unit] = relationship()
 

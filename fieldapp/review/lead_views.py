@@ -211,7 +211,10 @@ def case_page(case_id: uuid.UUID):
     for entry in desk:
         shown.update((f.id, f) for f in entry.findings)
     flags = cases.case_flags()
-    return render_template("review/case.html", case=case, blocks=blocks, desk=desk, findings=findings,
+    # An inspection and the penalty case opened from it on the spot point at each other.
+    linked = [c for c in s.execute(select(Case).where(
+        (Case.id == case.linked_case_id) | (Case.linked_case_id == case.id))).scalars() if c.unit_id == case.unit_id]
+    return render_template("review/case.html", case=case, blocks=blocks, linked_cases=linked, desk=desk, findings=findings,
                            blockers=blockers,
                            finding_states=_finding_states(shown.values(), rules,
                                                           can_decide=can_decide and case.archived_at is None),

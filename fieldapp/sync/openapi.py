@@ -211,6 +211,7 @@ def _case_schemas() -> dict:
             "status": string("open | closed | archived | withdrawn"),
             "origin": string("server | phone", enum=["server", "phone"]),
             "updated_at": date_time(),
+            "linked_case_id": nullable(uuid_string("The inspection this penalty case was opened from on the spot.")),
             "deadlines": array(obj({
                 "key": string(), "rule_id": string("A rule of rules/deadlines.toml."),
                 "label_zh": string(), "label_en": string(), "due_at": date_time(),

@@ -209,11 +209,22 @@ def _apply_case_proposal(record_id: uuid.UUID, envelope: dict, author: Author) -
                    party_credit_code=(payload.get("credit_code") or None) and str(payload["credit_code"])[:18],
                    party_address=(payload.get("address") or None) and str(payload["address"])[:300],
                    flags=[f for f in payload.get("flags", []) if isinstance(f, str)][:10],
+                   linked_case_id=_linked_case(payload.get("linked_case_id"), author),
                    origin="phone", created_by=author.id))
         record_change("case", record_id, unit_id=author.unit_id)
     elif case is not None and payload.get("withdrawn") and case.origin == "phone":
         case.status = "withdrawn"
         record_change("case", record_id, unit_id=author.unit_id)
+
+
+def _linked_case(value, author: Author) -> uuid.UUID | None:
+    """The inspection a penalty case was opened from, if it is a case of the author's own unit."""
+    try:
+        case_id = uuid.UUID(str(value)) if value else None
+    except ValueError:
+        return None
+    case = db.session().get(Case, case_id) if case_id else None
+    return case.id if case is not None and case.unit_id == author.unit_id else None
 
 
 @dataclass

@@ -78,6 +78,7 @@ def case_json(case: Case, deadlines: list | None = None) -> dict:
         "party_name": case.party_name, "party_credit_code": case.party_credit_code,
         "party_address": case.party_address, "flags": case.flags or [], "status": case.status,
         "origin": case.origin, "updated_at": case.updated_at.isoformat(),
+        "linked_case_id": str(case.linked_case_id) if case.linked_case_id else None,
         # The case's running deadlines, so the phone warns of them offline from its last pull.
         "deadlines": deadlines or [],
     }

@@ -561,3 +561,31 @@ def test_the_lead_sees_which_deadlines_are_due_soon_due_today_or_overdue(unit):
         assert deadline_status(row, due + timedelta(seconds=1)) == "overdue"
     page = lead.get(f"/review/cases/{case_id}").get_data(as_text=True)
     assert 'data-status="overdue"' not in page  # nothing has run out yet
+
+
+def test_a_penalty_case_opened_on_the_spot_from_an_inspection_names_it(unit):
+    """Issue: 先行登记保存 from an inspection is taken by opening the penalty case on the spot and
+    linking the two; a link to another unit's case is dropped."""
+    app, phone, device, lead, other, officer, _ = unit
+    from fieldapp.models import User
+    from fieldapp.review import cases as case_service
+    with app.app_context(), db.transaction():
+        unit_id = db.session().get(User, officer.user_id).unit_id
+        inspection = case_service.create_case(unit_id, officer.user_id, kind="inspection", party_name="齐都镇某超市")
+        inspection_id = str(inspection.id)
+    opened = device.revision(str(uuid.uuid4()), record_type="case", payload={
+        "kind": "penalty", "party_name": "齐都镇某超市", "credit_code": None, "address": None, "case_number": None,
+        "flags": [], "linked_case_id": inspection_id})
+    foreign = device.revision(str(uuid.uuid4()), record_type="case", payload={
+        "kind": "penalty", "party_name": "别处", "flags": [], "linked_case_id": str(uuid.uuid4())})
+    assert [r["status"] for r in push_results(sync_push(phone, device.batch(opened, foreign)))] == ["created"] * 2
+    with app.app_context():
+        assert str(db.session().get(Case, uuid.UUID(opened["record_id"])).linked_case_id) == inspection_id
+        assert db.session().get(Case, uuid.UUID(foreign["record_id"])).linked_case_id is None
+    penalty_page = lead.get(f"/review/cases/{opened['record_id']}").get_data(as_text=True)
+    assert 'data-testid="linked-case"' in penalty_page and "由行政检查转立案" in penalty_page
+    assert f"/review/cases/{inspection_id}" in penalty_page
+    inspection_page = lead.get(f"/review/cases/{inspection_id}").get_data(as_text=True)
+    assert "由本次检查转立案的处罚案件" in inspection_page and f"/review/cases/{opened['record_id']}" in inspection_page
+    [pulled] = [c for c in pull_all(phone)["cases"] if c["id"] == opened["record_id"]]
+    assert pulled["linked_case_id"] == inspection_id

@@ -181,6 +181,19 @@ def test_an_offline_visit_writes_what_the_rules_read(live, page, authenticators,
     assert [o["cert_no"] for o in service["officers"]] == ["37030300401", "37030300302"]
     assert service["officers"][0]["signature"] and service["officers"][1]["signature"] is None
 
+    # Still offline: the inspection turns into a penalty case on the spot, the party carried over
+    # and the inspection named, so 先行登记保存 can be taken there.
+    inspection = records_of(page, "case")[0]
+    page.goto(f"{server.url}/#/cases/{inspection['id']}")
+    page.get_by_test_id("open-penalty-case").click()
+    assert page.get_by_label("执法类别").input_value() == "penalty"
+    assert page.get_by_label("当事人", exact=True).input_value() == "临淄区齐都镇鲜果超市"
+    page.get_by_role("button", name="保存").click()
+    page.get_by_test_id("desk-step-link").wait_for()
+    [opened] = [c for c in records_of(page, "case") if c["payload"]["kind"] == "penalty"]
+    assert opened["payload"]["linked_case_id"] == inspection["id"]
+    assert opened["payload"]["party_name"] == "临淄区齐都镇鲜果超市"
+
 
 def test_a_synced_step_is_withdrawn_with_its_reason(live, page, authenticators, tmp_path):
     from fieldapp import db

@@ -28,6 +28,7 @@ const START_PULL_WAIT_MS = 8_000;
 const ROUTES = [
   [/^#?\/?$/, () => casesView(root)],
   [/^#\/cases\/new$/, () => newCaseForm(root)],
+  [/^#\/cases\/new\?from=([\w-]+)$/, (id) => newCaseForm(root, id)],
   [/^#\/cases\/([\w-]+)$/, (id) => caseView(root, id)],
   [/^#\/cases\/([\w-]+)\/activity\/new$/, (id) => newActivityForm(root, id)],
   [/^#\/cases\/([\w-]+)\/desk-step\/new$/, (id) => deskStepForm(root, id)],

@@ -14,11 +14,13 @@ export async function allCases() {
   const serverById = new Map(server.map((c) => [c.id, c]));
   const fromServer = server.map((c) => ({ id: c.id, source: "server", kind: c.kind, party_name: c.party_name,
                                           case_number: c.case_number, flags: c.flags || [], record: null,
+                                          party_credit_code: c.party_credit_code || null, party_address: c.party_address || null,
                                           assigned: Boolean(c.assigned_to_me), deadlines: deadlinesOf(c) }));
   // A case opened here that the server already holds runs the deadlines the server sent for it.
   const fromPhone = local.filter((r) => !r.payload.withdrawn).map((r) => ({
     id: r.id, source: "phone", kind: r.payload.kind, party_name: r.payload.party_name,
     case_number: r.payload.case_number, flags: r.payload.flags || [], record: r,
+    party_credit_code: r.payload.credit_code || null, party_address: r.payload.address || null,
     deadlines: deadlinesOf(serverById.get(r.id)) }));
   return [...fromPhone, ...fromServer];
 }
@@ -71,15 +73,20 @@ export async function casesView(root) {
     h("ul", { class: "list" }, items.length ? items : h("li", {}, t("no_cases")))));
 }
 
-export async function newCaseForm(root) {
-  const catalogue = await currentCatalogue();
+// ``fromCaseId``: a penalty case opened on the spot from an inspection (to take 先行登记保存 or a
+// measure there): the party is carried over and the new case names the inspection it came from.
+export async function newCaseForm(root, fromCaseId = null) {
+  const [catalogue, source] = await Promise.all([currentCatalogue(), fromCaseId ? findCase(fromCaseId) : null]);
   if (!catalogue) return mount(root, screen(t("new_case"), h("p", { class: "warning" }, t("no_catalogue"))));
   const kind = h("select", { name: "kind", required: true },
     catalogue.kinds.map((k) => h("option", { value: k.id }, label(k))));
-  const party = h("input", { name: "party_name", required: true, maxlength: 200, autocomplete: "off" });
-  const credit = h("input", { name: "credit_code", maxlength: 18, autocomplete: "off", autocapitalize: "characters" });
+  const party = h("input", { name: "party_name", required: true, maxlength: 200, autocomplete: "off",
+                             value: source?.party_name || "" });
+  const credit = h("input", { name: "credit_code", maxlength: 18, autocomplete: "off", autocapitalize: "characters",
+                              value: source?.party_credit_code || "" });
+  if (source) kind.value = "penalty";
   const creditNote = h("p", { class: "hint", role: "status", "data-testid": "credit-code-note" });
-  const address = h("input", { name: "address", maxlength: 300 });
+  const address = h("input", { name: "address", maxlength: 300, value: source?.party_address || "" });
   const number = h("input", { name: "case_number", maxlength: 60 });
   const flags = catalogue.case_flags.map((f) => h("label", { class: "check" },
     h("input", { type: "checkbox", name: "flags", value: f.id }), label(f)));
@@ -98,6 +105,7 @@ export async function newCaseForm(root) {
       kind: kind.value, party_name: party.value.trim(), credit_code: credit.value.trim().toUpperCase() || null,
       address: address.value.trim() || null, case_number: number.value.trim() || null,
       flags: flags.map((l) => l.querySelector("input")).filter((i) => i.checked).map((i) => i.value),
+      linked_case_id: source ? source.id : null,
     };
     const saved = await saveWithFeedback(message, () => saveRevision({ id: null, type: "case", payload }).then((r) => r));
     if (saved) { setCaptureInProgress(false); navigate(`#/cases/${saved.id}`); }
@@ -128,6 +136,9 @@ export async function caseView(root, caseId) {
         h("span", { class: "row-text" }, deadlineText(deadline)), deadlineTag(status))))] : null,
     h("a", { href: `#/cases/${caseId}/activity/new`, class: "button primary big" }, t("start_activity")),
     h("a", { href: `#/cases/${caseId}/desk-step/new`, class: "button", "data-testid": "desk-step-link" }, t("desk_step")),
+    found.kind === "inspection"
+      ? h("a", { href: `#/cases/new?from=${caseId}`, class: "button", "data-testid": "open-penalty-case" }, t("open_penalty_case"))
+      : null,
     deskSteps.length ? [h("h2", {}, t("desk_steps")), h("ul", { class: "list", "data-testid": "desk-steps" }, deskSteps.map((r) =>
       h("li", { class: "row", "data-testid": "desk-step" }, `${label(stepTypes[r.payload.step_type]) || r.payload.step_type} · ${showTime(r.payload.at)}`,
         badge(r))))] : null,
