@@ -212,6 +212,9 @@ def _case_schemas() -> dict:
             "origin": string("server | phone", enum=["server", "phone"]),
             "updated_at": date_time(),
             "linked_case_id": nullable(uuid_string("The inspection this penalty case was opened from on the spot.")),
+            "desk_steps": array(obj({
+                "id": uuid_string(), "step_type": nullable(string()), "at": nullable(string()), "author": string(),
+            }, required=["id", "step_type", "at", "author"]), "Steps made at the desk for this case, oldest first."),
             "deadlines": array(obj({
                 "key": string(), "rule_id": string("A rule of rules/deadlines.toml."),
                 "label_zh": string(), "label_en": string(), "due_at": date_time(),
@@ -219,7 +222,7 @@ def _case_schemas() -> dict:
             }, required=["key", "rule_id", "label_zh", "label_en", "due_at", "warn_from"]),
                 "The case's running (unmet) deadlines."),
         }, required=["id", "unit_id", "kind", "case_number", "party_name", "party_credit_code", "party_address",
-                     "flags", "status", "origin", "updated_at", "deadlines"]),
+                     "flags", "status", "origin", "updated_at", "deadlines", "desk_steps"]),
         "CaseList": obj({"cases": array(ref("Case"))}, required=["cases"]),
     }
 

@@ -307,7 +307,17 @@ def store_batch(prepared: list[Prepared | ItemResult], author: Author, device_id
             if result.status == "created":
                 stored_here[item.key] = (item, result)
             results.append(result)
+    _announce_desk_steps([item for item, result in zip(prepared, results, strict=True)
+                          if isinstance(item, Prepared) and result.status == "created"], author)
     return results
+
+
+def _announce_desk_steps(created: list[Prepared], author: Author) -> None:
+    """A step made at the desk belongs to its case, not to a visit: the case goes back into the
+    feed so every phone of the unit sees it on the case (record ids stay with their authors)."""
+    for case_id in sorted({_case_of(p.envelope) for p in created if p.envelope["record_type"] == "step"
+                           and not p.envelope["parent_id"]} - {None}):
+        record_change("case", case_id, unit_id=author.unit_id)
 
 
 def _answer_for_repeat(item: Prepared, first: Prepared, first_result: ItemResult, author: Author) -> ItemResult:

@@ -11,7 +11,7 @@ from sqlalchemy import select, tuple_
 
 from .. import db, events
 from ..access import allow, visible_unit_ids
-from ..models import Case, Device, Media, MediaRef, Role, User, UserRole
+from ..models import Case, Device, Media, MediaRef, Revision, Role, SyncedRecord, User, UserRole
 from ..compliance import deadline_source
 from ..rules import publication
 from . import bp
@@ -72,7 +72,26 @@ def catalogue_version(version: int):
     return jsonify(row.content)
 
 
-def case_json(case: Case, deadlines: list | None = None) -> dict:
+def desk_steps_of(case_ids) -> dict:
+    """case id → the steps made at the desk for it (step type, time, who), oldest first."""
+    ids = list(case_ids)
+    if not ids:
+        return {}
+    rows = db.session().execute(
+        select(SyncedRecord.id, SyncedRecord.case_id, Revision.payload, User.name)
+        .join(Revision, (Revision.record_id == SyncedRecord.id) & (Revision.revision == SyncedRecord.head_revision))
+        .join(User, User.id == SyncedRecord.author_id)
+        .where(SyncedRecord.case_id.in_(ids), SyncedRecord.record_type == "step", SyncedRecord.parent_id.is_(None),
+               SyncedRecord.withdrawn.is_(False))).all()
+    out: dict = {}
+    for record_id, case_id, payload, author in sorted(rows, key=lambda r: str((r[2] or {}).get("at") or "")):
+        payload = payload or {}
+        out.setdefault(case_id, []).append({"id": str(record_id), "step_type": payload.get("step_type"),
+                                            "at": payload.get("at"), "author": author})
+    return out
+
+
+def case_json(case: Case, deadlines: list | None = None, desk: list | None = None) -> dict:
     return {
         "id": str(case.id), "unit_id": str(case.unit_id), "kind": case.kind, "case_number": case.case_number,
         "party_name": case.party_name, "party_credit_code": case.party_credit_code,
@@ -81,6 +100,8 @@ def case_json(case: Case, deadlines: list | None = None) -> dict:
         "linked_case_id": str(case.linked_case_id) if case.linked_case_id else None,
         # The case's running deadlines, so the phone warns of them offline from its last pull.
         "deadlines": deadlines or [],
+        # Steps made at the desk (by anyone of the unit), so every phone sees how the case stands.
+        "desk_steps": desk or [],
     }
 
 
@@ -94,7 +115,8 @@ def open_cases():
         stmt = stmt.where(Case.unit_id.in_(visible))
     found = db.session().execute(stmt).scalars().all()
     running = deadline_source.running_deadlines(c.id for c in found)
-    return jsonify(cases=[case_json(c, running.get(c.id)) for c in found])
+    desk = desk_steps_of(c.id for c in found)
+    return jsonify(cases=[case_json(c, running.get(c.id), desk.get(c.id)) for c in found])
 
 
 @bp.get("/officers")
@@ -234,10 +256,12 @@ def pull():
     assigned = assigned_case_ids(s, current_user)
     latest_catalogue = publication.latest()
     running = deadline_source.running_deadlines(c.id for c in page.cases)
+    desk = desk_steps_of(c.id for c in page.cases)
     return jsonify(cursor=page.cursor.text(), more=page.more, full=page.full, resync=page.resync,
                    resync_complete=page.resync_complete,
                    catalogue_version=latest_catalogue.version if latest_catalogue else None,
-                   cases=[{**case_json(c, running.get(c.id)), "assigned_to_me": c.id in assigned} for c in page.cases],
+                   cases=[{**case_json(c, running.get(c.id), desk.get(c.id)), "assigned_to_me": c.id in assigned}
+                          for c in page.cases],
                    assignments=sorted(str(c) for c in assigned),
                    comments=[{"id": e.id, "record_id": str(e.record_id), "action": e.action, "comment": e.comment,
                               "at": e.at.isoformat()} for e in page.reviews])

@@ -20,6 +20,7 @@ from fieldapp.models import Case, CaseDeadline, Finding, RecordReview, SyncedRec
 from fieldapp.review import cases
 from tests.support.appfactory import make_app
 from tests.support.flows import demo_sign_in, post_form, post_json, push_results, run_cli, seed_user, sync_push
+from tests.support.pulling import pull_all
 from tests.support.soft_device import SoftDevice
 
 # Ten weeks ago, 09:00 in Linzi: every step of the story below is in the past when the case archives.
@@ -147,6 +148,17 @@ def test_a_penalty_case_with_a_seizure_from_the_visit_to_closing(desk):
         assert {r.case_id for r in stored} == {uuid.UUID(case_id)} and {r.parent_id for r in stored} == {None}
     page = desk_client.get(f"/review/cases/{case_id}").get_data(as_text=True)
     assert page.count('data-testid="timeline-desk-step"') == len(desk_ids) and "李队长" in page
+    # They reach the officer's phone on the case, though the lead made them on another device.
+    [pulled] = [c for c in pull_all(phone)["cases"] if c["id"] == case_id]
+    assert [s["id"] for s in pulled["desk_steps"]] == [s["record_id"] for s in sorted(
+        steps + decided + closing, key=lambda s: s["payload"]["at"])]
+    assert {s["author"] for s in pulled["desk_steps"]} == {"李队长"}
+    cursor = pull_all(phone)["cursor"]
+    notice = desk_step(desk_key, case_id, "penalty_result_notice", T0 + timedelta(days=56, hours=2), ["行政处理结果告知书"])
+    push_results(sync_push(desk_client, desk_key.batch(notice)))
+    [again] = [c for c in pull_all(phone, cursor)["cases"] if c["id"] == case_id]  # back in the feed
+    assert again["desk_steps"][-1]["id"] == notice["record_id"]
+    desk_ids.append(uuid.UUID(notice["record_id"]))
 
     # The lead checked the footage on the camera station and accepts it, approves the visit; now,
     # and only now, the case archives.

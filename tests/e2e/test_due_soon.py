@@ -58,9 +58,12 @@ def test_deadlines_due_soon_warn_offline_from_the_last_pull(live, page, authenti
 
     now, end_of_today = datetime.now(UTC), end_of_today_in_shanghai()
     page.evaluate(PUT_SERVER_CASES, [
-        server_case("c-a", "临淄区齐都镇鲜果超市", [
+        {**server_case("c-a", "临淄区齐都镇鲜果超市", [
             deadline("decision_due", "作出处罚决定期限", end_of_today + timedelta(days=20), end_of_today + timedelta(days=17)),
             deadline("correction_due", "责令改正期限", end_of_today + timedelta(days=2), now - timedelta(hours=1))]),
+         # A step the lead made at the desk, on another device: it reaches this phone with the case.
+         "desk_steps": [{"id": "d-1", "step_type": "penalty_case_filing", "at": iso(now - timedelta(days=3)),
+                         "author": "李队长"}]},
         server_case("c-b", "张店区华光路便利店", [
             deadline("statement_due", "陈述申辩期限", end_of_today, now - timedelta(days=1)),
             deadline("hearing_request_due", "听证申请期限", now - timedelta(hours=2), now - timedelta(days=3))]),
@@ -103,6 +106,8 @@ def test_deadlines_due_soon_warn_offline_from_the_last_pull(live, page, authenti
             for i in range(rows.count())] == [("due_soon", 1), ("later", 0)]
     assert rows.nth(0).get_by_test_id("deadline-tag").inner_text() == strings["deadline_due_soon"]
     assert "责令改正期限" in rows.nth(0).inner_text() and "作出处罚决定期限" in rows.nth(1).inner_text()
+    desk = page.get_by_test_id("desk-step")
+    assert desk.count() == 1 and "立案审批" in desk.inner_text() and "李队长" in desk.inner_text()
 
     # Nothing warns: no list and no heading on the start screen; a case without deadlines shows none.
     page.evaluate(PUT_SERVER_CASES, [server_case("c-a", "临淄区齐都镇鲜果超市", [

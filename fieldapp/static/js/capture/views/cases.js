@@ -15,13 +15,15 @@ export async function allCases() {
   const fromServer = server.map((c) => ({ id: c.id, source: "server", kind: c.kind, party_name: c.party_name,
                                           case_number: c.case_number, flags: c.flags || [], record: null,
                                           party_credit_code: c.party_credit_code || null, party_address: c.party_address || null,
-                                          assigned: Boolean(c.assigned_to_me), deadlines: deadlinesOf(c) }));
+                                          assigned: Boolean(c.assigned_to_me), deadlines: deadlinesOf(c),
+                                          desk_steps: Array.isArray(c.desk_steps) ? c.desk_steps : [] }));
   // A case opened here that the server already holds runs the deadlines the server sent for it.
   const fromPhone = local.filter((r) => !r.payload.withdrawn).map((r) => ({
     id: r.id, source: "phone", kind: r.payload.kind, party_name: r.payload.party_name,
     case_number: r.payload.case_number, flags: r.payload.flags || [], record: r,
     party_credit_code: r.payload.credit_code || null, party_address: r.payload.address || null,
-    deadlines: deadlinesOf(serverById.get(r.id)) }));
+    deadlines: deadlinesOf(serverById.get(r.id)),
+    desk_steps: Array.isArray(serverById.get(r.id)?.desk_steps) ? serverById.get(r.id).desk_steps : [] }));
   return [...fromPhone, ...fromServer];
 }
 
@@ -124,7 +126,12 @@ export async function caseView(root, caseId) {
   const kinds = Object.fromEntries((catalogue?.kinds || []).map((k) => [k.id, k]));
   const activities = await children(caseId, "activity");
   // Steps made at the desk belong to the case itself (no visit): the payload names it.
-  const deskSteps = (await recordsOfType("step")).filter((r) => !r.parent_id && r.payload.case_id === caseId && !r.withdrawn)
+  // Made here (with their sync badge), and made elsewhere by the unit (from the last pull).
+  const mine = (await recordsOfType("step")).filter((r) => !r.parent_id && r.payload.case_id === caseId);
+  const known = new Set(mine.map((r) => r.id));
+  const deskSteps = [...mine.filter((r) => !r.withdrawn),
+    ...(found.desk_steps || []).filter((s) => !known.has(s.id))
+      .map((s) => ({ id: s.id, payload: { step_type: s.step_type, at: s.at }, author: s.author }))]
     .sort((a, b) => (a.payload.at || "").localeCompare(b.payload.at || ""));
   const stepTypes = Object.fromEntries((catalogue?.step_types || []).map((s) => [s.id, s]));
   const deadlines = caseDeadlines(found, new Date());
@@ -141,7 +148,7 @@ export async function caseView(root, caseId) {
       : null,
     deskSteps.length ? [h("h2", {}, t("desk_steps")), h("ul", { class: "list", "data-testid": "desk-steps" }, deskSteps.map((r) =>
       h("li", { class: "row", "data-testid": "desk-step" }, `${label(stepTypes[r.payload.step_type]) || r.payload.step_type} · ${showTime(r.payload.at)}`,
-        badge(r))))] : null,
+        r.author ? ` · ${r.author}` : "", r.status ? badge(r) : null)))] : null,
     h("h2", {}, t("activities")),
     h("ul", { class: "list" }, activities.length ? activities.map((a) => h("li", { class: "row" },
       h("a", { href: `#/activities/${a.id}`, class: "row-link", "data-testid": "activity-link" },
