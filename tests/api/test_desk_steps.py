@@ -213,3 +213,26 @@ def test_service_by_public_notice_is_the_last_resort_and_counts_30_days_on(desk)
     page = desk_client.get(f"/review/cases/{case_id}").get_data(as_text=True)
     deemed = (T0 + timedelta(days=32)).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d")
     assert 'data-testid="deemed-served"' in page and deemed in page
+
+
+def test_every_desk_step_of_the_catalogue_is_accepted_signed_and_listed(desk):
+    """Each step the catalogue marks as desk work, for a penalty case and the measures in it, goes in
+    as a signed revision of the case, shows on the case page, and verifies."""
+    from fieldapp.rules.catalogue import load_builtin
+
+    app, phone, device, desk_client, desk_key, case_id = desk
+    catalogue = load_builtin()
+    kinds = ("penalty", *catalogue.kind("penalty").measures)
+    desk_types = [s for s in catalogue.step_types if s.kind in kinds and not s.field]
+    assert {"penalty_case_filing", "coercion_emergency_report", "coercion_extension", "coercion_testing_period",
+            "penalty_decision", "penalty_service_by_post", "penalty_service_by_notice", "penalty_result_notice",
+            "penalty_payment", "penalty_case_closing"} <= {s.id for s in desk_types}
+    items = [desk_step(desk_key, case_id, s.id, T0 + timedelta(days=i), s.documents)
+             for i, s in enumerate(desk_types)]
+    assert [r["status"] for r in push_results(sync_push(desk_client, desk_key.batch(*items)))] == ["created"] * len(items)
+    page = desk_client.get(f"/review/cases/{case_id}").get_data(as_text=True)
+    assert page.count('data-testid="timeline-desk-step"') == len(items)
+    for s in desk_types:
+        assert f'data-step-type="{s.id}"' in page
+    checked = run_cli(app, "verify-signatures")
+    assert checked.exit_code == 0 and f"{len(items)} revisions checked, 0 bad" in checked.output
