@@ -259,6 +259,7 @@ CAPTURE_STRINGS = {
     # The running deadlines of the unit's cases (from the last pull): on the start screen those that
     # warn now, on a case's screen all of them.
     "desk_step": _l("Record a step made at the desk"),
+    "party_id_number": _l("Party's identity number (person)"),
     "open_penalty_case": _l("Open a penalty case on the spot (for preservation or a measure)"),
     "notice_reason": _l("Why by public notice (Civil Procedure Law art. 95)"),
     "notice_whereabouts_unknown": _l("The party cannot be found"),

@@ -210,6 +210,8 @@ def _apply_case_proposal(record_id: uuid.UUID, envelope: dict, author: Author) -
                    party_address=(payload.get("address") or None) and str(payload["address"])[:300],
                    flags=[f for f in payload.get("flags", []) if isinstance(f, str)][:10],
                    linked_case_id=_linked_case(payload.get("linked_case_id"), author),
+                   # a person's 居民身份证 number as written (GB 11643's check only warns)
+                   party_id_number=(payload.get("party_id_number") or None) and str(payload["party_id_number"])[:18],
                    origin="phone", created_by=author.id))
         record_change("case", record_id, unit_id=author.unit_id)
     elif case is not None and payload.get("withdrawn") and case.origin == "phone":

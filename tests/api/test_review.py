@@ -575,12 +575,13 @@ def test_a_penalty_case_opened_on_the_spot_from_an_inspection_names_it(unit):
         inspection_id = str(inspection.id)
     opened = device.revision(str(uuid.uuid4()), record_type="case", payload={
         "kind": "penalty", "party_name": "齐都镇某超市", "credit_code": None, "address": None, "case_number": None,
-        "flags": [], "linked_case_id": inspection_id})
+        "flags": [], "linked_case_id": inspection_id, "party_id_number": "11010519491231002X"})
     foreign = device.revision(str(uuid.uuid4()), record_type="case", payload={
         "kind": "penalty", "party_name": "别处", "flags": [], "linked_case_id": str(uuid.uuid4())})
     assert [r["status"] for r in push_results(sync_push(phone, device.batch(opened, foreign)))] == ["created"] * 2
     with app.app_context():
         assert str(db.session().get(Case, uuid.UUID(opened["record_id"])).linked_case_id) == inspection_id
+        assert db.session().get(Case, uuid.UUID(opened["record_id"])).party_id_number == "11010519491231002X"
         assert db.session().get(Case, uuid.UUID(foreign["record_id"])).linked_case_id is None
     penalty_page = lead.get(f"/review/cases/{opened['record_id']}").get_data(as_text=True)
     assert 'data-testid="linked-case"' in penalty_page and "由行政检查转立案" in penalty_page

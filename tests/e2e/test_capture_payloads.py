@@ -66,6 +66,9 @@ def test_an_offline_visit_writes_what_the_rules_read(live, page, authenticators,
     page.get_by_role("link", name="现场新建案件").click()
     page.get_by_label("执法类别").select_option("inspection")
     page.get_by_label("当事人", exact=True).fill("临淄区齐都镇鲜果超市")
+    page.locator("input[name=party_id_number]").fill("110105194912310021")  # wrong check digit: a warning
+    assert "校验" in page.get_by_test_id("id-note").inner_text()
+    page.locator("input[name=party_id_number]").fill("11010519491231002x")
     page.get_by_role("button", name="保存").click()
     page.get_by_role("link", name="开始现场执法活动").click()
 
@@ -184,6 +187,7 @@ def test_an_offline_visit_writes_what_the_rules_read(live, page, authenticators,
     # Still offline: the inspection turns into a penalty case on the spot, the party carried over
     # and the inspection named, so 先行登记保存 can be taken there.
     inspection = records_of(page, "case")[0]
+    assert inspection["payload"]["party_id_number"] == "11010519491231002X"  # normalised, as the card reads
     page.goto(f"{server.url}/#/cases/{inspection['id']}")
     page.get_by_test_id("open-penalty-case").click()
     assert page.get_by_label("执法类别").input_value() == "penalty"

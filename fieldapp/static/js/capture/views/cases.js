@@ -6,6 +6,7 @@ import { t } from "../../i18n.js";
 import { recordsOfType, saveRevision, children } from "../records.js";
 import { currentCatalogue, serverCases } from "../server.js";
 import { checkCreditCode } from "../creditcode.js";
+import { idNumberField } from "./idfield.js";
 import { caseDeadlines, deadlinesOf, dueSoon } from "../deadlines.js";
 import { badge, backLink, navigate, saveWithFeedback, screen, setCaptureInProgress } from "../ui.js";
 
@@ -89,6 +90,7 @@ export async function newCaseForm(root, fromCaseId = null) {
   if (source) kind.value = "penalty";
   const creditNote = h("p", { class: "hint", role: "status", "data-testid": "credit-code-note" });
   const address = h("input", { name: "address", maxlength: 300, value: source?.party_address || "" });
+  const partyId = idNumberField("party_id_number", "party_id_number");
   const number = h("input", { name: "case_number", maxlength: 60 });
   const flags = catalogue.case_flags.map((f) => h("label", { class: "check" },
     h("input", { type: "checkbox", name: "flags", value: f.id }), label(f)));
@@ -108,12 +110,13 @@ export async function newCaseForm(root, fromCaseId = null) {
       address: address.value.trim() || null, case_number: number.value.trim() || null,
       flags: flags.map((l) => l.querySelector("input")).filter((i) => i.checked).map((i) => i.value),
       linked_case_id: source ? source.id : null,
+      party_id_number: partyId.read(),
     };
     const saved = await saveWithFeedback(message, () => saveRevision({ id: null, type: "case", payload }).then((r) => r));
     if (saved) { setCaptureInProgress(false); navigate(`#/cases/${saved.id}`); }
   } },
     field(t("case_kind"), kind), field(t("party_name"), party), field(t("credit_code"), credit, creditNote),
-    field(t("party_address"), address), field(t("case_number_optional"), number),
+    partyId.element, field(t("party_address"), address), field(t("case_number_optional"), number),
     h("fieldset", {}, h("legend", {}, t("continuous_flags")), flags),
     h("button", { type: "submit", class: "button primary big" }, t("save")), message);
   setCaptureInProgress(true);

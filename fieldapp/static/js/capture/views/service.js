@@ -11,7 +11,7 @@ import { get } from "../store.js";
 import { currentCatalogue } from "../server.js";
 import { findCase } from "./cases.js";
 import { attachments } from "../photos.js";
-import { checkIdNumber, normaliseIdNumber } from "../idcard.js";
+import { idNumberField } from "./idfield.js";
 import { avQuestion, isClip } from "./av.js";
 import { signaturePad } from "../signature.js";
 import { sha256Hex } from "../media.js";
@@ -31,17 +31,6 @@ function documentRow() {
   return row;
 }
 
-// A 居民身份证 number with its check (GB 11643) as a warning beside it, never a block.
-function idNumberField(name) {
-  const input = h("input", { name, maxlength: 24, autocomplete: "off", autocapitalize: "characters" });
-  const note = h("p", { class: "hint", role: "status", "data-testid": "id-note" });
-  input.addEventListener("input", () => {
-    const result = checkIdNumber(input.value);
-    note.classList.toggle("warning", result.status !== "valid" && result.status !== "empty");
-    note.textContent = result.status === "empty" ? "" : t(`id_${result.status}`);
-  });
-  return { element: field(t("id_no"), input, note), read: () => normaliseIdNumber(input.value) || null };
-}
 
 export const ORG_KINDS = ["grassroots", "employer", "other"];
 const CONFIRMATIONS = ["signed", "confirmed", "refused"];
