@@ -439,28 +439,25 @@ def checklist(step: RecordFact, step_type: dict, facts: CaseFacts) -> tuple[list
     return missing, required_na
 
 
-@check("documents_incomplete")
-def documents_incomplete(facts: CaseFacts, ctx: Context) -> Iterator[Hit]:
+def _checklists(facts: CaseFacts, ctx: Context) -> Iterator[tuple[RecordFact, dict, list[str], list[dict]]]:
     for step in facts.of_type("step"):
         step_type = ctx.step_types.get(step.payload.get("step_type"))
-        if not step_type:
-            continue
+        if step_type:
+            yield step, step_type, *checklist(step, step_type, facts)
+
+
+@check("documents_incomplete")
+def documents_incomplete(facts: CaseFacts, ctx: Context) -> Iterator[Hit]:
+    for step, step_type, missing, _ in _checklists(facts, ctx):
         stage_done = ctx.archiving or facts.archived_at is not None or step_type.get("stage") in facts.stages_done
-        if not stage_done:
-            continue
-        missing, _ = checklist(step, step_type, facts)
-        if missing:
+        if missing and stage_done:
             yield Hit("documents_incomplete", str(step.id), step.id,
                       {"stage": step_type.get("stage"), "step_type": step_type["id"], "missing": missing})
 
 
 @check("document_required_not_applicable")
 def document_required_not_applicable(facts: CaseFacts, ctx: Context) -> Iterator[Hit]:
-    for step in facts.of_type("step"):
-        step_type = ctx.step_types.get(step.payload.get("step_type"))
-        if not step_type:
-            continue
-        _, required_na = checklist(step, step_type, facts)
+    for step, step_type, _, required_na in _checklists(facts, ctx):
         if required_na:
             yield Hit("document_required_not_applicable", str(step.id), step.id,
                       {"step_type": step_type["id"], "not_applicable": required_na})

@@ -96,21 +96,7 @@ def case_timeline(case_id: uuid.UUID) -> list[ActivityBlock]:
     ids = [a.id for a in activities]
     if not ids:
         return []
-    signer = aliased(User)
-    rows = s.execute(select(SyncedRecord, Revision, User.name, signer.name)
-                     .join(Revision, and_(Revision.record_id == SyncedRecord.id,
-                                          Revision.revision == SyncedRecord.head_revision))
-                     .join(User, User.id == SyncedRecord.author_id)
-                     .join(signer, signer.id == Revision.author_id)
-                     .where(or_(SyncedRecord.id.in_(ids), SyncedRecord.parent_id.in_(ids)),
-                            SyncedRecord.unit_id == case.unit_id)).all()
-    findings: dict[uuid.UUID, list[Finding]] = {}
-    for f in s.execute(select(Finding).where(Finding.case_id == case_id, Finding.resolved_at.is_(None))).scalars():
-        if f.record_id:
-            findings.setdefault(f.record_id, []).append(f)
-    entries = {rec.id: Entry(rec, rev, name, parse_time((rev.payload or {}).get(_WHEN.get(rec.record_type, ""))),
-                             media_of_head(rec), findings.get(rec.id, []), head_author)
-               for rec, rev, name, head_author in rows}
+    entries = _entries(case, or_(SyncedRecord.id.in_(ids), SyncedRecord.parent_id.in_(ids)))
     states = {r.record_id: r for r in s.execute(select(RecordReview).where(RecordReview.record_id.in_(ids))).scalars()}
     blocks = []
     for activity in sorted(activities, key=lambda a: (entries[a.id].at or a.created_at)):
@@ -128,23 +114,31 @@ def case_timeline(case_id: uuid.UUID) -> list[ActivityBlock]:
 def desk_steps(case_id: uuid.UUID) -> list[Entry]:
     """Steps recorded at the desk (filing approval, decisions, extensions, service by post or
     notice, closing…): signed revisions like any other, belonging to the case, not to a visit."""
-    s = db.session()
-    case = s.get(Case, case_id)
+    case = db.session().get(Case, case_id)
     if case is None:
         return []
+    entries = _entries(case, SyncedRecord.case_id == case_id, SyncedRecord.record_type == "step",
+                       SyncedRecord.parent_id.is_(None))
+    return sorted(entries.values(), key=lambda e: (e.at or e.head.received_at))
+
+
+def _entries(case: Case, *where) -> dict[uuid.UUID, Entry]:
+    """The records of the case's own unit matching ``where``, each at its head revision, with
+    who made it, who signed the head, its media and its open findings."""
+    s = db.session()
     signer = aliased(User)
     rows = s.execute(select(SyncedRecord, Revision, User.name, signer.name)
                      .join(Revision, and_(Revision.record_id == SyncedRecord.id,
                                           Revision.revision == SyncedRecord.head_revision))
                      .join(User, User.id == SyncedRecord.author_id)
                      .join(signer, signer.id == Revision.author_id)
-                     .where(SyncedRecord.case_id == case_id, SyncedRecord.unit_id == case.unit_id,
-                            SyncedRecord.record_type == "step", SyncedRecord.parent_id.is_(None))).all()
+                     # Only records of the case's own unit (the push refuses others; this keeps the page honest).
+                     .where(SyncedRecord.unit_id == case.unit_id, *where)).all()
     findings: dict[uuid.UUID, list[Finding]] = {}
     if rows:
-        for f in s.execute(select(Finding).where(Finding.case_id == case_id, Finding.resolved_at.is_(None),
+        for f in s.execute(select(Finding).where(Finding.case_id == case.id, Finding.resolved_at.is_(None),
                                                  Finding.record_id.in_([rec.id for rec, *_ in rows]))).scalars():
             findings.setdefault(f.record_id, []).append(f)
-    entries = [Entry(rec, rev, name, parse_time((rev.payload or {}).get("at")), media_of_head(rec),
-                     findings.get(rec.id, []), head_author) for rec, rev, name, head_author in rows]
-    return sorted(entries, key=lambda e: (e.at or e.head.received_at))
+    return {rec.id: Entry(rec, rev, name, parse_time((rev.payload or {}).get(_WHEN.get(rec.record_type, ""))),
+                          media_of_head(rec), findings.get(rec.id, []), head_author)
+            for rec, rev, name, head_author in rows}

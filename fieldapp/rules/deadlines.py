@@ -345,11 +345,12 @@ class _Count:
         day += timedelta(days=remaining)
         return self.next_working(day) if rolls_over else day
 
-    def working_days(self, start: dt.date, amount: int) -> dt.date:
-        """The ``amount``-th working day after ``start``, skipping excluded days."""
+    def working_days(self, start: dt.date, amount: int, step: int = 1) -> dt.date:
+        """The ``amount``-th working day after ``start`` (before it, with ``step`` -1), skipping
+        excluded days."""
         day, counted, idle = start, 0, 0
         while counted < amount:
-            day += timedelta(days=1)
+            day += timedelta(days=step)
             until = self.excluded_until(day)
             if until is not None:
                 self.skipped += (until - day).days + 1
@@ -430,17 +431,8 @@ def working_days_before(due_at: dt.datetime, amount: int, calendar: Calendar) ->
     """00:00 Asia/Shanghai of the ``amount``-th working day before the day ``due_at`` falls in
     (when to start warning of it); ``amount`` 0 is the start of that day itself."""
     local = _local(due_at, "due_at")
-    day = (local - timedelta(microseconds=1)).date()  # a due_at of 24:00 belongs to the day before
-    count = _Count(calendar, ())
-    counted = idle = 0
-    while counted < amount:
-        day -= timedelta(days=1)
-        if count.working(day):
-            counted, idle = counted + 1, 0
-        else:
-            idle += 1
-            if idle > _SCAN_LIMIT:
-                raise ValueError(f"the calendar has no working day within {_SCAN_LIMIT} days before {day}")
+    due_day = (local - timedelta(microseconds=1)).date()  # a due_at of 24:00 belongs to the day before
+    day = _Count(calendar, ()).working_days(due_day, amount, step=-1)
     return dt.datetime.combine(day, dt.time(0), tzinfo=SHANGHAI)
 
 

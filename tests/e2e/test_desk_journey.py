@@ -14,65 +14,21 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
 
-from fieldapp import db
-from fieldapp.auth import enrollment
-from fieldapp.models import User
-from fieldapp.review import cases
-from tests.e2e.capture_support import answer_av, sign_in_fresh_officer
-from tests.e2e.conftest import PHONE, VirtualAuthenticators, wait_until
-from tests.support.flows import issue_code, seed_user
+from tests.e2e.capture_support import answer_av
+from tests.e2e.journeys import PARTY, SYNCED, lead_sign_in, officer_with_case, rules_of
+from tests.e2e.conftest import wait_until
 
 pytestmark = pytest.mark.e2e
 
-PARTY = "临淄区齐都镇鲜果超市"
 DESK = {"width": 1280, "height": 900}
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-# The phone holds the assigned case and the unit's two enrolled officers (fetched while online).
-CACHED = """async (caseId) => {
-  const store = await import('/static/js/capture/store.js');
-  const [cases, officers] = await Promise.all([store.getMeta('server_cases', []), store.getMeta('officers', [])]);
-  return cases.some((c) => c.id === caseId && c.assigned_to_me) && officers.length === 2;
-}"""
-
-# One sync attempt (or the one already under way), then: is the outbox empty? Polled until it is,
-# so a save made while an earlier attempt ran is pushed by the next.
-SYNCED = """async () => {
-  await window.fieldappSync.syncNow('test');
-  const db = await new Promise((resolve) => { const r = indexedDB.open('fieldapp'); r.onsuccess = () => resolve(r.result); });
-  return new Promise((resolve) => { const r = db.transaction('outbox').objectStore('outbox').count(); r.onsuccess = () => resolve(r.result === 0); });
-}"""
 
 # A datetime-local value for the browser's own clock and zone, ``hours`` ago.
 LOCAL_INPUT = """async (hours) => {
   const { toLocalInput } = await import('/static/js/capture/dom.js');
   return toLocalInput(new Date(Date.now() - hours * 3600e3).toISOString());
 }"""
-
-
-def assigned_penalty_case(app, lead_id, officer_cert: str) -> str:
-    """What the lead's desk does before the visit: a penalty case of the unit, assigned to the officer."""
-    with app.app_context():
-        with db.transaction() as s:
-            officer = s.execute(select(User).where(User.cert_no == officer_cert)).scalar_one()
-            case = cases.create_case(officer.unit_id, lead_id, kind="penalty", party_name=PARTY,
-                                     case_number="临市监罚〔2026〕8号")
-            cases.assign(case, officer, lead_id)
-            return str(case.id)
-
-
-def officer_with_case(page, authenticators, server, app):
-    """张伟 signed in on the phone, a second enrolled officer of the unit, the lead, and a penalty
-    case assigned to 张伟 cached on the phone. Returns (lead, case id)."""
-    seed_user(app, "李娜", "37030300302", "ZF1")
-    lead = seed_user(app, "李队长", "37030300409", "ZF1", roles="lead")
-    sign_in_fresh_officer(page, authenticators, server, app, offline=False)  # 张伟, 37030300401
-    case_id = assigned_penalty_case(app, lead.user_id, "37030300401")
-    page.evaluate("window.fieldappSync.pullNow('test')")
-    wait_until(page, CACHED, arg=case_id)
-    return lead, case_id
 
 
 def start_visit(page, arrived: str | None = None) -> str:
@@ -129,24 +85,6 @@ def desk_step(page, case_id: str, step_type: str, documents: tuple[str, ...], *,
     page.get_by_test_id("desk-step-link").wait_for()
 
 
-def lead_sign_in(browser, server, app, lead):
-    """The lead's own browser: a passkey on a virtual platform authenticator. Returns (context, page)."""
-    lead_context = browser.new_context(**{**PHONE, "viewport": DESK, "is_mobile": False, "has_touch": False})
-    lead_context.set_default_timeout(15_000)
-    desk = lead_context.new_page()
-    cdp = lead_context.new_cdp_session(desk)
-    cdp.send("WebAuthn.enable", {"enableUI": False})
-    VirtualAuthenticators(cdp).add("internal")
-    desk.goto(enrollment.link(server.url, issue_code(app, lead.user_id)))
-    desk.get_by_role("button", name="使用本机（指纹、面容或锁屏密码）").click()
-    desk.wait_for_url("**/")
-    return lead_context, desk
-
-
-def rules_of(findings) -> list[str]:
-    return sorted(findings.evaluate_all("items => items.map(i => i.dataset.rule)"))
-
-
 def due_day(row) -> date:
     """The day a deadline row of the case page says it is due (its due time, in Asia/Shanghai)."""
     return datetime.strptime(re.search(r" · (\d{4}-\d{2}-\d{2}) \d{2}:\d{2}", row.inner_text())[1], "%Y-%m-%d").date()
@@ -154,7 +92,7 @@ def due_day(row) -> date:
 
 def test_a_seizure_on_site_then_the_desk_to_archiving(live, browser, context, page, authenticators):
     server, app = live
-    lead, case_id = officer_with_case(page, authenticators, server, app)
+    lead, case_id = officer_with_case(page, authenticators, server, app, "临市监罚〔2026〕8号")
     today = datetime.now(SHANGHAI).date()
 
     # 1. On site, with no signal: the 扣押, recorded on the body camera; the visit ends.
@@ -187,7 +125,7 @@ def test_a_seizure_on_site_then_the_desk_to_archiving(live, browser, context, pa
     wait_until(page, SYNCED, 30)
 
     # 3. The lead opens the case page.
-    lead_context, desk = lead_sign_in(browser, server, app, lead)
+    lead_context, desk = lead_sign_in(browser, server, app, lead, viewport=DESK, is_mobile=False, has_touch=False)
     try:
         desk.goto(f"{server.url}/review/cases/{case_id}")
         steps = desk.get_by_test_id("desk-steps").get_by_test_id("timeline-desk-step")
@@ -248,14 +186,14 @@ def test_a_seizure_on_site_then_the_desk_to_archiving(live, browser, context, pa
 
 def test_an_emergency_measure_whose_report_is_missing(live, browser, context, page, authenticators):
     server, app = live
-    lead, case_id = officer_with_case(page, authenticators, server, app)
+    lead, case_id = officer_with_case(page, authenticators, server, app, "临市监罚〔2026〕8号")
 
     # Taken on the spot in an emergency 25 hours ago, and nobody reported it (行政强制法 art. 19).
     start_visit(page, arrived=page.evaluate(LOCAL_INPUT, 26))
     seize_on_site(page, emergency=True, at=page.evaluate(LOCAL_INPUT, 25))
     wait_until(page, SYNCED, 30)
 
-    lead_context, desk = lead_sign_in(browser, server, app, lead)
+    lead_context, desk = lead_sign_in(browser, server, app, lead, viewport=DESK, is_mobile=False, has_touch=False)
     try:
         desk.goto(f"{server.url}/review/cases/{case_id}")
         missing = desk.get_by_test_id("case-findings").locator("[data-testid=finding][data-rule=emergency_report_missing]")
@@ -270,6 +208,7 @@ def test_an_emergency_measure_whose_report_is_missing(live, browser, context, pa
         page.locator("input[name=at]").fill(page.evaluate(LOCAL_INPUT, 19))  # 6 hours after the measure
         page.get_by_role("button", name="保存环节").click()
         page.wait_for_url(f"**/#/cases/{case_id}")
+        page.get_by_test_id("desk-step").wait_for()  # the case screen renders after its reads
         assert page.get_by_test_id("desk-step").count() == 1
         wait_until(page, SYNCED, 30)
 

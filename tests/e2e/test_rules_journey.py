@@ -8,43 +8,12 @@ it stays on record with the lead's name and reason and no longer blocks archivin
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
 
-from fieldapp import db
-from fieldapp.auth import enrollment
-from fieldapp.models import User
-from fieldapp.review import cases
-from tests.e2e.capture_support import answer_av, jpeg_with_exif, sign_in_fresh_officer
-from tests.e2e.conftest import PHONE, VirtualAuthenticators, wait_until
-from tests.support.flows import issue_code, seed_user
+from tests.e2e.capture_support import answer_av, jpeg_with_exif
+from tests.e2e.journeys import PARTY, SYNCED, lead_sign_in, officer_with_case, rules_of
+from tests.e2e.conftest import wait_until
 
 pytestmark = pytest.mark.e2e
-
-PARTY = "临淄区齐都镇鲜果超市"
-
-# The phone holds the assigned case and the unit's two enrolled officers (fetched while online).
-CACHED = """async (caseId) => {
-  const store = await import('/static/js/capture/store.js');
-  const [cases, officers] = await Promise.all([store.getMeta('server_cases', []), store.getMeta('officers', [])]);
-  return cases.some((c) => c.id === caseId && c.assigned_to_me) && officers.length === 2;
-}"""
-
-OUTBOX_EMPTY = """async () => {
-  const db = await new Promise((resolve) => { const r = indexedDB.open('fieldapp'); r.onsuccess = () => resolve(r.result); });
-  return new Promise((resolve) => { const r = db.transaction('outbox').objectStore('outbox').count(); r.onsuccess = () => resolve(r.result === 0); });
-}"""
-
-
-def assigned_penalty_case(app, lead_id, officer_cert: str) -> str:
-    """What the lead's desk does before the visit: a penalty case of the unit, assigned to the officer."""
-    with app.app_context():
-        with db.transaction() as s:
-            officer = s.execute(select(User).where(User.cert_no == officer_cert)).scalar_one()
-            case = cases.create_case(officer.unit_id, lead_id, kind="penalty", party_name=PARTY,
-                                     case_number="临市监罚〔2026〕12号")
-            cases.assign(case, officer, lead_id)
-            return str(case.id)
-
 
 def add_step(page, step_type: str, document: str, *av, **av_options) -> None:
     page.get_by_role("link", name="添加环节").click()
@@ -58,18 +27,9 @@ def add_step(page, step_type: str, document: str, *av, **av_options) -> None:
     page.get_by_test_id("activity-items").wait_for()
 
 
-def rules_of(findings) -> list[str]:
-    return sorted(findings.evaluate_all("items => items.map(i => i.dataset.rule)"))
-
-
 def test_offline_visit_findings_and_a_leads_exception(live, browser, context, page, authenticators, tmp_path):
     server, app = live
-    seed_user(app, "李娜", "37030300302", "ZF1")
-    lead = seed_user(app, "李队长", "37030300409", "ZF1", roles="lead")
-    sign_in_fresh_officer(page, authenticators, server, app, offline=False)  # 张伟, 37030300401
-    case_id = assigned_penalty_case(app, lead.user_id, "37030300401")
-    page.evaluate("window.fieldappSync.pullNow('test')")
-    wait_until(page, CACHED, arg=case_id)
+    lead, case_id = officer_with_case(page, authenticators, server, app, "临市监罚〔2026〕12号")
 
     # 1. On site with no signal.
     context.set_offline(True)
@@ -119,19 +79,11 @@ def test_offline_visit_findings_and_a_leads_exception(live, browser, context, pa
 
     # 2. Back in signal: everything syncs.
     context.set_offline(False)
-    page.evaluate("window.fieldappSync.syncNow('test')")
-    wait_until(page, OUTBOX_EMPTY, 30)
+    wait_until(page, SYNCED, 30)
 
     # 3. The lead signs in with a passkey and opens the case.
-    lead_context = browser.new_context(**PHONE)
+    lead_context, desk = lead_sign_in(browser, server, app, lead)
     try:
-        desk = lead_context.new_page()
-        cdp = lead_context.new_cdp_session(desk)
-        cdp.send("WebAuthn.enable", {"enableUI": False})
-        VirtualAuthenticators(cdp).add("internal")
-        desk.goto(enrollment.link(server.url, issue_code(app, lead.user_id)))
-        desk.get_by_role("button", name="使用本机（指纹、面容或锁屏密码）").click()
-        desk.wait_for_url("**/")
         desk.goto(f"{server.url}/review/queue")
         desk.get_by_role("link", name=PARTY).click()
         desk.get_by_test_id("case-findings").wait_for()

@@ -10,21 +10,14 @@ import { newId, saveRevision } from "../records.js";
 import { currentCatalogue } from "../server.js";
 import { findCase } from "./cases.js";
 import { documentsChecklist } from "./checklist.js";
+import { stepTypesFor } from "../steptypes.js";
 import { stepTypeFields } from "./stepfields.js";
 import { backLink, navigate, saveWithFeedback, screen, setCaptureInProgress } from "../ui.js";
-
-// The steps of a case's kind and of the measures taken inside it, as made at the desk: those the
-// catalogue does not mark as field work, the case's own kind first.
-export function deskStepTypes(catalogue, caseKind) {
-  const kinds = [caseKind, ...((catalogue?.kinds || []).find((k) => k.id === caseKind)?.measures || [])];
-  return (catalogue?.step_types || []).filter((s) => kinds.includes(s.kind) && s.field === false)
-    .sort((a, b) => kinds.indexOf(a.kind) - kinds.indexOf(b.kind));
-}
 
 export async function deskStepForm(root, caseId) {
   const [found, catalogue] = await Promise.all([findCase(caseId), currentCatalogue()]);
   if (!found || !catalogue) return mount(root, backLink("#/"), screen(t("not_found")));
-  const types = deskStepTypes(catalogue, found.kind);
+  const types = stepTypesFor(catalogue, found.kind, { field: false });
   const stepId = newId();
   const stepType = h("select", { name: "step_type" }, types.map((s) => h("option", { value: s.id }, label(s))));
   const at = h("input", { type: "datetime-local", name: "at", value: toLocalInput() });

@@ -1,6 +1,7 @@
 // Forms for what happens during an activity: steps, recording interruptions, and withdrawing an
 // item saved by mistake (service by leaving, 留置送达, is in service.js).
 
+import { stepTypesFor } from "../steptypes.js";
 import { field, fromLocalInput, h, isChinese, label, mount, toLocalInput } from "../dom.js";
 import { formatCitation, t } from "../../i18n.js";
 import { newId, saveRevision, withdraw } from "../records.js";
@@ -31,11 +32,7 @@ export async function stepForm(root, activityId) {
   const [{ activity, found }, catalogue] = await Promise.all([activityAndCase(activityId), currentCatalogue()]);
   if (!activity || !catalogue) return mount(root, backLink("#/"), screen(t("not_found")));
   const stepId = newId();
-  // A case's own steps, and the measures taken inside it (查封/扣押 in a penalty or inspection case,
-  // art. 20 para. 2): the catalogue's kind names them.
-  const kinds = [found?.kind, ...((catalogue.kinds || []).find((k) => k.id === found?.kind)?.measures || [])];
-  const types = catalogue.step_types.filter((s) => kinds.includes(s.kind) && s.field !== false)
-    .sort((a, b) => kinds.indexOf(a.kind) - kinds.indexOf(b.kind)); // the case's own steps first (stable)
+  const types = stepTypesFor(catalogue, found?.kind, { field: true });
   const stepType = h("select", { name: "step_type" }, types.map((s) => h("option", { value: s.id }, label(s))));
   const at = h("input", { type: "datetime-local", name: "at", value: toLocalInput() });
   const place = h("input", { name: "place", maxlength: 300, value: activity.payload.place?.text || "" });
