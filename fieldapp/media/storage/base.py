@@ -1,0 +1,273 @@
+"""The contract every media backend keeps: the :class:`MediaStorage` interface, what it returns and
+raises, and the keys it stores under.
+
+**Keys.** Every original is known by its hash, the algorithm named beside the value
+(``"sha-256"`` now; SM3 can be added to :data:`ALGORITHMS` later). Keys are made here from
+validated values only, never from a client-supplied name::
+
+    originals/sha256/ab/cd/<digest>                  the original, byte for byte
+    derivatives/sha256/ab/cd/<digest>/<name>         preview, thumb, phone-preview
+    uploads/<upload-id>/...                          state of one resumable upload
+
+**Originals are never altered.** One is stored once, under its content-addressed key, by a
+create-if-absent operation; a second upload of the same bytes stores nothing new.
+
+**Verification.** ``complete`` recomputes the hash by streaming the assembled bytes (Python's hash
+objects cannot be persisted). A mismatch raises :class:`HashMismatch`, discards the upload, and
+nothing is stored under the declared digest. The bytes are verified even when the original is
+already stored (the upload then stores nothing new): a client cannot claim a file it does not have
+by naming its hash. ``put_original_file`` is the one way in that does not verify: its caller has.
+
+**Sweeping.** ``uploads`` lists every upload with its last activity and ``sweep_temporary``
+removes what interrupted work left behind (a chunk being spooled, an original being assembled),
+so that `flask sweep-uploads` (:mod:`fieldapp.media.sweep`) can remove abandoned uploads, the
+records of completed ones and a killed host's leftovers by age, on either backend.
+
+Also here: the bounded copy helpers both backends move bytes with (:func:`_receive`,
+:func:`_copy`), so that no body is ever held whole in memory.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import IO, Any, BinaryIO, Protocol, runtime_checkable
+
+BUFFER_SIZE = 64 * 1024
+"""Bytes per read from a request body and per copy step: no body is ever held whole in memory."""
+
+DERIVATIVE_NAMES = frozenset({"preview", "thumb", "phone-preview", "poster"})  # poster: a footage frame
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    name: str  # as records and the API spell it: "sha-256"
+    key: str  # the key segment: "sha256"
+    new: Callable[[], Any]
+    hex_length: int
+
+
+ALGORITHMS: dict[str, Algorithm] = {
+    "sha-256": Algorithm("sha-256", "sha256", hashlib.sha256, 64),
+}
+
+
+# ---------------------------------------------------------------------------------------- errors
+
+
+class MediaError(Exception):
+    """A storage-level refusal the API layer turns into a clear answer."""
+
+
+class OffsetMismatch(MediaError):
+    """The client's offset is not the server's: resume from ``held``."""
+
+    def __init__(self, held: int):
+        super().__init__(f"the server holds {held} bytes of this upload; resume from there")
+        self.held = held
+
+
+class HashMismatch(MediaError):
+    def __init__(self, alg: str, expected: str, actual: str):
+        super().__init__(f"the uploaded bytes have {alg} {actual}, not the declared {expected}")
+        self.alg, self.expected, self.actual = alg, expected, actual
+
+
+class UploadIncomplete(MediaError):
+    def __init__(self, held: int, size: int):
+        super().__init__(f"the upload holds {held} of {size} bytes")
+        self.held, self.size = held, size
+
+
+class UploadTooLarge(MediaError):
+    def __init__(self, remaining: int):
+        super().__init__(f"the chunk goes past the declared size: {remaining} bytes remain")
+        self.remaining = remaining
+
+
+class UploadConflict(MediaError):
+    """``begin`` again with a different declaration for the same upload id."""
+
+
+class UnknownUpload(MediaError, LookupError):
+    pass
+
+
+class MediaNotFound(MediaError, LookupError):
+    pass
+
+
+# ------------------------------------------------------------------------------------ validation
+
+_HEX = re.compile(r"[0-9a-f]+")
+
+
+def algorithm(alg: str) -> Algorithm:
+    try:
+        return ALGORITHMS[alg]
+    except (KeyError, TypeError):
+        raise ValueError(f"unsupported hash algorithm {alg!r}; known: {sorted(ALGORITHMS)}") from None
+
+
+def validate_digest(alg: str, digest: str) -> Algorithm:
+    a = algorithm(alg)
+    if not (isinstance(digest, str) and len(digest) == a.hex_length and _HEX.fullmatch(digest)):
+        raise ValueError(f"a {alg} digest is {a.hex_length} lowercase hexadecimal digits")
+    return a
+
+
+def validate_upload_id(upload_id: str) -> str:
+    """Upload ids are server-made UUIDs in canonical form; nothing else becomes a key segment."""
+    try:
+        canonical = str(uuid.UUID(upload_id))
+    except (ValueError, TypeError, AttributeError):
+        raise ValueError("an upload id is a UUID") from None
+    if canonical != upload_id:
+        raise ValueError("an upload id is a UUID in canonical lowercase form")
+    return upload_id
+
+
+def validate_derivative(name: str) -> str:
+    if name not in DERIVATIVE_NAMES:
+        raise ValueError(f"unknown derivative {name!r}; known: {sorted(DERIVATIVE_NAMES)}")
+    return name
+
+
+def original_key(alg: str, digest: str) -> str:
+    a = validate_digest(alg, digest)
+    return f"originals/{a.key}/{digest[:2]}/{digest[2:4]}/{digest}"
+
+
+def derivative_key(alg: str, digest: str, name: str) -> str:
+    a = validate_digest(alg, digest)
+    return f"derivatives/{a.key}/{digest[:2]}/{digest[2:4]}/{digest}/{validate_derivative(name)}"
+
+
+# --------------------------------------------------------------------------------------- copying
+
+
+def _receive(stream: BinaryIO, out: IO[bytes], max_bytes: int, remaining: int) -> int:
+    """Copy up to ``max_bytes`` from ``stream`` in bounded reads; refuse bytes past ``remaining``.
+
+    A stream that ends early gives a shorter chunk (its bytes are still the right ones); a stream
+    that raises propagates, and the caller drops what it spooled.
+    """
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
+        raise ValueError("max_bytes is a non-negative integer")
+    limit = min(max_bytes, remaining)
+    received = 0
+    while received < limit:
+        buf = stream.read(min(BUFFER_SIZE, limit - received))
+        if not buf:
+            return received
+        out.write(buf)
+        received += len(buf)
+    if max_bytes > remaining and stream.read(1):
+        raise UploadTooLarge(remaining)
+    return received
+
+
+def _copy(src: IO[bytes], dst: IO[bytes] | None, hasher=None, limit: int | None = None) -> int:
+    copied = 0
+    while limit is None or copied < limit:
+        buf = src.read(BUFFER_SIZE if limit is None else min(BUFFER_SIZE, limit - copied))
+        if not buf:
+            break
+        if hasher is not None:
+            hasher.update(buf)
+        if dst is not None:
+            dst.write(buf)
+        copied += len(buf)
+    return copied
+
+
+# --------------------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class StoredMedia:
+    alg: str
+    digest: str
+    size: int
+    key: str
+    created: bool  # False when the original was already stored (a retry or a second upload)
+
+
+@dataclass(frozen=True)
+class UploadState:
+    """An upload as the store holds it, for the sweeper (fieldapp.media.sweep)."""
+
+    upload_id: str
+    completed: bool
+    last_activity: datetime  # UTC: the newest write to any part of the upload's state
+
+
+@dataclass
+class Swept:
+    """What a sweep of temporary files removed (or, in a dry run, would remove)."""
+
+    files: int = 0
+    bytes: int = 0
+
+    def add(self, size: int) -> None:
+        self.files += 1
+        self.bytes += size
+
+
+# ------------------------------------------------------------------------------------- interface
+
+
+@runtime_checkable
+class MediaStorage(Protocol):
+    def begin(self, upload_id: str, alg: str, digest: str, size: int) -> None:
+        """Declare an upload; beginning an existing one with the same declaration keeps its bytes."""
+
+    def offset(self, upload_id: str) -> int:
+        """Bytes durably held for the upload, the same from every host and after restarts."""
+
+    def append(self, upload_id: str, expected_offset: int, stream: BinaryIO, max_bytes: int) -> int:
+        """Add one chunk (at most ``max_bytes``) at ``expected_offset``; return the new offset.
+
+        Raises :class:`OffsetMismatch` when ``expected_offset`` is not the held offset.
+        """
+
+    def complete(self, upload_id: str) -> StoredMedia:
+        """Verify size and hash, store the original under its content-addressed key."""
+
+    def abort(self, upload_id: str) -> None: ...
+
+    def exists(self, alg: str, digest: str) -> bool: ...
+
+    def size(self, alg: str, digest: str) -> int: ...
+
+    def open(self, alg: str, digest: str, start: int = 0) -> BinaryIO:
+        """A streaming reader of the original from byte ``start`` on; the caller closes it.
+        Starting later costs nothing on either backend (a seek, an S3 Range request), so a video
+        player seeking in a 4 GB recording reads only what it shows."""
+
+    def put_derivative(self, alg: str, digest: str, name: str, data: bytes) -> None: ...
+
+    def put_original_file(self, alg: str, digest: str, path: str | os.PathLike) -> bool:
+        """Store the local file at ``path`` as the original of (``alg``, ``digest``), streaming it
+        (footage is never held in memory). The caller has ALREADY verified that the file has that
+        hash: nothing here checks it. False, and nothing done, when that original is already
+        stored: an original is never overwritten. Atomic: the original appears whole or not at
+        all. The caller removes ``path`` when done; it must not write to it again, since the local
+        backend may make the original a hard link to it (made read-only)."""
+
+    def get_derivative(self, alg: str, digest: str, name: str) -> bytes: ...
+
+    def probe(self, timeout: float = 2.0) -> None:
+        """Raise unless the store answers now (readiness): cheap, no retries, bounded by ``timeout``
+        where the backend can bound it."""
+
+    def uploads(self) -> Iterator[UploadState]:
+        """Every upload that has state in the store, with its age; removed with ``abort``."""
+
+    def sweep_temporary(self, older_than: datetime, dry_run: bool = False) -> Swept:
+        """Remove the temporary objects of interrupted work (a host killed while receiving a chunk
+        or assembling an original) last written before ``older_than``; never an upload's state."""
