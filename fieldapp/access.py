@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import Flask, abort, current_app, jsonify, redirect, request, url_for
+from flask import Flask, abort, current_app, g, jsonify, redirect, request, url_for
 from flask_login import current_user
 
 from .models import Role
@@ -28,8 +28,11 @@ EVERY_UNIT_ROLES = frozenset({Role.SUPERVISOR, Role.BUREAU_HEAD, Role.ADMIN})
 class Policy:
     public: bool = False
     roles: frozenset[Role] = frozenset()  # empty with public=False: any signed-in user
+    station: bool = False  # a collection station's bearer token, never a user session
 
     def permits(self, user) -> bool:
+        if self.station:
+            return g.get("station") is not None
         if self.public:
             return True
         if not user.is_authenticated:
@@ -37,13 +40,16 @@ class Policy:
         return not self.roles or bool(user.roles & self.roles)
 
 
-def allow(*roles: Role, public: bool = False, signed_in: bool = False) -> Callable:
-    """Declare who may call a view: ``@allow(public=True)``, ``@allow(signed_in=True)`` or roles."""
+def allow(*roles: Role, public: bool = False, signed_in: bool = False, station: bool = False) -> Callable:
+    """Declare who may call a view: ``@allow(public=True)``, ``@allow(signed_in=True)``, roles, or
+    ``@allow(station=True)`` (a collection station's token; users are refused)."""
     if public and (roles or signed_in):
         raise ValueError("a public route takes no roles")
-    if not (public or signed_in or roles):
+    if station and (public or roles or signed_in):
+        raise ValueError("a station route admits stations only")
+    if not (public or signed_in or roles or station):
         raise ValueError("say who may call this route")
-    policy = Policy(public=public, roles=frozenset(roles))
+    policy = Policy(public=public, roles=frozenset(roles), station=station)
 
     def mark(view):
         view.access_policy = policy
@@ -70,6 +76,8 @@ def enforce() -> None:
     if policy is None:
         current_app.logger.error("route %s has no access policy; refused", request.endpoint)
         abort(403)
+    if policy.station:
+        return _enforce_station()
     if policy.permits(current_user):
         return None
     if not current_user.is_authenticated:
@@ -77,6 +85,18 @@ def enforce() -> None:
             return jsonify(error="unauthenticated", message="请先登录 / Sign in first"), 401
         return redirect(url_for("auth.signin_page", next=request.full_path.rstrip("?")))
     abort(403)
+
+
+def _enforce_station():
+    from .footage.register import station_for_token
+
+    header = request.headers.get("Authorization", "")
+    station = station_for_token(header[7:].strip()) if header.startswith("Bearer ") else None
+    if station is None:
+        return jsonify(error="station_unauthenticated",
+                       message="采集站令牌无效或已吊销 / The station token is unknown or revoked"), 401
+    g.station = station
+    return None
 
 
 def visible_unit_ids(user) -> frozenset[uuid.UUID] | None:

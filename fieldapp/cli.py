@@ -316,7 +316,36 @@ def sweep_uploads_command(abandon_hours, completed_hours, temp_hours, dry_run: b
         raise SystemExit(1)
 
 
-COMMANDS = [init_db_command, sweep_uploads_command, verify_signatures_command, revoke_device_command, import_export_command, create_unit_command, create_user_command, set_user_command,
+@click.command("footage-import")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option("--unit", "unit_code", default=None, help="unit code for cameras nobody registered (else the manifest's)")
+@click.option("--no-previews", is_flag=True, help="store and link only; make posters and previews later")
+@click.option("--json", "as_json", is_flag=True, help="print the report as one JSON object")
+def footage_import_command(folder: str, unit_code: str | None, no_previews: bool, as_json: bool):
+    """Ingest a collection station's export folder: its manifest (CSV or JSON) and the files it
+    names. Every byte is hashed and checked against the station's hashes; a file that fails is
+    reported and skipped, never half-stored. Ingesting the same folder again changes nothing."""
+    import json
+
+    from .footage import ingest, previews
+
+    report = ingest.ingest_folder(folder, unit_code=unit_code)
+    made = None if no_previews else previews.make_previews(report.stored)
+    if as_json:
+        click.echo(json.dumps({**report.to_json(), "previews": made}, ensure_ascii=False))
+    else:
+        for line in report.lines:
+            where = f"{line.file_name or report.manifest}" + (f" (row {line.line})" if line.line else "")
+            click.echo(f"{line.outcome:9} {line.code:22} {where}: {line.message}")
+        share = "—" if report.linked_share is None else f"{report.linked_share:.1%}"
+        click.echo(f"stored {len(report.stored)}, unchanged {report.unchanged}, skipped {report.skipped}; "
+                   f"linked automatically {share}" + (f"; previews {made['made']} made, {made['failed']} failed"
+                                                      if made else ""))
+    if any(line.outcome == "error" for line in report.lines):
+        raise SystemExit(1)
+
+
+COMMANDS = [footage_import_command, init_db_command, sweep_uploads_command, verify_signatures_command, revoke_device_command, import_export_command, create_unit_command, create_user_command, set_user_command,
             enroll_command, seed_demo_command, calendar_load_command, compliance_check_command]
 
 

@@ -98,6 +98,10 @@ class Settings:
     # Footage declared on a body camera may arrive this many working days after art. 25's storage
     # deadline before the step counts as unrecorded (the camera station's upload lag).
     footage_grace_working_days: int = field(default_factory=lambda: _env_int("FOOTAGE_GRACE_WORKING_DAYS", 3))
+    # Body-camera clocks drift: footage links to an activity whose time it misses by up to this much.
+    footage_clock_tolerance_seconds: int = field(default_factory=lambda: _env_int("FOOTAGE_CLOCK_TOLERANCE", 120))
+    # Threads hashing footage files during an import (OpenSSL releases the GIL while it hashes).
+    footage_hash_workers: int = field(default_factory=lambda: _env_int("FOOTAGE_HASH_WORKERS", 4))
     # A running deadline is announced ("due soon") this many working days before its day, and on the day.
     deadline_warning_working_days: int = field(default_factory=lambda: _env_int("DEADLINE_WARNING_WORKING_DAYS", 2))
     # Media storage: "local" (a folder every app host mounts: media_dir) or "s3" (any S3-compatible store).

@@ -26,6 +26,8 @@ _events = Namespace()
 revisions_arrived = _events.signal("revisions-arrived")
 # An original file was stored and verified (keywords: alg, digest).
 original_stored = _events.signal("original-stored")
+# Body-camera footage was linked to (or unlinked from) activities of these cases (keyword: case_ids).
+footage_linked = _events.signal("footage-linked")
 
 
 def publish(event: Signal, **payload) -> None:
@@ -40,4 +42,5 @@ def publish(event: Signal, **payload) -> None:
 def subscribe_all() -> None:
     """Import the modules whose handlers subscribe (idempotent: a handler connects once)."""
     from .compliance import subscribers  # noqa: F401
+    from .footage import subscribers as footage_subscribers  # noqa: F401
     from .review import workflow  # noqa: F401

@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from ..footage import coverage
 from ..rules.credit_code import normalise
 from . import clocks
-from .facts import CaseFacts, RecordFact, parse_time
+from .facts import CaseFacts, FootageFact, RecordFact, parse_time
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ class Context:
     footage_due: Callable[[datetime], Due] = lambda at: Due(at)
     continuous_reasons: frozenset[str] = frozenset()  # interruption reasons that make an activity continuous
     service_step_types: dict[str, str] = field(default_factory=dict)  # case kind → its 留置送达 step type
+    # Body-camera and phone clocks drift: footage within this of a moment covers it.
+    footage_clock_tolerance: timedelta = timedelta(minutes=2)
 
 
 Check = Callable[[CaseFacts, Context], Iterator[Hit]]
@@ -124,6 +127,16 @@ def av_state(duty: AvDuty, facts: CaseFacts, ctx: Context) -> tuple[str, dict]:
         return "recorded", base
     activity = _activity_of(facts, record)
     answer, camera, reason = av_answer(record.payload, activity)
+    footage = facts.footage.get(activity.id, ()) if activity else ()
+    at = parse_time(record.payload.get("at"))
+    if footage and at and coverage.covers([coverage.Interval(f.start, f.end) for f in footage], at,
+                                          ctx.footage_clock_tolerance):
+        # The footage itself shows the step: recorded, whatever was (or was not) declared.
+        return "recorded", {**base, "source": "footage"}
+    declared = [f for f in footage if not camera or f.camera_serial in camera.split("、")]
+    if answer == "body_camera" and camera and declared and at:
+        # Footage of the declared camera is in, and it does not show this moment.
+        return "missing", {**base, "answer": "footage_does_not_cover", "camera_id": camera, "reason": reason}
     if answer == "body_camera" and camera:
         storage = clocks.storage_due(activity, ctx.deadline) if activity else None
         if storage is None:
@@ -211,18 +224,67 @@ def continuous_required_by(facts: CaseFacts, activity: RecordFact, ctx: Context)
     return None
 
 
+def footage_coverage(activity: RecordFact, interruptions: list[RecordFact], footage: tuple[FootageFact, ...],
+                     ctx: Context) -> dict[str, coverage.CameraCoverage]:
+    """Per camera whose footage is linked to the activity: arrival..departure minus the union of its
+    segments, with the declared interruptions of that camera set against the gaps. The clock
+    tolerance is taken off both ends of the visit (camera and phone clocks differ), never off the
+    gaps between segments of one camera, which share a clock."""
+    p = activity.payload
+    arrived, departed = parse_time(p.get("arrived_at")), parse_time(p.get("departed_at"))
+    tol = ctx.footage_clock_tolerance
+    if not arrived or not departed or departed - arrived <= 2 * tol:
+        return {}
+    window = coverage.Interval(arrived + tol, departed - tol)
+    found = {}
+    for serial in dict.fromkeys(f.camera_serial for f in footage):
+        stops = [coverage.DeclaredStop(str(i.id), parse_time(i.payload["stopped_at"]),
+                                       parse_time(i.payload.get("resumed_at")), _explained(i.payload))
+                 for i in interruptions if i.payload.get("camera_id") == serial and parse_time(i.payload.get("stopped_at"))]
+        found[serial] = coverage.camera_coverage(
+            serial, window, [coverage.Interval(f.start, f.end) for f in footage if f.camera_serial == serial], stops)
+    return found
+
+
 @check("continuous_gap")
 def continuous_gap(facts: CaseFacts, ctx: Context) -> Iterator[Hit]:
+    """From real footage where it has arrived (per camera); from the declared stops and resumes
+    where it has not, saying so — a camera whose footage is not in yet has no measured gap."""
+    tolerance = ctx.gap_tolerance.total_seconds()
     for activity in facts.of_type("activity"):
         required_by = continuous_required_by(facts, activity, ctx)
         if required_by is None:
             continue
         interruptions = facts.children(activity.id, "interruption")
+        base = {"tolerance_seconds": round(tolerance), "required_by": required_by}
+        measured = footage_coverage(activity, interruptions, facts.footage.get(activity.id, ()), ctx)
+        for serial, cov in measured.items():
+            if not cov.no_footage and cov.unexplained_seconds > tolerance:
+                yield Hit("continuous_gap", f"{activity.id}:{serial}", activity.id,
+                          {**base, "camera_id": serial, "gap_seconds": round(cov.unexplained_seconds),
+                           "source": "footage", "gaps": [[g.start.isoformat(), g.end.isoformat()]
+                                                         for g in cov.unexplained[:5]]})
         for camera_id, gap in camera_gaps(activity, interruptions):
-            if gap > ctx.gap_tolerance.total_seconds():
+            if camera_id in measured and not measured[camera_id].no_footage:
+                continue
+            if gap > tolerance:
                 yield Hit("continuous_gap", f"{activity.id}:{camera_id}", activity.id,
-                          {"camera_id": camera_id or None, "gap_seconds": round(gap),
-                           "tolerance_seconds": round(ctx.gap_tolerance.total_seconds()), "required_by": required_by})
+                          {**base, "camera_id": camera_id or None, "gap_seconds": round(gap), "source": "declared",
+                           "footage": "not_ingested"})
+
+
+@check("footage_through_interruption")
+def footage_through_interruption(facts: CaseFacts, ctx: Context) -> Iterator[Hit]:
+    """The camera kept recording through a stop the officer declared: not an art. 9 breach (there
+    is footage), but the record and the footage disagree, and a lead should see why."""
+    for activity in facts.of_type("activity"):
+        interruptions = facts.children(activity.id, "interruption")
+        measured = footage_coverage(activity, interruptions, facts.footage.get(activity.id, ()), ctx)
+        for serial, cov in measured.items():
+            for stop_id, seconds in cov.stops_with_footage:
+                if seconds > ctx.gap_tolerance.total_seconds():
+                    yield Hit("footage_through_interruption", stop_id, uuid.UUID(stop_id),
+                              {"camera_id": serial, "footage_seconds": round(seconds)})
 
 
 @check("interruption_unexplained")
@@ -353,6 +415,8 @@ def av_upload_late(facts: CaseFacts, ctx: Context) -> Iterator[Hit]:
         due, counted_from = storage
         late = [m.hash for m in _activity_media(facts, activity)
                 if (m.original_at is not None and m.original_at > due.at) or (m.original_at is None and ctx.now > due.at)]
+        # Body-camera footage is stored when it reached the dedicated storage (see FootageFact).
+        late += [str(f.segment_id) for f in facts.footage.get(activity.id, ()) if f.stored_at > due.at]
         if late:
             yield Hit("av_upload_late", str(activity.id), activity.id,
                       {"due_at": due.at.isoformat(), "late": len(late), "warnings": list(due.warnings),

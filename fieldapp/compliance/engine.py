@@ -47,6 +47,7 @@ def context(now: datetime | None = None, *, archiving: bool = False) -> Context:
         footage_due=deadline_source.footage_due,
         continuous_reasons=frozenset(r["id"] for r in content.get("interruption_reasons", []) if r.get("sets_continuous")),
         service_step_types={k["id"]: k["service_by_leaving"] for k in content.get("kinds", []) if k.get("service_by_leaving")},
+        footage_clock_tolerance=timedelta(seconds=settings.footage_clock_tolerance_seconds),
     )
 
 

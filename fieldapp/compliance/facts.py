@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from sqlalchemy import and_, select
 
 from .. import db
-from ..models import Case, CaseStage, Media, MediaRef, RecordReview, Revision, SyncedRecord, User
+from ..models import (Case, CaseStage, FootageLink, FootageSegment, Media, MediaRef, RecordReview, Revision, Station,
+                      SyncedRecord, User)
 from ..rules.credit_code import normalise
 
 
@@ -31,6 +32,17 @@ class MediaFact:
     hash: str
     kind: str | None  # image | video | audio, once the original is known; else from the declared type
     original_at: datetime | None
+
+
+@dataclass(frozen=True)
+class FootageFact:
+    """A body-camera segment linked to an activity: its camera, its span, and when it reached the
+    dedicated storage (art. 25: the station's collection where the station is part of it)."""
+    segment_id: uuid.UUID
+    camera_serial: str
+    start: datetime
+    end: datetime
+    stored_at: datetime
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,8 @@ class CaseFacts:
     approved_activities: frozenset[uuid.UUID] = frozenset()
     # Where act_ended_at came from: "lead" (entered by hand), "step" (a step that ends the act), or None.
     act_ended_source: str | None = None
+    # Body-camera footage linked to each activity (by activity id).
+    footage: dict[uuid.UUID, tuple[FootageFact, ...]] = field(default_factory=dict)
     # Values several checks derive from the same facts (the case's clocks), computed once per evaluation.
     memo: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -115,9 +129,26 @@ def load_case_facts(case_id: uuid.UUID) -> CaseFacts | None:
     if facts.act_ended_at is not None:
         facts.act_ended_source = "lead"
     if activity_ids:
+        facts.footage = _footage(activity_ids)
         facts.approved_activities = frozenset(s.execute(select(RecordReview.record_id).where(
             RecordReview.record_id.in_(activity_ids), RecordReview.state == "approved")).scalars())
     return facts
+
+
+def _footage(activity_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[FootageFact, ...]]:
+    rows = db.session().execute(
+        select(FootageLink.activity_id, FootageSegment.id, FootageSegment.camera_serial, FootageSegment.started_at,
+               FootageSegment.ended_at, FootageSegment.collected_at, FootageSegment.ingested_at,
+               Station.part_of_storage)
+        .join(FootageSegment, FootageSegment.id == FootageLink.segment_id)
+        .outerjoin(Station, Station.id == FootageSegment.station_id)
+        .where(FootageLink.activity_id.in_(activity_ids))
+        .order_by(FootageSegment.started_at)).all()
+    found: dict[uuid.UUID, list[FootageFact]] = {}
+    for activity_id, seg_id, serial, start, end, collected, ingested, station_stores in rows:
+        stored = collected if station_stores and collected is not None else ingested
+        found.setdefault(activity_id, []).append(FootageFact(seg_id, serial, start, end, stored))
+    return {k: tuple(v) for k, v in found.items()}
 
 
 def _enrolled(facts: CaseFacts) -> frozenset[str]:

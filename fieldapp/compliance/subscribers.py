@@ -46,3 +46,9 @@ def recheck_after_original(_sender, alg: str, digest: str) -> None:
     cases = db.session().execute(select(SyncedRecord.case_id).join(MediaRef, MediaRef.record_id == SyncedRecord.id)
                                  .where(MediaRef.alg == alg, MediaRef.hash == digest).distinct()).scalars().all()
     _refresh_locked({c for c in cases if c})
+
+
+@events.footage_linked.connect
+def recheck_after_footage(_sender, case_ids) -> None:
+    """Footage arriving answers "was it recorded", and its gaps are art. 9's."""
+    _refresh_locked(set(case_ids))

@@ -148,10 +148,29 @@ def missing(items) -> dict:
 # ----------------------------------------------------------------------------------- uploads
 
 
-def upload_id_for(user_id: uuid.UUID, alg: str, digest: str, size: int) -> uuid.UUID:
+@dataclass(frozen=True)
+class Uploader:
+    """Who sends an upload's bytes: a signed-in user's phone, or a collection station with its own
+    token (never a user session). Each one's uploads are theirs alone."""
+    user_id: uuid.UUID | None = None
+    station_id: uuid.UUID | None = None
+
+    @property
+    def key(self) -> str:
+        return str(self.user_id) if self.user_id else f"station:{self.station_id}"
+
+    def owns(self, row: MediaUpload) -> bool:
+        return (row.began_by, row.station_id) == (self.user_id, self.station_id)
+
+
+def _uploader(who: uuid.UUID | Uploader) -> Uploader:
+    return who if isinstance(who, Uploader) else Uploader(user_id=who)
+
+
+def upload_id_for(who: uuid.UUID | Uploader, alg: str, digest: str, size: int) -> uuid.UUID:
     """Each user's upload of a file is their own: someone else who knows the hash cannot append
     to it or spoil it, and a phone that lost the answer to "begin" finds its upload again."""
-    return uuid.uuid5(UPLOAD_NAMESPACE, f"{user_id}:{alg}:{digest}:{size}")
+    return uuid.uuid5(UPLOAD_NAMESPACE, f"{_uploader(who).key}:{alg}:{digest}:{size}")
 
 
 def _insert(table):
@@ -159,7 +178,8 @@ def _insert(table):
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
-def begin(user_id: uuid.UUID, body) -> dict:
+def begin(who: uuid.UUID | Uploader, body) -> dict:
+    who = _uploader(who)
     if not isinstance(body, dict):
         raise MediaRefused(400, "bad_request", "expected {alg, hash, size, type} as JSON")
     alg, digest = checked_hash(body.get("alg"), body.get("hash"))
@@ -180,9 +200,10 @@ def begin(user_id: uuid.UUID, body) -> dict:
     store = media_storage()
     if media is not None and media.original_at is not None and store.exists(alg, digest):
         return {"status": "stored", "media": media_json(media)}
-    upload_id = upload_id_for(user_id, alg, digest, size)
+    upload_id = upload_id_for(who, alg, digest, size)
     s.execute(_insert(MediaUpload.__table__).values(
-        id=upload_id, alg=alg, hash=digest, size=size, declared_type=declared, began_by=user_id,
+        id=upload_id, alg=alg, hash=digest, size=size, declared_type=declared, began_by=who.user_id,
+        station_id=who.station_id,
         began_at=utcnow()).on_conflict_do_nothing(index_elements=["id"]))
     s.commit()
     store.begin(str(upload_id), alg, digest, size)
@@ -190,15 +211,15 @@ def begin(user_id: uuid.UUID, body) -> dict:
             "size": size, "chunk_bytes": lim.to_json()["chunk_bytes"]}
 
 
-def _upload_row(upload_id: uuid.UUID, user_id: uuid.UUID) -> MediaUpload:
+def _upload_row(upload_id: uuid.UUID, who: uuid.UUID | Uploader) -> MediaUpload:
     row = db.session().get(MediaUpload, upload_id)
-    if row is None or row.began_by != user_id:  # another user's upload is not revealed
+    if row is None or not _uploader(who).owns(row):  # another user's upload is not revealed
         raise MediaRefused(404, "unknown_upload", "no such upload; begin it again")
     return row
 
 
-def offset(user_id: uuid.UUID, upload_id: uuid.UUID) -> dict:
-    row = _upload_row(upload_id, user_id)
+def offset(who: uuid.UUID | Uploader, upload_id: uuid.UUID) -> dict:
+    row = _upload_row(upload_id, who)
     try:
         held = media_storage().offset(str(upload_id))
     except UnknownUpload:
@@ -219,9 +240,10 @@ class _HeadTee:
         return data
 
 
-def append(user_id: uuid.UUID, upload_id: uuid.UUID, at: int, stream: BinaryIO, length: int) -> dict:
+def append(who: uuid.UUID | Uploader, upload_id: uuid.UUID, at: int, stream: BinaryIO, length: int) -> dict:
+    who = _uploader(who)
     s = db.session()
-    row = _upload_row(upload_id, user_id)
+    row = _upload_row(upload_id, who)
     size, head = row.size, row.head
     s.commit()  # no transaction (and no SQLite write lock) while the body streams in
     lim = limits()
@@ -253,8 +275,25 @@ def append(user_id: uuid.UUID, upload_id: uuid.UUID, at: int, stream: BinaryIO, 
     with db.transaction() as s:
         if grows_head:
             s.execute(MediaUpload.__table__.update().where(MediaUpload.id == upload_id).values(head=head))
-        s.add(MediaUploadChunk(upload_id=upload_id, start=at, length=new_offset - at, user_id=user_id))
+        s.add(MediaUploadChunk(upload_id=upload_id, start=at, length=new_offset - at, user_id=who.user_id,
+                                  station_id=who.station_id))
     return {"upload_id": str(upload_id), "offset": new_offset, "size": size}
+
+
+def chunk_position(offset_text: str | None, length: int | None) -> tuple[int, int]:
+    """(offset, length) of a chunk request, phone's or station's: ``?offset=N`` and Content-Length."""
+    try:
+        at = int(offset_text or "")
+        if at < 0:
+            raise ValueError
+    except ValueError:
+        raise MediaRefused(400, "bad_offset", "offset is the number of bytes the server holds") from None
+    if length is None:
+        raise MediaRefused(411, "length_required", "send Content-Length with each chunk")
+    limit = limits().chunk_max_bytes
+    if length > limit:
+        raise MediaRefused(413, "chunk_too_large", f"a chunk is at most {limit} bytes", chunk_max_bytes=limit)
+    return at, length
 
 
 def discard_upload(upload_id: uuid.UUID) -> None:
@@ -283,7 +322,7 @@ def _check_head(head: bytes, size: int) -> None:
 
 
 @contextlib.contextmanager
-def _original_file(store: MediaStorage, alg: str, digest: str) -> Iterator[Path]:
+def original_file(store: MediaStorage, alg: str, digest: str) -> Iterator[Path]:
     """A path to read the original from: the file itself locally, a temporary copy from S3."""
     if isinstance(store, LocalStorage):
         yield store.root.joinpath(*original_key(alg, digest).split("/"))
@@ -295,9 +334,9 @@ def _original_file(store: MediaStorage, alg: str, digest: str) -> Iterator[Path]
         yield Path(tmp.name)
 
 
-def complete(user_id: uuid.UUID, upload_id: uuid.UUID) -> dict:
+def complete(who: uuid.UUID | Uploader, upload_id: uuid.UUID) -> dict:
     s = db.session()
-    row = _upload_row(upload_id, user_id)
+    row = _upload_row(upload_id, who)
     alg, digest, size, declared, head = row.alg, row.hash, row.size, row.declared_type, row.head
     media = s.get(Media, (alg, digest))
     s.commit()
@@ -355,7 +394,7 @@ def _run_pipeline(store, alg, digest, size, mime, kind, declared) -> pipeline.Re
     """The pipeline never fails an upload: the original is stored and verified whatever happens
     to its previews, and a failure becomes a flag a person can look at."""
     try:
-        with _original_file(store, alg, digest) as path:
+        with original_file(store, alg, digest) as path:
             return pipeline.process(path, declared_mime=declared)
     except Exception:  # noqa: BLE001 — evidence is kept; the failure is logged and flagged
         log.exception("media pipeline failed for %s %s", alg, digest)

@@ -1,6 +1,7 @@
 """All models, imported here so Alembic and the app see one metadata."""
 from .base import Base, utcnow
 from .casework import Case, CatalogueVersion, UnitStepType
+from .footage import Camera, CameraHandout, FootageLink, FootageSegment, Station
 from .media import Media, MediaRef, MediaUpload, MediaUploadChunk
 from .review import (
     CalendarDay,
@@ -32,6 +33,6 @@ from .identity import (
 
 __all__ = [
     "Base", "utcnow", "CalendarDay", "CalendarYear", "CaseAssignment", "CaseDeadline", "CaseStage", "Finding", "FindingException",
-    "InterruptionReport", "OriginalAccess", "RecordReview", "ReviewEvent", "Media", "MediaRef", "MediaUpload", "MediaUploadChunk", "Case", "CatalogueVersion", "UnitStepType", "ChangeLog", "Device", "Revision", "SyncedRecord", "DivisionOversight", "Enrollment", "EnrollmentEvent", "Passkey",
+    "InterruptionReport", "OriginalAccess", "RecordReview", "ReviewEvent", "Camera", "CameraHandout", "FootageLink", "FootageSegment", "Station", "Media", "MediaRef", "MediaUpload", "MediaUploadChunk", "Case", "CatalogueVersion", "UnitStepType", "ChangeLog", "Device", "Revision", "SyncedRecord", "DivisionOversight", "Enrollment", "EnrollmentEvent", "Passkey",
     "RateLimitCounter", "Role", "Unit", "User", "UserRole", "UserSession", "WebAuthnChallenge",
 ]

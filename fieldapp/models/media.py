@@ -81,7 +81,9 @@ class MediaUpload(Base):
     hash: Mapped[str] = mapped_column(String(128))
     size: Mapped[int] = mapped_column(BigInteger)
     declared_type: Mapped[str | None] = mapped_column(String(100))
-    began_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    # A phone's user, or a collection station pushing footage (never both).
+    began_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    station_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("stations.id"))
     began_at: Mapped[datetime] = mapped_column(default=utcnow)
     head: Mapped[bytes | None] = mapped_column(LargeBinary(65536))
     completed_at: Mapped[datetime | None]
@@ -99,5 +101,6 @@ class MediaUploadChunk(Base):
     upload_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("media_uploads.id"))
     start: Mapped[int] = mapped_column(BigInteger)
     length: Mapped[int] = mapped_column(BigInteger)
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    station_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("stations.id"))
     at: Mapped[datetime] = mapped_column(default=utcnow)

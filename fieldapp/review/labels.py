@@ -177,6 +177,8 @@ DETAIL_KEYS = {
     "extension_not_counted": _l("extension not counted"),
     "files": _l("files whose original is not yet stored"),
     "other_service_tried": _l("another way of service tried first"),
+    "source": _l("measured from"), "footage": _l("footage"), "gaps": _l("gaps"),
+    "footage_seconds": _l("seconds of footage inside the declared stop"),
 }
 DETAIL_VALUES = {
     "report_to_head": _l("report to the unit head"), "written_explanation": _l("written explanation"),
@@ -186,6 +188,10 @@ DETAIL_VALUES = {
     # what the officer answered to "recorded on audio/video?" (checks.av_state)
     "no_answer": _l("not answered"), "clip_missing": _l("no clip attached"),
     "camera_not_named": _l("body camera not named"), "not_recorded": _l("not recorded"),
+    "footage_does_not_cover": _l("the body camera's footage does not show this moment"),
+    # where a continuous-recording gap was measured (checks.continuous_gap)
+    "declared": _l("the times the officer declared"), "not_ingested": _l("not yet ingested"),
+    "footage": _l("body-camera footage"),
     # what a 留置送达 record lacks (checks.service_by_leaving_incomplete)
     "who_refused": _l("who refused"), "relation": _l("their relation to the party"),
     "refusal_words_or_acts": _l("the refusal's words or acts"), "place": _l("place"),

@@ -12,7 +12,7 @@ from .. import db
 from ..access import allow, require_unit, visible_unit_ids
 from ..media import storage as media_store
 from ..media.service import first_referrer, media_storage
-from ..models import Media, OriginalAccess, Revision, SyncedRecord, User
+from ..models import FootageSegment, Media, OriginalAccess, Revision, SyncedRecord, User
 from . import bp, download_names, original_links, ranges
 from .media_state import media_of_head, pending_originals_by_record
 from .roles import REVIEWERS
@@ -62,10 +62,13 @@ def _collecting_unit(alg: str, digest: str):
     """The unit of the officer who captured the file (see media.service.first_referrer), if the
     reviewer may see it; None otherwise. A hash named later by another unit grants that unit nothing."""
     first = first_referrer(alg, digest)
-    if first is None:
+    unit_id = first.unit_id if first is not None else db.session().execute(
+        # Body-camera footage came from a station, not a phone: its unit is the segment's.
+        select(FootageSegment.unit_id).where(FootageSegment.alg == alg, FootageSegment.hash == digest)).scalar()
+    if unit_id is None:
         return None
     units = visible_unit_ids(current_user)
-    return first.unit_id if units is None or first.unit_id in units else None
+    return unit_id if units is None or unit_id in units else None
 
 
 @bp.get("/media/<alg>/<digest>/<variant>")

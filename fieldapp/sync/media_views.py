@@ -69,18 +69,7 @@ def upload_offset(upload_id):
 @allow(signed_in=True)
 def upload_chunk(upload_id):
     """One chunk at ``?offset=N`` (the bytes the server holds), streamed to storage."""
-    try:
-        at = int(request.args.get("offset", ""))
-        if at < 0:
-            raise ValueError
-    except ValueError:
-        raise MediaRefused(400, "bad_offset", "offset is the number of bytes the server holds") from None
-    length = request.content_length
-    if length is None:
-        raise MediaRefused(411, "length_required", "send Content-Length with each chunk")
-    limit = service.limits().chunk_max_bytes
-    if length > limit:
-        raise MediaRefused(413, "chunk_too_large", f"a chunk is at most {limit} bytes", chunk_max_bytes=limit)
+    at, length = service.chunk_position(request.args.get("offset"), request.content_length)
     return jsonify(service.append(current_user.id, upload_id, at, request.stream, length))
 
 

@@ -41,6 +41,9 @@ phone previews).
   at the offset the server holds (`POST /media/uploads`, `PUT /media/uploads/{upload_id}?offset=N`,
   `POST /media/uploads/{upload_id}/complete`); after a cut connection the phone asks for the offset
   and continues from there, on any server host.
+- Collection stations (采集站) push body-camera footage with their own bearer token (`station`), never
+  a session: the same resumable uploads under `/station/uploads`, then `POST /station/segments`
+  with the manifest rows of the uploaded files.
 - Signed revisions hold no floating-point number anywhere; integers stay within ±(2^53 - 1), and
   revision numbers and catalogue versions within 2^31 - 1.
 """
@@ -49,6 +52,7 @@ phone previews).
 PUBLIC: list[dict] = []
 SIGNED_IN = [{"session": []}]
 SIGNED_IN_UNSAFE = [{"session": [], "csrf": []}]
+STATION = [{"station": []}]  # a collection station's bearer token; no session, no CSRF
 
 
 # ---- small builders --------------------------------------------------------------------------
@@ -428,9 +432,52 @@ def _media_schemas() -> dict:
     }
 
 
+def _footage_schemas() -> dict:
+    line = obj({
+        "outcome": string(enum=["stored", "unchanged", "flagged", "skipped", "unlisted", "warning", "error"]),
+        "code": string("Stable code: `stored`, `already_ingested`, `hash_mismatch`, `empty_file`, "
+                       "`original_not_uploaded`, `camera_of_other_unit`, `not_media`, a manifest problem "
+                       "(`missing_value`, `bad_time`, `impossible_times`, `bad_hash`, `path_in_name`, "
+                       "`duplicate_row`, `zone_assumed`…), or the segment's flags joined by commas."),
+        "message": string(), "file_name": string(), "line": integer(None, 0),
+    }, required=["outcome", "code", "message"])
+    return {
+        "Camera": obj({
+            "serial": string("产品序号 (GA/T 947)."), "label": string(),
+            "carried_by": nullable(obj({"user_id": uuid_string(), "name": string(), "cert_no": string(),
+                                        "since": date_time()}, required=["user_id", "name", "cert_no", "since"])),
+        }, required=["serial", "label", "carried_by"]),
+        "CameraList": obj({"cameras": array(ref("Camera"), "The caller's unit's active cameras, by serial.")},
+                          required=["cameras"]),
+        "FootageVisit": obj({
+            "activity_id": uuid_string(), "case_id": nullable(uuid_string()),
+            "arrived_at": nullable(string()),
+            "state": string("`linked` (footage linked), `waiting` (the visit names a camera or a step was "
+                            "declared recorded on one, and no footage is in), `none_expected`.",
+                            enum=["linked", "waiting", "none_expected"]),
+            "segments": integer(None, 0), "seconds": integer(None, 0),
+        }, required=["activity_id", "case_id", "arrived_at", "state", "segments", "seconds"]),
+        "FootageVisits": obj({"visits": array(ref("FootageVisit"), "The caller's own visits of the last 60 days.")},
+                             required=["visits"]),
+        "StationSegments": obj({"files": array(obj({
+            "file_name": string(), "camera_serial": string(), "officer_no": string(), "unit_code": string(),
+            "started_at": string("ISO 8601 with UTC offset (without one it is read as Asia/Shanghai, flagged)."),
+            "ended_at": string(), "collected_at": string(), "md5": string(), "sm3": string(),
+            "important": {"type": "boolean"},
+            "sha256": string("The hash of the uploaded original.", pattern=SHA256_HEX),
+        }, required=["file_name", "camera_serial", "started_at", "ended_at", "sha256"]), "1 to 500 rows.",
+            minItems=1, maxItems=500)}, required=["files"]),
+        "ImportReport": obj({
+            "manifest": nullable(string()), "encoding": nullable(string()),
+            "stored": integer(None, 0), "unchanged": integer(None, 0), "skipped": integer(None, 0),
+            "linked_share": nullable({"type": "number"}), "lines": array(line),
+        }, required=["stored", "unchanged", "skipped", "lines"]),
+    }
+
+
 def schemas() -> dict:
     return {**_error_schemas(), **_session_schemas(), **_catalogue_schemas(), **_case_schemas(),
-            **_officer_schemas(), **_device_schemas(), **_sync_schemas(), **_media_schemas()}
+            **_officer_schemas(), **_device_schemas(), **_sync_schemas(), **_media_schemas(), **_footage_schemas()}
 
 
 def responses() -> dict:
@@ -454,6 +501,9 @@ def security_schemes() -> dict:
                     "description": "The session cookie set by passkey (or demo) sign-in in the browser."},
         "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRFToken",
                  "description": "`csrf_token` from GET /api/v1/session; required on every POST and PUT."},
+        "station": {"type": "http", "scheme": "bearer",
+                    "description": "A collection station's token, issued by an admin, scoped to its unit and "
+                                   "revocable. Unknown or revoked: 401 `station_unauthenticated`."},
     }
 
 
@@ -605,7 +655,62 @@ def paths() -> dict:
             "pullChanges", "What changed on the server since the phone's cursor",
             {"200": ok("Changes (or, for cursor 0, the full state).", ref("PullResponse")), **errors(400, 401)},
             security=SIGNED_IN, tag="sync", parameters=[cursor])},
+        f"{API}/cameras": {"get": operation(
+            "listUnitCameras", "The body cameras of the signed-in user's own unit, and who carries each",
+            {"200": ok("By serial; the phone caches them to offer cameras on site and to log taking one.",
+                       ref("CameraList")), **errors(401)},
+            security=SIGNED_IN, tag="footage")},
+        f"{API}/footage/visits": {"get": operation(
+            "listMyFootageVisits", "Which of the caller's visits have body-camera footage, and which wait for it",
+            {"200": ok("Newest first.", ref("FootageVisits")), **errors(401)},
+            security=SIGNED_IN, tag="footage")},
         **_media_paths(),
+        **_station_paths(),
+    }
+
+
+def _station_paths() -> dict:
+    upload_id = _path_parameter("upload_id", uuid_string(), "The id `POST /station/uploads` answered.")
+    offset = {"name": "offset", "in": "query", "required": True,
+              "schema": integer(None, 0, maximum=INT64_MAX, format="int64"),
+              "description": "The bytes the server holds (where this chunk starts)."}
+    refused = {"401": refusal("`station_unauthenticated`: the token is unknown or revoked.")}
+    unknown = refusal("`unknown_upload`: no such upload of this station (begin it again).")
+    return {
+        f"{API}/station/uploads": {"post": operation(
+            "stationBeginUpload", "A station begins (or finds again) the upload of a footage file",
+            {"200": ok("Already stored: nothing to send.", ref("MediaStored")),
+             "201": ok("Uploading: send chunks from `offset`.", ref("UploadStarted")),
+             "400": refusal("`bad_request`, `bad_hash`, `bad_size`, `bad_type`."), **refused,
+             "413": refusal("`too_large`."), "422": refusal("`empty`.")},
+            security=STATION, tag="station", body=ref("UploadDeclaration"))},
+        f"{API}/station/uploads/{{upload_id}}": {
+            "get": operation("stationUploadOffset", "The bytes the server holds of a station's upload",
+                             {"200": ok("The offset.", ref("UploadOffset")), **refused, "404": unknown},
+                             security=STATION, tag="station", parameters=[upload_id]),
+            "put": operation("stationUploadChunk", "A station sends one chunk at the offset the server holds",
+                             {"200": ok("The new offset.", ref("UploadOffset")), "400": refusal("`bad_offset`."),
+                              **refused, "404": unknown, "409": refusal("`offset_mismatch`."),
+                              "411": refusal("`length_required`."),
+                              "413": refusal("`too_large`/`chunk_too_large`, `past_declared_size`."),
+                              "415": refusal("The bytes are not a video or recording.")},
+                             security=STATION, tag="station", parameters=[upload_id, offset],
+                             body={"type": "string", "format": "binary"}, body_type=OCTETS),
+        },
+        f"{API}/station/uploads/{{upload_id}}/complete": {"post": operation(
+            "stationCompleteUpload", "Verify the hash and store the original",
+            {"200": ok("Stored.", ref("MediaStored")), **refused, "404": unknown,
+             "409": refusal("`upload_incomplete`, `restart_upload`."), "415": refusal("Not a video or recording."),
+             "422": refusal("`hash_mismatch`.")},
+            security=STATION, tag="station", parameters=[upload_id])},
+        f"{API}/station/segments": {"post": operation(
+            "stationRegisterSegments", "Register uploaded footage files with their manifest rows",
+            {"200": ok("The import report, a line per file; the same files again change nothing.",
+                       ref("ImportReport")),
+             "400": refusal("`bad_request`: not `{files: [...]}` with 1 to 500 rows."), **refused},
+            security=STATION, tag="station", body=ref("StationSegments"),
+            description="Every byte of each stored original is hashed again (SHA-256, SM3, MD5) and checked "
+                        "against the station's hashes; the segment links to visits by camera and time.")},
     }
 
 
@@ -618,7 +723,8 @@ def build() -> dict:
             "description": DESCRIPTION,
         },
         "servers": [{"url": "/"}],
-        "tags": [{"name": name} for name in ("session", "meta", "catalogue", "cases", "officers", "devices", "sync", "media")],
+        "tags": [{"name": name} for name in ("session", "meta", "catalogue", "cases", "officers", "devices", "sync", "media",
+                                                    "footage", "station")],
         "paths": paths(),
         "components": {"schemas": schemas(), "responses": responses(), "securitySchemes": security_schemes()},
     }

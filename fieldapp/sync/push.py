@@ -23,7 +23,8 @@ from ..models import Case, CatalogueVersion, MediaRef, Revision, SyncedRecord, u
 from .changes import record_change
 from .signing import NotCanonicalizable, b64url_decode, canonical_bytes, contains_float, verify
 
-RECORD_TYPES = frozenset({"case", "activity", "step", "interruption", "service"})
+# camera_use: an officer took a body camera (and later returned it), logged on the phone (art. 7).
+RECORD_TYPES = frozenset({"case", "activity", "step", "interruption", "service", "camera_use"})
 # The fields of a revision the phone signs, in the envelope the server re-canonicalises.
 SIGNED_FIELDS = ("record_id", "record_type", "revision", "parent", "parent_id", "catalogue_version", "author",
                  "device_id", "device_time", "reason", "payload", "media", "withdrawn_media")
@@ -120,6 +121,8 @@ def validate(item, device_id: str, public_key) -> tuple[dict, bytes, str]:
         raise Rejected("bad_field", "reason must be a string of at most 2000 characters")
     if not isinstance(envelope["payload"], dict):
         raise Rejected("bad_field", "payload must be a JSON object")
+    if envelope["record_type"] == "camera_use":
+        _check_camera_use(envelope["payload"])
     if (envelope["parent"] is None) != (envelope["revision"] == 1) or (
             envelope["parent"] is not None and envelope["parent"] != envelope["revision"] - 1):
         raise Rejected("bad_field", "parent must be revision - 1 (none for revision 1)")
@@ -140,6 +143,18 @@ def validate(item, device_id: str, public_key) -> tuple[dict, bytes, str]:
     if not verify(public_key, signature, canonical):
         raise Rejected("bad_signature", "the signature does not match the content and the device key")
     return envelope, signature, hashlib.sha256(canonical).hexdigest()
+
+
+def _check_camera_use(payload: dict) -> None:
+    """A hand-out must say which camera and from when: the footage linker trusts these times."""
+    serial = payload.get("camera_serial")
+    if not isinstance(serial, str) or not serial.strip() or len(serial) > 40:
+        raise Rejected("bad_field", "camera_use.camera_serial must be the camera's serial (at most 40 characters)")
+    taken, returned = parse_time(payload.get("taken_at")), payload.get("returned_at")
+    if taken is None:
+        raise Rejected("bad_field", "camera_use.taken_at must be an ISO 8601 time with its UTC offset")
+    if returned is not None and (parse_time(returned) is None or parse_time(returned) < taken):
+        raise Rejected("bad_field", "camera_use.returned_at must be an ISO 8601 time after taken_at")
 
 
 def _head_json(record: SyncedRecord | None) -> dict | None:

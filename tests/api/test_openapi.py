@@ -126,6 +126,7 @@ def documented_statuses(prefix: str = API) -> Iterator[tuple[str, str, int]]:
 
 
 MEDIA = f"{API}/media/"
+STATION = f"{API}/station/"  # answers checked in tests/api/test_station_api.py
 
 
 # ---- the document itself ---------------------------------------------------------------------------
@@ -164,6 +165,8 @@ def test_every_operation_says_who_may_call_it():
         security = SPEC["paths"][path][method.lower()]["security"]
         if path in (f"{API}/session", f"{API}/openapi.json"):
             assert security == []
+        elif path.startswith(f"{API}/station/"):
+            assert security == [{"station": []}]  # a station's token: no session, no CSRF
         elif method in ("POST", "PUT"):
             assert security == [{"session": [], "csrf": []}]
         else:
@@ -319,8 +322,15 @@ def test_real_answers_match_the_documented_schemas(api):
     listed = check(colleague.get(cases), "GET", cases, 200)["cases"]
     assert [c["origin"] for c in listed] == ["phone"]
 
-    # Every answer the document promises was given at least once (media: in the test below).
-    assert {s for s in documented_statuses() if not s[1].startswith(MEDIA)} - seen.seen == set()
+    # Body cameras of the unit, and the officer's footage state.
+    cameras, visits = f"{API}/cameras", f"{API}/footage/visits"
+    assert check(officer.get(cameras), "GET", cameras, 200) == {"cameras": []}
+    check(anonymous.get(cameras), "GET", cameras, 401)
+    assert check(officer.get(visits), "GET", visits, 200) == {"visits": []}
+    check(anonymous.get(visits), "GET", visits, 401)
+
+    # Every answer the document promises was given at least once (media and stations: in their tests).
+    assert {s for s in documented_statuses() if not s[1].startswith((MEDIA, STATION))} - seen.seen == set()
 
 
 def test_a_rejected_item_with_a_boolean_revision_gets_revision_null_as_documented(api):

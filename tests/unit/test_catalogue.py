@@ -125,7 +125,7 @@ def test_kinds_and_stages(cat):
         ("service", "送达执行"), ("archive", "归档管理"),
     ]
     assert all(s.article == "art. 3" for s in cat.stages)
-    assert cat.version == 5 and isinstance(cat.version, int)
+    assert cat.version == 6 and isinstance(cat.version, int)
     assert cat.title_zh == "临淄区市场监督管理局行政执法全过程记录规定"
 
 
@@ -222,6 +222,7 @@ def test_findings(cat):
         "media_unlabelled", "documents_incomplete", "document_required_not_applicable",
         "evidence_preservation_late", "seizure_term_exceeded", "decision_service_late", "emergency_report_missing",
         "penalty_decision_late", "service_by_notice_unjustified", "originals_missing", "activity_not_approved", "act_end_unknown",
+        "footage_through_interruption",
     }
     assert {f.id for f in cat.findings} == expected
     for finding in cat.findings:
@@ -390,7 +391,7 @@ def _no_floats(value, path="$"):
 def test_to_json_round_trips_without_floats(cat):
     extended = cat.with_extra_step_types([_unit_step()])
     data = extended.to_json()
-    assert data["version"] == 5
+    assert data["version"] == 6
     text = json.dumps(data, ensure_ascii=False, allow_nan=False)
     back = json.loads(text)
     assert back == data

@@ -12,7 +12,7 @@ import pytest
 
 from fieldapp.compliance import exceptions
 from fieldapp.compliance.checks import CHECKS, Context, Due, evaluate
-from fieldapp.compliance.facts import CaseFacts, MediaFact, RecordFact
+from fieldapp.compliance.facts import CaseFacts, FootageFact, MediaFact, RecordFact
 from fieldapp.rules import deadlines
 from fieldapp.rules.catalogue import load_builtin
 from fieldapp.rules.deadlines import SHANGHAI
@@ -122,6 +122,15 @@ def media(kind="video", arrived: datetime | None = T0 + timedelta(hours=3)) -> M
     return MediaFact(uuid.uuid4().hex * 2, kind, arrived)
 
 
+def footage(*spans: tuple[float, float], camera="DSJ-01", stored_after_hours: float = 3) -> dict:
+    """Body-camera segments linked to the activity: (from, to) in minutes after T0."""
+    return {ACTIVITY_ID: tuple(FootageFact(uuid.uuid4(), camera, T0 + timedelta(minutes=a), T0 + timedelta(minutes=b),
+                                           T0 + timedelta(hours=stored_after_hours)) for a, b in spans)}
+
+
+WHOLE_VISIT = ((-1, 61),)
+
+
 @dataclass
 class Row:
     rule: str
@@ -168,6 +177,17 @@ ROWS = [
         case(activity(), step()), True),
     Row("av_footage_pending", "arts. 12, 19, 22, 24; art. 25", "a clip is attached: nothing pending",
         case(activity(), step(av="clip", media=[media("video")])), False),
+    # ── the same duties, from real body-camera footage (arts. 12, 19, 22, 24) ─────────────────────
+    Row("av_footage_pending", "arts. 12, 19, 22, 24; art. 25", "the camera's footage arrived and shows the step",
+        case(activity(), step(), footage=footage(*WHOLE_VISIT)), False),
+    Row("av_missing", "arts. 12, 19, 22, 24", "declared, but the camera's footage does not show the step",
+        case(activity(), step(), footage=footage((0, 5), (15, 60))), True),
+    Row("av_missing", "arts. 12, 19, 22, 24", "answered 'not recorded', yet the footage shows the step",
+        case(activity(), step(av="not_recorded", av_reason="忘记"), footage=footage(*WHOLE_VISIT)), False),
+    Row("av_missing", "arts. 12, 19, 22, 24", "footage one minute off the step: within the clock tolerance",
+        case(activity(), step(), footage=footage((0, 9))), False),
+    Row("av_footage_overdue", "arts. 12, 19, 22, 24; art. 25", "past the grace, but the footage shows the step",
+        case(activity(), step(), footage=footage(*WHOLE_VISIT)), False, LATER),
     Row("av_footage_overdue", "arts. 12, 19, 22, 24; art. 25", "footage pending past the deadline plus grace",
         case(activity(), step()), True, LATER),
     Row("av_footage_overdue", "arts. 12, 19, 22, 24; art. 25", "pending, still within the grace (Monday)",
@@ -192,6 +212,26 @@ ROWS = [
         case(activity(), stop(explanation="", reason="obstruction")), True),
     Row("continuous_gap", "art. 9", "art. 24(二): an emergency inspection step sets it",
         case(activity(), step("inspection_emergency"), stop(explanation="")), True),
+    Row("continuous_gap", "art. 9", "footage covers the whole visit",
+        case(activity(continuous_required=True), footage=footage(*WHOLE_VISIT)), False),
+    Row("continuous_gap", "art. 9", "footage has a 6-minute hole nobody declared",
+        case(activity(continuous_required=True), footage=footage((-1, 20), (26, 61))), True),
+    Row("continuous_gap", "art. 9", "the footage hole is a declared, explained interruption",
+        case(activity(continuous_required=True), stop(minutes_from=20, minutes_to=26), footage=footage((-1, 20), (26, 61))),
+        False),
+    Row("continuous_gap", "art. 9", "the declared stop explains only half of the footage hole",
+        case(activity(continuous_required=True), stop(minutes_from=20, minutes_to=23), footage=footage((-1, 20), (26, 61))),
+        True),
+    Row("continuous_gap", "art. 9", "the declared times show no gap, the footage does",
+        case(activity(continuous_required=True), footage=footage((-1, 30))), True),
+    Row("continuous_gap", "art. 9", "3-s hole between two files of one camera: within the tolerance",
+        case(activity(continuous_required=True), footage=footage((-1, 20), (20.05, 61))), False),
+    Row("footage_through_interruption", "art. 9", "the camera was off during the declared stop",
+        case(activity(), stop(minutes_from=20, minutes_to=26), footage=footage((-1, 20), (26, 61))), False),
+    Row("footage_through_interruption", "art. 9", "the camera kept recording through the declared stop",
+        case(activity(), stop(minutes_from=20, minutes_to=26), footage=footage(*WHOLE_VISIT)), True),
+    Row("footage_through_interruption", "art. 9", "no footage in yet: nothing to compare",
+        case(activity(), stop(minutes_from=20, minutes_to=26)), False),
     Row("interruption_unexplained", "art. 9", "explained", case(activity(), stop()), False),
     Row("interruption_unexplained", "art. 9", "resumed without explanation", case(activity(), stop(explanation="")), True),
     Row("interruption_unexplained", "art. 9", "never resumed, activity over",
@@ -255,6 +295,10 @@ ROWS = [
     Row("av_upload_late", "art. 25", "no return recorded: the end stands in (due Sat 18:30)",
         case(activity(arrived_at=iso(sh(2026, 11, 20, 17)), departed_at=iso(sh(2026, 11, 20, 18, 30))),
              step(av="clip", media=[media(arrived=sh(2026, 11, 21, 18, 45))])), True, context(sh(2026, 11, 23, 9))),
+    Row("av_upload_late", "art. 25", "body-camera footage stored 3 h after the visit",
+        case(activity(), footage=footage(*WHOLE_VISIT)), False),
+    Row("av_upload_late", "art. 25", "body-camera footage reached storage two days later",
+        case(activity(), footage=footage(*WHOLE_VISIT, stored_after_hours=50)), True, context(T0 + timedelta(days=3))),
     Row("av_upload_late", "art. 25", "still missing 25 h after the activity",
         case(activity(), step(av="clip", media=[media(arrived=None)])), True, context(T0 + timedelta(hours=26))),
     Row("filing_late", "art. 25", "filed on day 20",

@@ -1,0 +1,305 @@
+"""Bringing footage in: a station's export folder (``flask footage-import DIR``) or a file a station
+pushed over the API. Both end in :func:`admit`, which stores nothing it has not verified.
+
+What holds for every file, whichever way it came:
+
+* every byte is hashed (SHA-256, SM3, MD5) and checked against the hashes the station wrote; a
+  disagreement skips the file, it is never half-stored;
+* identical bytes are one segment, so ingesting the same export twice changes nothing;
+* the container is read (duration, start time) and a disagreement with the station is a flag on
+  the segment, never silently resolved; a file the container reader cannot open is still evidence:
+  stored, flagged, without a preview;
+* no database transaction is open while bytes move (hashing, storing, probing).
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from .. import db
+from ..media.sniff import SNIFF_BYTES, UnsupportedMedia, sniff
+from ..media.service import _insert, media_storage
+from ..models import Camera, FootageLink, FootageSegment, Media, Station, Unit, utcnow
+from . import linker
+from .digests import Digests, digest_files
+from .manifest import WARNING_CODES, ManifestRow, find_manifest, read_manifest
+from .probe import Probe, probe_video
+
+log = logging.getLogger(__name__)
+
+ALG = "sha-256"  # as media storage names it
+# Container and station may disagree by this much before it is a flag (rounding, clock ticks).
+DURATION_SLACK_S = 2.0
+START_SLACK = timedelta(seconds=2)
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of the import report: what happened to a file or a manifest row, and why."""
+    outcome: str  # stored | unchanged | flagged | skipped | unlisted | warning | error
+    code: str
+    message: str
+    file_name: str | None = None
+    line: int | None = None
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass
+class Report:
+    lines: list[Line] = field(default_factory=list)
+    stored: list[uuid.UUID] = field(default_factory=list)  # new segments
+    unchanged: int = 0
+    skipped: int = 0
+    manifest: str | None = None
+    encoding: str | None = None
+    linked_share: float | None = None
+
+    def add(self, outcome: str, code: str, message: str, file_name: str | None = None, line: int | None = None):
+        self.lines.append(Line(outcome, code, message, file_name, line))
+        if outcome in ("skipped", "error"):
+            self.skipped += 1
+
+    def to_json(self) -> dict:
+        return {"manifest": self.manifest, "encoding": self.encoding, "stored": len(self.stored),
+                "unchanged": self.unchanged, "skipped": self.skipped, "linked_share": self.linked_share,
+                "lines": [ln.to_json() for ln in self.lines]}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A manifest row whose file was found and hashed, ready for :func:`admit`."""
+    row: ManifestRow
+    path: Path
+    digests: Digests
+
+
+class Refused(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+# ----------------------------------------------------------------------------------- one file
+
+def verify_station_hashes(row: ManifestRow, digests: Digests) -> None:
+    if digests.size == 0:
+        raise Refused("empty_file", f"{row.file_name} has 0 bytes: there is no footage to keep")
+    for name, said, found in (("MD5", row.md5, digests.md5), ("SM3", row.sm3, digests.sm3)):
+        if said and said != found:
+            raise Refused("hash_mismatch", f"{row.file_name}: the station's {name} {said} does not match "
+                                           f"the file's {found}; the file was changed or damaged in the copy")
+
+
+def _unit_for(row: ManifestRow, camera: Camera | None, units_by_code: dict[str, Unit],
+              fallback: Unit | None, station: Station | None) -> tuple[uuid.UUID, list[str]]:
+    flags = []
+    named = units_by_code.get(row.unit_code) if row.unit_code else None
+    if station is not None:
+        if camera is not None and camera.unit_id != station.unit_id:
+            raise Refused("camera_of_other_unit", f"camera {row.camera_serial} belongs to another unit; "
+                                                  "this station may send only its own unit's footage")
+        if named is not None and named.id != station.unit_id:
+            flags.append("unit_mismatch")
+        return station.unit_id, flags
+    if camera is not None:
+        if named is not None and named.id != camera.unit_id:
+            flags.append("unit_mismatch")
+        return camera.unit_id, flags
+    unit = named or fallback
+    if unit is None:
+        raise Refused("unknown_unit", f"{row.file_name}: camera {row.camera_serial} is not registered and the "
+                                      f"unit code {row.unit_code or '(none)'} is unknown; give --unit")
+    return unit.id, flags
+
+
+def container_flags(row: ManifestRow, probe: Probe) -> list[str]:
+    flags = []
+    if not probe.ok:
+        flags.append("unreadable")
+    if probe.truncated:
+        flags.append("truncated")
+    stated = (row.ended_at - row.started_at).total_seconds()
+    if probe.duration_s is not None and abs(probe.duration_s - stated) > DURATION_SLACK_S:
+        flags.append("duration_mismatch")
+    if probe.started_at is not None and abs(probe.started_at - row.started_at) > START_SLACK:
+        flags.append("start_mismatch")
+    return flags
+
+
+def _mime(path: Path) -> tuple[str, str]:
+    with open(path, "rb") as f:
+        head = f.read(SNIFF_BYTES)
+    try:
+        found = sniff(head)
+    except UnsupportedMedia as exc:
+        raise Refused("not_media", f"{path.name} is not a video or audio file ({exc.message_en})") from None
+    return found.mime, found.kind
+
+
+def admit(candidate: Candidate, *, camera: Camera | None, unit_id: uuid.UUID, flags: list[str],
+          station: Station | None, source: str, stored_path: bool = False) -> FootageSegment:
+    """Store one verified file and its segment. ``stored_path`` says the original is already in
+    media storage (a station's completed upload): then only the segment row is written."""
+    row, digests = candidate.row, candidate.digests
+    mime, kind = _mime(candidate.path)
+    probe = probe_video(candidate.path)
+    flags = list(dict.fromkeys(flags + container_flags(row, probe)
+                               + (["zone_assumed"] if row.zone_assumed else [])
+                               + ([] if camera is not None else ["unregistered_camera"])))
+    if not stored_path:
+        media_storage().put_original_file(ALG, digests.sha256, candidate.path)
+    now = utcnow()
+    with db.transaction() as s:
+        media = {"size": digests.size, "mime": mime, "kind": kind, "original_at": now, "flags": []}
+        s.execute(_insert(Media.__table__).values(alg=ALG, hash=digests.sha256, created_at=now, previews=[], **media)
+                  .on_conflict_do_update(index_elements=["alg", "hash"],
+                                         set_={"original_at": func.coalesce(Media.__table__.c.original_at, now),
+                                               "size": digests.size, "mime": mime, "kind": kind}))
+        segment_id = uuid.uuid4()
+        s.execute(_insert(FootageSegment.__table__).values(
+            id=segment_id, alg=ALG, hash=digests.sha256, sm3=digests.sm3, size=digests.size, unit_id=unit_id,
+            camera_serial=row.camera_serial, camera_id=camera.id if camera else None, officer_no=row.officer_no,
+            unit_code=row.unit_code, file_name=row.file_name, started_at=row.started_at, ended_at=row.ended_at,
+            collected_at=row.collected_at, ingested_at=now, station_id=station.id if station else None,
+            source=source, station_md5=row.md5, station_sm3=row.sm3, important=row.important,
+            container_duration_s=probe.duration_s, container_started_at=probe.started_at, flags=flags,
+            probe_error=probe.error, previews=[], keep_reasons=["important"] if row.important else [],
+        ).on_conflict_do_nothing(index_elements=["alg", "hash"]))
+        segment = s.execute(select(FootageSegment).where(FootageSegment.alg == ALG,
+                                                         FootageSegment.hash == digests.sha256)).scalar_one()
+    return segment
+
+
+# ----------------------------------------------------------------------------------- a folder
+
+def _listed_files(folder: Path, manifest_path: Path) -> set[str]:
+    return {p.name for p in folder.iterdir() if p.is_file() and p != manifest_path and not p.name.startswith(".")}
+
+
+def _file_of(folder: Path, row: ManifestRow) -> Path | None:
+    path = folder / row.file_name
+    # The manifest names a file of this folder: never a link out of it.
+    if path.is_symlink() or not path.is_file() or path.resolve().parent != folder.resolve():
+        return None
+    return path
+
+
+def ingest_folder(folder: Path | str, *, unit_code: str | None = None, workers: int | None = None,
+                  now: datetime | None = None) -> Report:
+    """Ingest a station export folder: its manifest, then every file the manifest names."""
+    folder = Path(folder)
+    report = Report()
+    try:
+        manifest_path = find_manifest(folder)
+    except ValueError as exc:
+        report.add("error", "ambiguous_manifest", str(exc))
+        return report
+    if manifest_path is None:
+        report.add("error", "no_manifest", f"{folder} holds no manifest (manifest.csv or manifest.json)")
+        return report
+    manifest = read_manifest(manifest_path) if now is None else read_manifest(manifest_path, now=now)
+    report.manifest, report.encoding = manifest_path.name, manifest.encoding
+    named = set()
+    for problem in manifest.problems:
+        kept = problem.code in WARNING_CODES
+        report.add("warning" if kept else ("error" if problem.line is None else "skipped"), problem.code,
+                   problem.message, problem.file_name, problem.line)
+        if problem.file_name:
+            named.add(problem.file_name)
+    rows = []
+    for row in manifest.rows:
+        named.add(row.file_name)
+        path = _file_of(folder, row)
+        if path is None:
+            report.add("skipped", "file_missing", f"{row.file_name} is named in the manifest but is not in the folder",
+                       row.file_name, row.line)
+        else:
+            rows.append((row, path))
+    for name in sorted(_listed_files(folder, manifest_path) - named):
+        report.add("unlisted", "no_manifest_row", f"{name} is in the folder but the manifest has no row for it; "
+                                                  "not ingested", name)
+    settings = current_app.config["FIELDAPP_SETTINGS"]
+    by_path = {path: row for row, path in rows}
+    hashed = digest_files([path for _, path in rows], workers or settings.footage_hash_workers)
+    candidates = []
+    for path, digests in hashed:
+        row = by_path[path]
+        if isinstance(digests, OSError):
+            report.add("skipped", "unreadable_file", f"{row.file_name} could not be read: {digests.strerror}",
+                       row.file_name, row.line)
+            continue
+        try:
+            verify_station_hashes(row, digests)
+        except Refused as exc:
+            report.add("skipped", exc.code, exc.message, row.file_name, row.line)
+            continue
+        candidates.append(Candidate(row, path, digests))
+    admit_all(candidates, report, unit_code=unit_code, station=None, source="import")
+    link_stored(report)
+    return report
+
+
+def link_stored(report: Report) -> None:
+    """Link what this import stored, and say which share of it linked with nobody's help."""
+    if not report.stored:
+        return
+    s = db.session()
+    stored = list(s.execute(select(FootageSegment).where(FootageSegment.id.in_(report.stored))).scalars())
+    s.commit()
+    for unit_id in {seg.unit_id for seg in stored}:
+        mine = [seg for seg in stored if seg.unit_id == unit_id]
+        linker.relink_and_announce({unit_id}, min(seg.started_at for seg in mine), max(seg.ended_at for seg in mine))
+    linked = set(s.execute(select(FootageLink.segment_id).where(FootageLink.segment_id.in_(report.stored))
+                           .distinct()).scalars())
+    report.linked_share = round(len(linked) / len(stored), 4)
+
+
+def admit_all(candidates: Iterable[Candidate], report: Report, *, unit_code: str | None, station: Station | None,
+              source: str, stored_path: bool = False) -> None:
+    candidates = list(candidates)
+    s = db.session()
+    cameras = {c.serial: c for c in s.execute(select(Camera).where(
+        Camera.serial.in_({c.row.camera_serial for c in candidates}))).scalars()} if candidates else {}
+    units = {u.code: u for u in s.execute(select(Unit)).scalars()}
+    fallback = units.get(unit_code) if unit_code else None
+    if unit_code and fallback is None:
+        report.add("error", "unknown_unit", f"no unit has the code {unit_code}")
+        return
+    known = set(s.execute(select(FootageSegment.hash).where(
+        FootageSegment.hash.in_({c.digests.sha256 for c in candidates}))).scalars()) if candidates else set()
+    s.commit()  # nothing held while files are stored
+    for candidate in candidates:
+        row = candidate.row
+        if candidate.digests.sha256 in known:
+            report.unchanged += 1
+            report.add("unchanged", "already_ingested", f"{row.file_name} was ingested before; nothing changed",
+                       row.file_name, row.line)
+            continue
+        camera = cameras.get(row.camera_serial)
+        try:
+            unit_id, flags = _unit_for(row, camera, units, fallback, station)
+            segment = admit(candidate, camera=camera, unit_id=unit_id, flags=flags, station=station, source=source,
+                            stored_path=stored_path)
+        except Refused as exc:
+            report.add("skipped", exc.code, exc.message, row.file_name, row.line)
+            continue
+        except OSError as exc:
+            log.exception("storing %s failed", row.file_name)
+            report.add("skipped", "storage_failed", f"{row.file_name} could not be stored: {exc}; run the import "
+                                                    "again", row.file_name, row.line)
+            continue
+        known.add(candidate.digests.sha256)
+        report.stored.append(segment.id)
+        outcome = "flagged" if segment.flags else "stored"
+        report.add(outcome, ",".join(segment.flags) or "stored",
+                   f"{row.file_name} stored" + (f"; flags: {', '.join(segment.flags)}" if segment.flags else ""),
+                   row.file_name, row.line)
