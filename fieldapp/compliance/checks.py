@@ -165,7 +165,7 @@ check("av_footage_overdue")(_av_hits("av_footage_overdue", "overdue"))
 
 # ---- art. 9: continuous recording and its interruptions ---------------------------------------
 
-def _explained(interruption: dict) -> bool:
+def interruption_explained(interruption: dict) -> bool:
     if interruption.get("cannot_continue"):
         return bool(_text(interruption.get("reported_to")) and _text(interruption.get("written_explanation")))
     return bool(_text(interruption.get("explanation")))
@@ -200,7 +200,7 @@ def camera_gaps(activity: RecordFact, interruptions: list[RecordFact]) -> list[t
             resumed = parse_time(stop.payload.get("resumed_at"))
             resumed = departed if resumed is None else _clip(resumed, stopped, departed)
             recorded += max(0.0, (stopped - cursor).total_seconds())
-            if _explained(stop.payload):
+            if interruption_explained(stop.payload):
                 explained += max(0.0, (resumed - max(stopped, cursor)).total_seconds())
             cursor = max(cursor, resumed)
         recorded += max(0.0, (departed - cursor).total_seconds())
@@ -239,7 +239,7 @@ def footage_coverage(activity: RecordFact, interruptions: list[RecordFact], foot
     found = {}
     for serial in dict.fromkeys(f.camera_serial for f in footage):
         stops = [coverage.DeclaredStop(str(i.id), parse_time(i.payload["stopped_at"]),
-                                       parse_time(i.payload.get("resumed_at")), _explained(i.payload))
+                                       parse_time(i.payload.get("resumed_at")), interruption_explained(i.payload))
                  for i in interruptions if i.payload.get("camera_id") == serial and parse_time(i.payload.get("stopped_at"))]
         found[serial] = coverage.camera_coverage(
             serial, window, [coverage.Interval(f.start, f.end) for f in footage if f.camera_serial == serial], stops)

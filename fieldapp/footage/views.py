@@ -21,7 +21,7 @@ from ..models import Camera, CameraHandout, FootageLink, FootageSegment, Origina
 from ..review import original_links
 from ..review.roles import REVIEWERS
 from ..security import csrf
-from . import labels, linker, register, station_api, status
+from . import labels, linker, previews, register, station_api, status
 from .register import RegisterError
 
 bp = Blueprint("footage", __name__)
@@ -121,6 +121,7 @@ def station_segments():
     """Register files whose originals were uploaded: {"files": [manifest rows, each with its sha256]}.
     Answered per file with the import report's lines; the same files again change nothing."""
     report = station_api.register_segments(g.station, request.get_json(silent=True))
+    previews.make_previews(report.stored)  # after storing and linking: a failure here loses nothing
     return jsonify(report.to_json()), 200
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from .. import db
 from ..access import allow, require_unit, visible_unit_ids
 from ..compliance import engine, exceptions
+from ..footage import bars
 from ..models import (
     Case, CaseDeadline, CaseStage, Finding, FindingException, InterruptionReport, RecordReview, Revision, Role,
     SyncedRecord, User, utcnow,
@@ -203,6 +204,7 @@ def case_page(case_id: uuid.UUID):
     blockers = cases.archive_blockers(case_id) if can_decide and case.archived_at is None else []
     rules = engine.finding_rules()
     blocks = case_timeline(case_id)
+    footage_tracks = bars.case_tracks(case_id, blocks)
     desk = desk_steps(case_id)
     shown = {f.id: f for f in findings}
     for block in blocks:  # the timeline's findings are the same open ones, keyed the same way
@@ -222,7 +224,7 @@ def case_page(case_id: uuid.UUID):
                            id_warning=_id_check_text(cases.id_number_warning(case)),
                            deadlines=deadlines, assignees=cases.assignees(case_id),
                            officers=[o for o in officers if Role.OFFICER in o.roles], stages=stages, done=done,
-                           can_decide=can_decide,
+                           can_decide=can_decide, footage_tracks=footage_tracks,
                            rules=rules, now=utcnow())
 
 

@@ -172,6 +172,9 @@ def test_a_station_export_is_ingested_once_linked_without_typing_and_judged_by_i
     found = open_findings(app, case_id)
     assert "av_footage_pending" not in found and "av_missing" not in found
     assert found["continuous_gap"]["source"] == "footage" and found["continuous_gap"]["camera_id"] == "DSJ001"
+    # The lead's timeline draws the camera's two segments and the red hole between them.
+    case_page = lead.get(f"/review/cases/{case_id}").get_data(as_text=True)
+    assert case_page.count('data-testid="footage-bar"') == 2 and case_page.count('data-testid="footage-gap"') == 1
 
     # The same export again: nothing changes.
     again = import_json(app, folder)
@@ -185,6 +188,8 @@ def test_a_station_export_is_ingested_once_linked_without_typing_and_judged_by_i
         "reason": "battery", "explanation": "更换电池", "cannot_continue": False})
     assert push_results(sync_push(phone, device.batch(stop)))[0]["status"] == "created"
     assert "continuous_gap" not in open_findings(app, case_id)
+    case_page = lead.get(f"/review/cases/{case_id}").get_data(as_text=True)
+    assert 'data-testid="footage-gap"' not in case_page and 'data-testid="footage-gap-explained"' in case_page
 
     # The lead's queue: the unregistered camera's file, linked in one tap from a suggestion.
     page = lead.get("/footage/queue")
