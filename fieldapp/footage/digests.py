@@ -1,10 +1,14 @@
 """Every byte of a footage file, hashed once: SHA-256 (how media storage knows it), SM3 (the
-national standard hash kept beside it, GB/T 32905) and MD5 (what many stations write), in one
-read. OpenSSL does the work (``hashlib``) and releases the GIL on large updates, so files hash in
+national standard hash kept beside it, GB/T 32905) and MD5 (what many stations write, computed only
+when the station gave one to check), in one read — the same read that writes the staged copy media
+storage adopts as the original, so a file is read once, not once to hash and again to store.
+OpenSSL does the work (``hashlib``) and releases the GIL on large updates, so files are staged in
 parallel threads."""
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -12,6 +16,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 READ_BYTES = 4 * 1024 * 1024
+# Swept like any temporary copy of an original a killed host leaves (media.sweep).
+STAGED_PREFIX = "fieldapp-original-"
 
 
 @dataclass(frozen=True)
@@ -19,31 +25,59 @@ class Digests:
     size: int
     sha256: str
     sm3: str
-    md5: str
+    md5: str | None  # None: not computed (the station gave no MD5 to check)
 
 
-def digest_stream(stream: BinaryIO) -> Digests:
-    sha256, sm3, md5 = hashlib.sha256(), hashlib.new("sm3"), hashlib.md5(usedforsecurity=False)
+def digest_stream(stream: BinaryIO, *, md5: bool = True, copy_to: BinaryIO | None = None) -> Digests:
+    sha256, sm3 = hashlib.sha256(), hashlib.new("sm3")
+    md5_hash = hashlib.md5(usedforsecurity=False) if md5 else None
     size = 0
     while chunk := stream.read(READ_BYTES):
         size += len(chunk)
+        if copy_to is not None:
+            copy_to.write(chunk)
         sha256.update(chunk)
         sm3.update(chunk)
-        md5.update(chunk)
-    return Digests(size, sha256.hexdigest(), sm3.hexdigest(), md5.hexdigest())
+        if md5_hash is not None:
+            md5_hash.update(chunk)
+    return Digests(size, sha256.hexdigest(), sm3.hexdigest(), md5_hash.hexdigest() if md5_hash else None)
 
 
-def digest_file(path: Path) -> Digests:
-    with open(path, "rb", buffering=0) as f:
-        return digest_stream(f)
+@dataclass(frozen=True)
+class Staged:
+    source: Path
+    digests: Digests
+    copy: Path | None  # the staged copy (None when only hashed)
 
 
-def digest_files(paths: Iterable[Path], workers: int = 4) -> Iterator[tuple[Path, Digests | OSError]]:
-    """(path, digests) in the order given; a file that cannot be read answers its OSError."""
-    def one(path: Path):
+def stage_file(path: Path, staging_dir: Path | None, *, md5: bool) -> Staged:
+    """Hash ``path`` and, given a staging folder, write its copy there in the same read, made
+    durable (fsync) before anyone may call it stored."""
+    if staging_dir is None:
+        with open(path, "rb", buffering=0) as f:
+            return Staged(path, digest_stream(f, md5=md5), None)
+    fd, name = tempfile.mkstemp(dir=staging_dir, prefix=STAGED_PREFIX)
+    try:
+        with open(path, "rb", buffering=0) as f, os.fdopen(fd, "wb", buffering=0) as out:
+            digests = digest_stream(f, md5=md5, copy_to=out)
+            os.fsync(out.fileno())
+    except BaseException:
+        os.unlink(name)
+        raise
+    return Staged(path, digests, Path(name))
+
+
+def stage_files(jobs: Iterable[tuple[Path, bool, bool]], staging_dir: Path, workers: int = 4
+                ) -> Iterator[Staged | tuple[Path, OSError]]:
+    """For each (path, stage a copy?, compute MD5?): a :class:`Staged`, or (path, error) for a file
+    that could not be read — in the order given, the work spread over threads."""
+    def one(job):
+        path, copy, md5 = job
         try:
-            return path, digest_file(path)
+            return stage_file(path, staging_dir if copy else None, md5=md5)
         except OSError as exc:
             return path, exc
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="footage-hash") as pool:
-        yield from pool.map(one, list(paths))
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="footage-stage") as pool:
+        yield from pool.map(one, list(jobs))
+
+

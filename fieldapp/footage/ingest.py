@@ -28,7 +28,7 @@ from ..media.sniff import SNIFF_BYTES, UnsupportedMedia, sniff
 from ..media.service import _insert, media_storage
 from ..models import Camera, FootageLink, FootageSegment, Media, Station, Unit, utcnow
 from . import linker
-from .digests import Digests, digest_files
+from .digests import Digests, stage_files
 from .manifest import WARNING_CODES, ManifestRow, find_manifest, read_manifest
 from .probe import Probe, probe_video
 
@@ -76,10 +76,16 @@ class Report:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A manifest row whose file was found and hashed, ready for :func:`admit`."""
+    """A manifest row whose file was found and hashed, ready for :func:`admit`; ``staged`` is the
+    copy written in the same read, which media storage adopts as the original."""
     row: ManifestRow
     path: Path
     digests: Digests
+    staged: Path | None = None
+
+    def discard(self) -> None:
+        if self.staged is not None:
+            self.staged.unlink(missing_ok=True)
 
 
 class Refused(Exception):
@@ -155,7 +161,9 @@ def admit(candidate: Candidate, *, camera: Camera | None, unit_id: uuid.UUID, fl
     flags = list(dict.fromkeys(flags + container_flags(row, probe)
                                + (["zone_assumed"] if row.zone_assumed else [])
                                + ([] if camera is not None else ["unregistered_camera"])))
-    if not stored_path:
+    if candidate.staged is not None:
+        media_storage().adopt_staged_original(ALG, digests.sha256, candidate.staged)
+    elif not stored_path:
         media_storage().put_original_file(ALG, digests.sha256, candidate.path)
     now = utcnow()
     with db.transaction() as s:
@@ -229,20 +237,29 @@ def ingest_folder(folder: Path | str, *, unit_code: str | None = None, workers: 
                                                   "not ingested", name)
     settings = current_app.config["FIELDAPP_SETTINGS"]
     by_path = {path: row for row, path in rows}
-    hashed = digest_files([path for _, path in rows], workers or settings.footage_hash_workers)
+    # A file already ingested (same name and size as a segment) is hashed to prove it unchanged, not
+    # copied again: a second import of the same export writes nothing.
+    seen = set(db.session().execute(select(FootageSegment.file_name, FootageSegment.size).where(
+        FootageSegment.file_name.in_({row.file_name for row, _ in rows}))).all()) if rows else set()
+    db.session().commit()
+    jobs = [(path, (row.file_name, path.stat().st_size) not in seen, bool(row.md5)) for row, path in rows]
     candidates = []
-    for path, digests in hashed:
-        row = by_path[path]
-        if isinstance(digests, OSError):
-            report.add("skipped", "unreadable_file", f"{row.file_name} could not be read: {digests.strerror}",
+    for staged in stage_files(jobs, media_storage().staging_dir(), workers or settings.footage_hash_workers):
+        if isinstance(staged, tuple):
+            path, error = staged
+            row = by_path[path]
+            report.add("skipped", "unreadable_file", f"{row.file_name} could not be read: {error.strerror}",
                        row.file_name, row.line)
             continue
+        row = by_path[staged.source]
+        candidate = Candidate(row, staged.source, staged.digests, staged.copy)
         try:
-            verify_station_hashes(row, digests)
+            verify_station_hashes(row, staged.digests)
         except Refused as exc:
+            candidate.discard()
             report.add("skipped", exc.code, exc.message, row.file_name, row.line)
             continue
-        candidates.append(Candidate(row, path, digests))
+        candidates.append(candidate)
     admit_all(candidates, report, unit_code=unit_code, station=None, source="import")
     link_stored(report)
     return report
@@ -280,6 +297,7 @@ def admit_all(candidates: Iterable[Candidate], report: Report, *, unit_code: str
     for candidate in candidates:
         row = candidate.row
         if candidate.digests.sha256 in known:
+            candidate.discard()
             report.unchanged += 1
             report.add("unchanged", "already_ingested", f"{row.file_name} was ingested before; nothing changed",
                        row.file_name, row.line)
@@ -290,9 +308,11 @@ def admit_all(candidates: Iterable[Candidate], report: Report, *, unit_code: str
             segment = admit(candidate, camera=camera, unit_id=unit_id, flags=flags, station=station, source=source,
                             stored_path=stored_path)
         except Refused as exc:
+            candidate.discard()
             report.add("skipped", exc.code, exc.message, row.file_name, row.line)
             continue
         except OSError as exc:
+            candidate.discard()
             log.exception("storing %s failed", row.file_name)
             report.add("skipped", "storage_failed", f"{row.file_name} could not be stored: {exc}; run the import "
                                                     "again", row.file_name, row.line)

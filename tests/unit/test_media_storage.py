@@ -434,6 +434,22 @@ def test_put_original_file_streams_a_large_file(storage, backend, tmp_path):
         assert "-" in head["ETag"]  # a multipart upload's ETag: <md5 of the part md5s>-<parts>
 
 
+def test_a_staged_copy_becomes_the_original_once_and_is_gone_either_way(storage):
+    data = blob(300_000, seed=35)
+    staged = storage.staging_dir() / "fieldapp-original-test"
+    staged.write_bytes(data)
+    assert storage.adopt_staged_original(ALG, sha(data), staged) is True
+    assert not staged.exists()
+    with storage.open(ALG, sha(data)) as f:
+        assert f.read() == data
+    again = storage.staging_dir() / "fieldapp-original-again"
+    again.write_bytes(b"not the same bytes")
+    assert storage.adopt_staged_original(ALG, sha(data), again) is False  # never overwritten
+    assert not again.exists()
+    with storage.open(ALG, sha(data)) as f:
+        assert f.read() == data
+
+
 def test_local_put_original_file_is_a_copy_a_later_write_to_the_export_cannot_reach(tmp_path):
     storage = LocalStorage(tmp_path / "media")
     data = blob(100_000, seed=34)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import Path
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -256,8 +257,17 @@ class MediaStorage(Protocol):
         (footage is never held in memory). The caller has ALREADY verified that the file has that
         hash: nothing here checks it. False, and nothing done, when that original is already
         stored: an original is never overwritten. Atomic: the original appears whole or not at
-        all. The caller removes ``path`` when done; it must not write to it again, since the local
-        backend may make the original a hard link to it (made read-only)."""
+        all. ``path`` stays the caller's: the original is a copy of it."""
+
+    def staging_dir(self) -> Path:
+        """A local folder for a file being received whole (footage hashed while it is copied):
+        on the originals' own file system for the local backend, so :meth:`adopt_staged_original`
+        is a rename; the system's temporary folder for S3. Swept of what a killed host leaves."""
+
+    def adopt_staged_original(self, alg: str, digest: str, staged: str | os.PathLike) -> bool:
+        """Make a file the caller wrote (and fsynced) in :meth:`staging_dir`, and verified as the
+        original of (``alg``, ``digest``), that original; the staged file is gone afterwards either
+        way. False when the original was already stored (never overwritten)."""
 
     def get_derivative(self, alg: str, digest: str, name: str) -> bytes: ...
 

@@ -267,6 +267,25 @@ class LocalStorage:
         finally:
             os.unlink(tmp)
 
+    def staging_dir(self) -> Path:
+        return self._tmp_dir()
+
+    def adopt_staged_original(self, alg: str, digest: str, staged: str | os.PathLike) -> bool:
+        final = self._path(original_key(alg, digest))
+        try:
+            if final.is_file():
+                return False
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(staged, 0o444)
+            try:
+                os.link(staged, final)  # our own staged copy, never a caller's file
+            except FileExistsError:  # stored meanwhile by another upload of the same bytes
+                return False
+            _fsync_dir(final.parent)
+            return True
+        finally:
+            os.unlink(staged)
+
     def put_derivative(self, alg: str, digest: str, name: str, data: bytes) -> None:
         target = self._path(derivative_key(alg, digest, name))
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from pathlib import Path
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -455,6 +456,15 @@ class S3Storage:
         # original at once both write it: the same verified bytes, so the original never changes.
         self.client.upload_file(os.fspath(path), self.bucket, key)
         return True
+
+    def staging_dir(self) -> Path:
+        return Path(tempfile.gettempdir())
+
+    def adopt_staged_original(self, alg: str, digest: str, staged: str | os.PathLike) -> bool:
+        try:
+            return self.put_original_file(alg, digest, staged)
+        finally:
+            os.unlink(staged)
 
     def put_derivative(self, alg: str, digest: str, name: str, data: bytes) -> None:
         self.client.put_object(
