@@ -107,7 +107,7 @@ def link_timing(seed: int = 7) -> tuple[float, int]:
         team = frozenset(rng.sample(officers, 2))
         activities.append(ActivityWindow(f"a{i}", start, start + timedelta(minutes=rng.randrange(10, 120)), team,
                                          frozenset(rng.sample(cameras, 1)) if rng.random() < 0.7 else frozenset()))
-    for i in range(9000):
+    for _ in range(9000):
         start = t0 + timedelta(hours=rng.randrange(24 * 60))
         handouts.append(Handout(rng.choice(cameras), rng.choice(officers), start, start + timedelta(hours=9)))
     for i in range(10000):
