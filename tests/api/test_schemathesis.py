@@ -31,6 +31,9 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
+from fieldapp import db
+from fieldapp.footage import register
+from fieldapp.models import User
 from fieldapp.sync.openapi import SPEC
 from fieldapp.sync.push import SIGNED_FIELDS
 from fieldapp.sync.signing import NotCanonicalizable
@@ -60,6 +63,14 @@ EXAMPLES = {
     f"PUT {API}/media/uploads/{{upload_id}}": 60,
     f"POST {API}/media/uploads/{{upload_id}}/complete": 25,
     f"POST {API}/media/previews": 50,
+    f"GET {API}/cameras": 5,
+    f"GET {API}/footage/visits": 5,
+    # A collection station's own API, with its bearer token (the session cookie is ignored there).
+    f"POST {API}/station/uploads": 60,
+    f"GET {API}/station/uploads/{{upload_id}}": 20,
+    f"PUT {API}/station/uploads/{{upload_id}}": 40,
+    f"POST {API}/station/uploads/{{upload_id}}/complete": 20,
+    f"POST {API}/station/segments": 150,
 }
 
 
@@ -74,10 +85,12 @@ class Officer:
     catalogue_version: int
     upload_id: str = ""  # an upload the officer began (half sent)
     media_hash: str = ""  # a hash a record the officer pushed references (previews may name it)
+    station_token: str = ""  # the unit's collection station (its routes read only this header)
 
     @property
     def headers(self) -> dict:
-        return {"X-CSRFToken": self.csrf}
+        return {"X-CSRFToken": self.csrf, **({"Authorization": f"Bearer {self.station_token}"}
+                                              if self.station_token else {})}
 
     @property
     def cookies(self) -> dict:
@@ -146,6 +159,9 @@ def fuzzed(db_url, tmp_path):
     officer = Officer(str(seeded.user_id), client.get_cookie("fieldapp_session").value, csrf_token(client),
                       device, version)
     officer.upload_id, officer.media_hash = _an_upload_and_a_referenced_hash(client, officer)
+    with app.app_context(), db.transaction():
+        unit_id = db.session().get(User, seeded.user_id).unit_id
+        officer.station_token = register.issue_station(unit_id, "一号采集站", False, None)[1]
     schema = schemathesis.openapi.from_wsgi(f"{API}/openapi.json", app)
     yield app, schema, officer
     app.extensions["fieldapp.engine"].dispose()
