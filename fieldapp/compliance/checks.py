@@ -135,7 +135,12 @@ def av_state(duty: AvDuty, facts: CaseFacts, ctx: Context) -> tuple[str, dict]:
         return "recorded", {**base, "source": "footage"}
     declared = [f for f in footage if not camera or f.camera_serial in camera.split("、")]
     if answer == "body_camera" and camera and declared and at:
-        # Footage of the declared camera is in, and it does not show this moment.
+        # Footage of the declared camera is in, and it does not show this moment. A station may
+        # still be copying the rest: "missing" only once the footage's grace has passed.
+        storage = clocks.storage_due(activity, ctx.deadline)
+        grace = ctx.footage_due(storage[0].at) if storage else None
+        if grace is None or ctx.now <= grace.at:
+            return "pending", {**base, "camera_id": camera, "footage": "partial"}
         return "missing", {**base, "answer": "footage_does_not_cover", "camera_id": camera, "reason": reason}
     if answer == "body_camera" and camera:
         storage = clocks.storage_due(activity, ctx.deadline) if activity else None

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ..compliance.checks import interruption_explained  # the one reading of "explained" (art. 9)
 from ..compliance.facts import parse_time
 from .coverage import DeclaredStop, Interval, camera_coverage
+from . import linker
 from .status import case_segments
 
 WIDTH = 1000.0
@@ -66,7 +67,7 @@ def _scale(start: datetime, end: datetime):
 
 
 def track(activity_payload: dict, steps: list[dict], interruptions: list[tuple[str, dict, bool]],
-          segments: list) -> Track | None:
+          segments: list, tolerance: timedelta = timedelta(0)) -> Track | None:
     """The drawing of one visit. ``interruptions`` are (id, payload, explained); ``segments`` the
     linked FootageSegment rows."""
     arrived, departed = parse_time(activity_payload.get("arrived_at")), parse_time(activity_payload.get("departed_at"))
@@ -85,9 +86,11 @@ def track(activity_payload: dict, steps: list[dict], interruptions: list[tuple[s
                                 seg.file_name, (seg.ended_at - seg.started_at).total_seconds(), tuple(seg.flags or ())))
         stops = [DeclaredStop(sid, parse_time(p["stopped_at"]), parse_time(p.get("resumed_at")), ok)
                  for sid, p, ok in interruptions if p.get("camera_id") == serial and parse_time(p.get("stopped_at"))]
-        if departed > arrived:
-            cov = camera_coverage(serial, Interval(arrived, departed), [Interval(s.started_at, s.ended_at) for s in mine],
-                                  stops)
+        if departed - arrived > 2 * tolerance:
+            # The window the art. 9 check measures (checks.footage_coverage): what is drawn red is
+            # what the finding counts, not the clocks' disagreement at arrival and departure.
+            window = Interval(arrived + tolerance, departed - tolerance)
+            cov = camera_coverage(serial, window, [Interval(s.started_at, s.ended_at) for s in mine], stops)
             unexplained = {(g.start, g.end) for g in cov.unexplained}
             row.gaps = [Span(*span(a, b), a, b) for a, b in sorted(unexplained)]
             row.explained = [Span(*span(g.start, g.end), g.start, g.end) for g in cov.gaps
@@ -117,7 +120,7 @@ def case_tracks(case_id: uuid.UUID, blocks) -> dict[uuid.UUID, Track]:
         live = [e for e in block.items if not e.withdrawn]
         drawn = track(activity.payload, [e.payload for e in live if e.record.record_type in ("step", "service")],
                       [(str(e.record.id), e.payload, interruption_explained(e.payload)) for e in live
-                       if e.record.record_type == "interruption"], segments)
+                       if e.record.record_type == "interruption"], segments, linker.tolerance())
         if drawn is not None:
             tracks[activity.record.id] = drawn
     return tracks

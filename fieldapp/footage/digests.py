@@ -7,6 +7,7 @@ parallel threads."""
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -77,7 +78,16 @@ def stage_files(jobs: Iterable[tuple[Path, bool, bool]], staging_dir: Path, work
             return stage_file(path, staging_dir if copy else None, md5=md5)
         except OSError as exc:
             return path, exc
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="footage-stage") as pool:
-        yield from pool.map(one, list(jobs))
+    workers = max(1, workers)
+    # A sliding window, not every file at once: staged copies wait on disk only until the caller
+    # has stored them, so the staging folder never holds the whole export.
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="footage-stage") as pool:
+        pending: deque = deque()
+        for job in jobs:
+            pending.append(pool.submit(one, job))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,7 +27,7 @@ from ..media.sniff import SNIFF_BYTES, UnsupportedMedia, sniff
 from ..media.service import _insert, media_storage
 from ..models import Camera, FootageLink, FootageSegment, Media, Station, Unit, utcnow
 from . import linker
-from .digests import Digests, stage_files
+from .digests import Digests, stage_file, stage_files
 from .manifest import WARNING_CODES, ManifestRow, find_manifest, read_manifest
 from .probe import Probe, probe_video
 
@@ -161,10 +160,18 @@ def admit(candidate: Candidate, *, camera: Camera | None, unit_id: uuid.UUID, fl
     flags = list(dict.fromkeys(flags + container_flags(row, probe)
                                + (["zone_assumed"] if row.zone_assumed else [])
                                + ([] if camera is not None else ["unregistered_camera"])))
+    store = media_storage()
+    if candidate.staged is None and not stored_path:
+        # Only hashed so far (it looked like a file ingested before): copy it now and check the
+        # copy, so a file the station rewrote meanwhile is never stored under another's hash.
+        staged = stage_file(candidate.path, store.staging_dir(), md5=False)
+        if staged.digests.sha256 != digests.sha256:
+            staged.copy.unlink(missing_ok=True)
+            raise Refused("changed_during_import", f"{row.file_name} changed while it was being imported; "
+                                                   "import the folder again")
+        candidate = Candidate(row, candidate.path, digests, staged.copy)
     if candidate.staged is not None:
-        media_storage().adopt_staged_original(ALG, digests.sha256, candidate.staged)
-    elif not stored_path:
-        media_storage().put_original_file(ALG, digests.sha256, candidate.path)
+        store.adopt_staged_original(ALG, digests.sha256, candidate.staged)
     now = utcnow()
     with db.transaction() as s:
         media = {"size": digests.size, "mime": mime, "kind": kind, "original_at": now, "flags": []}
@@ -235,32 +242,39 @@ def ingest_folder(folder: Path | str, *, unit_code: str | None = None, workers: 
     for name in sorted(_listed_files(folder, manifest_path) - named):
         report.add("unlisted", "no_manifest_row", f"{name} is in the folder but the manifest has no row for it; "
                                                   "not ingested", name)
+    admitter = Admitter(report, [row for row, _ in rows], unit_code=unit_code, station=None, source="import")
+    if admitter.refused:
+        return report
     settings = current_app.config["FIELDAPP_SETTINGS"]
     by_path = {path: row for row, path in rows}
-    # A file already ingested (same name and size as a segment) is hashed to prove it unchanged, not
-    # copied again: a second import of the same export writes nothing.
+    # A file already ingested (same name and size as a segment of the unit) is hashed to prove it
+    # unchanged, not copied again: a second import of the same export writes nothing.
     seen = set(db.session().execute(select(FootageSegment.file_name, FootageSegment.size).where(
         FootageSegment.file_name.in_({row.file_name for row, _ in rows}))).all()) if rows else set()
     db.session().commit()
     jobs = [(path, (row.file_name, path.stat().st_size) not in seen, bool(row.md5)) for row, path in rows]
-    candidates = []
-    for staged in stage_files(jobs, media_storage().staging_dir(), workers or settings.footage_hash_workers):
-        if isinstance(staged, tuple):
-            path, error = staged
-            row = by_path[path]
-            report.add("skipped", "unreadable_file", f"{row.file_name} could not be read: {error.strerror}",
-                       row.file_name, row.line)
-            continue
-        row = by_path[staged.source]
-        candidate = Candidate(row, staged.source, staged.digests, staged.copy)
-        try:
-            verify_station_hashes(row, staged.digests)
-        except Refused as exc:
-            candidate.discard()
-            report.add("skipped", exc.code, exc.message, row.file_name, row.line)
-            continue
-        candidates.append(candidate)
-    admit_all(candidates, report, unit_code=unit_code, station=None, source="import")
+    results = stage_files(jobs, media_storage().staging_dir(), workers or settings.footage_hash_workers)
+    try:
+        for staged in results:  # each file stored as soon as it is staged and verified
+            if isinstance(staged, tuple):
+                path, error = staged
+                row = by_path[path]
+                report.add("skipped", "unreadable_file", f"{row.file_name} could not be read: {error.strerror}",
+                           row.file_name, row.line)
+                continue
+            row = by_path[staged.source]
+            candidate = Candidate(row, staged.source, staged.digests, staged.copy)
+            try:
+                verify_station_hashes(row, staged.digests)
+            except Refused as exc:
+                candidate.discard()
+                report.add("skipped", exc.code, exc.message, row.file_name, row.line)
+                continue
+            admitter.admit(candidate)
+    finally:
+        for leftover in results:  # an error stopped the loop: no staged copy is left behind
+            if not isinstance(leftover, tuple) and leftover.copy is not None:
+                leftover.copy.unlink(missing_ok=True)
     link_stored(report)
     return report
 
@@ -280,44 +294,56 @@ def link_stored(report: Report) -> None:
     report.linked_share = round(len(linked) / len(stored), 4)
 
 
-def admit_all(candidates: Iterable[Candidate], report: Report, *, unit_code: str | None, station: Station | None,
-              source: str, stored_path: bool = False) -> None:
-    candidates = list(candidates)
-    s = db.session()
-    cameras = {c.serial: c for c in s.execute(select(Camera).where(
-        Camera.serial.in_({c.row.camera_serial for c in candidates}))).scalars()} if candidates else {}
-    units = {u.code: u for u in s.execute(select(Unit)).scalars()}
-    fallback = units.get(unit_code) if unit_code else None
-    if unit_code and fallback is None:
-        report.add("error", "unknown_unit", f"no unit has the code {unit_code}")
-        return
-    known = set(s.execute(select(FootageSegment.hash).where(
-        FootageSegment.hash.in_({c.digests.sha256 for c in candidates}))).scalars()) if candidates else set()
-    s.commit()  # nothing held while files are stored
-    for candidate in candidates:
-        row = candidate.row
-        if candidate.digests.sha256 in known:
+class Admitter:
+    """Admits verified files one by one into one report: the cameras, units and hashes known are
+    read once, before any byte moves, and no transaction is held while a file is stored."""
+
+    def __init__(self, report: Report, rows: list[ManifestRow], *, unit_code: str | None, station: Station | None,
+                 source: str, stored_path: bool = False):
+        self.report, self.station, self.source, self.stored_path = report, station, source, stored_path
+        s = db.session()
+        self.cameras = {c.serial: c for c in s.execute(select(Camera).where(
+            Camera.serial.in_({r.camera_serial for r in rows}))).scalars()} if rows else {}
+        self.units = {u.code: u for u in s.execute(select(Unit)).scalars()}
+        self.fallback = self.units.get(unit_code) if unit_code else None
+        self.refused = bool(unit_code and self.fallback is None)
+        if self.refused:
+            report.add("error", "unknown_unit", f"no unit has the code {unit_code}")
+        s.commit()
+
+    def _known(self, digest: str) -> bool:
+        s = db.session()
+        found = s.execute(select(FootageSegment.id).where(FootageSegment.alg == ALG, FootageSegment.hash == digest)
+                          ).scalar() is not None
+        s.commit()
+        return found
+
+    def admit(self, candidate: Candidate) -> None:
+        row, report = candidate.row, self.report
+        if self._known(candidate.digests.sha256):
             candidate.discard()
             report.unchanged += 1
             report.add("unchanged", "already_ingested", f"{row.file_name} was ingested before; nothing changed",
                        row.file_name, row.line)
-            continue
-        camera = cameras.get(row.camera_serial)
+            return
+        camera = self.cameras.get(row.camera_serial)
         try:
-            unit_id, flags = _unit_for(row, camera, units, fallback, station)
-            segment = admit(candidate, camera=camera, unit_id=unit_id, flags=flags, station=station, source=source,
-                            stored_path=stored_path)
+            unit_id, flags = _unit_for(row, camera, self.units, self.fallback, self.station)
+            segment = admit(candidate, camera=camera, unit_id=unit_id, flags=flags, station=self.station,
+                            source=self.source, stored_path=self.stored_path)
         except Refused as exc:
             candidate.discard()
             report.add("skipped", exc.code, exc.message, row.file_name, row.line)
-            continue
+            return
         except OSError as exc:
             candidate.discard()
             log.exception("storing %s failed", row.file_name)
             report.add("skipped", "storage_failed", f"{row.file_name} could not be stored: {exc}; run the import "
                                                     "again", row.file_name, row.line)
-            continue
-        known.add(candidate.digests.sha256)
+            return
+        except BaseException:
+            candidate.discard()
+            raise
         report.stored.append(segment.id)
         outcome = "flagged" if segment.flags else "stored"
         report.add(outcome, ",".join(segment.flags) or "stored",

@@ -32,13 +32,13 @@ def _cert(value) -> str:
     return normalise(str(value)) if value else ""
 
 
-def activity_heads(unit_id: uuid.UUID, ids: Iterable[uuid.UUID] | None = None) -> list[tuple[SyncedRecord, dict]]:
+def activity_heads(unit_id: uuid.UUID, author_id: uuid.UUID | None = None) -> list[tuple[SyncedRecord, dict]]:
     query = (select(SyncedRecord, Revision.payload).join(Revision, and_(
         Revision.record_id == SyncedRecord.id, Revision.revision == SyncedRecord.head_revision))
         .where(SyncedRecord.unit_id == unit_id, SyncedRecord.record_type == "activity",
                SyncedRecord.withdrawn.is_(False)))
-    if ids is not None:
-        query = query.where(SyncedRecord.id.in_(list(ids)))
+    if author_id is not None:
+        query = query.where(SyncedRecord.author_id == author_id)
     return [(rec, payload or {}) for rec, payload in db.session().execute(query).all()]
 
 
@@ -107,8 +107,8 @@ def relink(unit_id: uuid.UUID, start: datetime | None = None, end: datetime | No
             s.add(FootageLink(segment_id=segment_id, activity_id=activity_id, case_id=case_id, basis=basis))
             changed.add(case_id)
         elif row.basis != LEAD and (row.basis != basis or row.case_id != case_id):
+            changed |= {row.case_id, case_id}  # the case it left is re-checked too
             row.basis, row.case_id = basis, case_id
-            changed.add(case_id)
     s.flush()
     _note_keep_reasons(segments)
     return {c for c in changed if c}

@@ -496,9 +496,12 @@ def parse_time(text: str) -> tuple[datetime, bool]:
     local = datetime(int(parts["y"]), int(parts["mo"]), int(parts["d"]), int(parts["h"]), int(parts["mi"]),
                      int(parts.get("s") or 0), int(fraction or 0))
     zone_text = parts.get("z")
-    if zone_text is None:
-        return local.replace(tzinfo=STATION_ZONE).astimezone(UTC), True
-    return local.replace(tzinfo=_offset(zone_text)).astimezone(UTC), False
+    try:
+        if zone_text is None:
+            return local.replace(tzinfo=STATION_ZONE).astimezone(UTC), True
+        return local.replace(tzinfo=_offset(zone_text)).astimezone(UTC), False
+    except OverflowError:  # year 1 or 9999 moved across midnight by its offset
+        raise ValueError(f"not a time a camera recorded: {text!r}") from None
 
 
 def _offset(text: str) -> timezone:

@@ -1,18 +1,20 @@
 """What a collection station sends over the API, checked: the segment rows for files whose
 originals it uploaded. The rows are read by the same manifest parser
-as an export folder's, and each file goes through :func:`.ingest.admit_all` like an import."""
+as an export folder's, and each file goes through :class:`.ingest.Admitter` like an import."""
 from __future__ import annotations
 
 import json
+
+from sqlalchemy import select
 
 from ..media import service as media_service
 from ..media.service import MediaRefused, media_storage
 from ..media.storage import validate_digest
 from .. import db
-from ..models import Media, Station, utcnow
+from ..models import MediaUpload, Station, utcnow
 from . import linker
 from .digests import digest_stream
-from .ingest import ALG, Candidate, Refused, Report, admit_all, verify_station_hashes
+from .ingest import ALG, Admitter, Candidate, Refused, Report, verify_station_hashes
 from .manifest import WARNING_CODES, parse_manifest_bytes
 
 MAX_FILES = 500
@@ -46,9 +48,13 @@ def register_segments(station: Station, body) -> Report:
     store = media_storage()
     for row in manifest.rows:
         digest = hashes.get(row.file_name)
-        media = db.session().get(Media, (ALG, digest)) if digest else None
+        # Only what this station uploaded itself: knowing a hash (another station's fresh upload, a
+        # phone's original) must not let it claim the file for its unit.
+        uploaded = db.session().execute(select(MediaUpload.id).where(
+            MediaUpload.station_id == station.id, MediaUpload.alg == ALG, MediaUpload.hash == digest,
+            MediaUpload.completed_at.is_not(None)).limit(1)).scalar() if digest else None
         db.session().commit()
-        if media is None or media.original_at is None or not store.exists(ALG, digest):
+        if uploaded is None or not store.exists(ALG, digest):
             report.add("skipped", "original_not_uploaded", f"{row.file_name}: no uploaded original has the sha256 "
                                                            f"{digest or '(missing)'}; upload it first", row.file_name,
                        row.line)
@@ -64,11 +70,12 @@ def register_segments(station: Station, body) -> Report:
             continue
         candidates.append((row, digests))
     station_unit = station.unit_id
+    admitter = Admitter(report, [row for row, _ in candidates], unit_code=None, station=station, source="station",
+                        stored_path=True)
     for row, digests in candidates:
         # The container is read from a local path (a temporary copy when media live in S3).
         with media_service.original_file(store, ALG, digests.sha256) as path:
-            admit_all([Candidate(row, path, digests)], report, unit_code=None, station=station, source="station",
-                      stored_path=True)
+            admitter.admit(Candidate(row, path, digests))
     with db.transaction() as s:
         s.get(Station, station.id).last_used_at = utcnow()
     if report.stored:

@@ -8,13 +8,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, select
 
 from .. import db
 from ..compliance.facts import parse_time
 from ..models import FootageLink, FootageSegment, Revision, SyncedRecord
 from . import linker
-from .linking import linked_share, suggestions
+from .linking import suggestions
 
 
 def expects_footage(payload: dict, step_payloads: Iterable[dict]) -> bool:
@@ -51,8 +51,8 @@ def _linked(activity_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[int, float]]
 
 def officer_visits(user_id: uuid.UUID, unit_id: uuid.UUID, since: datetime) -> list[dict]:
     """The officer's own visits since ``since``: footage linked, still waiting, or none expected."""
-    heads = [(rec, p) for rec, p in linker.activity_heads(unit_id)
-             if rec.author_id == user_id and (parse_time(p.get("arrived_at")) or since) >= since]
+    heads = [(rec, p) for rec, p in linker.activity_heads(unit_id, author_id=user_id)
+             if (parse_time(p.get("arrived_at")) or since) >= since]
     ids = [rec.id for rec, _ in heads]
     steps, linked = _step_payloads(ids), _linked(ids)
     visits = []
@@ -75,31 +75,29 @@ class Queue:
 
 
 def queue(unit_ids: frozenset[uuid.UUID] | None, limit: int = 200) -> Queue:
+    """The unlinked segments (newest first, at most ``limit``) with suggestions, the visits missing
+    footage, and the share of the units' segments linked with nobody's help — counted in SQL."""
     s = db.session()
-    query = select(FootageSegment)
-    if unit_ids is not None:
-        query = query.where(FootageSegment.unit_id.in_(unit_ids))
-    segments = list(s.execute(query.order_by(FootageSegment.started_at.desc())).scalars())
-    linked_ids = set(s.execute(select(FootageLink.segment_id).distinct()).scalars())
-    automatic = set(s.execute(select(FootageLink.segment_id).where(FootageLink.basis != linker.LEAD)
-                              .distinct()).scalars())
-    share = linked_share([linker.segment_window(seg) for seg in segments],
-                         [_AutoLink(str(i)) for i in automatic])
-    unlinked = [seg for seg in segments if seg.id not in linked_ids][:limit]
+
+    def of_units(query):
+        return query if unit_ids is None else query.where(FootageSegment.unit_id.in_(unit_ids))
+
+    total = s.execute(of_units(select(func.count()).select_from(FootageSegment))).scalar_one()
+    automatic = s.execute(of_units(select(func.count(func.distinct(FootageLink.segment_id)))
+                                   .join(FootageSegment, FootageSegment.id == FootageLink.segment_id)
+                                   .where(FootageLink.basis != linker.LEAD))).scalar_one()
+    unlinked = list(s.execute(of_units(select(FootageSegment)).where(
+        ~select(FootageLink.segment_id).where(FootageLink.segment_id == FootageSegment.id).exists())
+        .order_by(FootageSegment.started_at.desc()).limit(limit)).scalars())
     units = {seg.unit_id for seg in unlinked}
     windows = {u: linker.activity_windows(u)[0] for u in units}
     hand = {u: linker.handouts(u) for u in units}
     pending = [(seg, suggestions(linker.segment_window(seg), hand[seg.unit_id], windows[seg.unit_id]))
                for seg in unlinked]
-    return Queue(pending, _missing(unit_ids, linked_ids, limit), share, len(segments))
+    return Queue(pending, _missing(unit_ids, limit), automatic / total if total else 0.0, total)
 
 
-@dataclass(frozen=True)
-class _AutoLink:
-    segment_id: str
-
-
-def _missing(unit_ids, linked_segment_ids, limit: int) -> list[tuple[SyncedRecord, dict]]:
+def _missing(unit_ids, limit: int) -> list[tuple[SyncedRecord, dict]]:
     s = db.session()
     query = (select(SyncedRecord, Revision.payload).join(Revision, and_(
         Revision.record_id == SyncedRecord.id, Revision.revision == SyncedRecord.head_revision))

@@ -2,8 +2,10 @@
 activities arriving or changing are linked to the footage already in (fieldapp/events.py)."""
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 from sqlalchemy import and_, select
 
@@ -12,6 +14,8 @@ from ..compliance.facts import parse_time
 from ..models import Camera, CameraHandout, Revision, SyncedRecord
 from . import linker
 
+log = logging.getLogger(__name__)
+
 
 def _heads(record_ids: Iterable[uuid.UUID]) -> list[tuple[SyncedRecord, dict]]:
     rows = db.session().execute(select(SyncedRecord, Revision.payload).join(Revision, and_(
@@ -19,6 +23,19 @@ def _heads(record_ids: Iterable[uuid.UUID]) -> list[tuple[SyncedRecord, dict]]:
         .where(SyncedRecord.id.in_(list(record_ids)),
                SyncedRecord.record_type.in_(("camera_use", "activity", "interruption")))).all()
     return [(rec, payload or {}) for rec, payload in rows]
+
+
+TIME_KEYS = ("arrived_at", "departed_at", "stopped_at", "resumed_at", "taken_at", "returned_at")
+
+
+def _previous_payloads(records: list[SyncedRecord]) -> dict[uuid.UUID, dict]:
+    later = [r for r in records if r.head_revision > 1]
+    if not later:
+        return {}
+    rows = db.session().execute(select(Revision.record_id, Revision.revision, Revision.payload).where(
+        Revision.record_id.in_([r.id for r in later]))).all()
+    heads = {r.id: r.head_revision for r in later}
+    return {rid: payload or {} for rid, rev, payload in rows if rev == heads[rid] - 1}
 
 
 def register_camera_use(record: SyncedRecord, payload: dict) -> CameraHandout | None:
@@ -30,7 +47,8 @@ def register_camera_use(record: SyncedRecord, payload: dict) -> CameraHandout | 
                                             Camera.unit_id == record.unit_id)).scalar_one_or_none()
     taken = parse_time(payload.get("taken_at"))
     row = s.execute(select(CameraHandout).where(CameraHandout.record_id == record.id)).scalar_one_or_none()
-    if camera is None or taken is None or record.withdrawn:
+    returned = parse_time(payload.get("returned_at"))
+    if camera is None or taken is None or record.withdrawn or _carried_by_another(camera, record, taken, returned):
         if row is not None:
             s.delete(row)
         return None
@@ -38,8 +56,22 @@ def register_camera_use(record: SyncedRecord, payload: dict) -> CameraHandout | 
         row = CameraHandout(camera_id=camera.id, user_id=record.author_id, source="phone", record_id=record.id,
                             created_by=record.author_id, taken_at=taken)
         s.add(row)
-    row.camera_id, row.taken_at, row.returned_at = camera.id, taken, parse_time(payload.get("returned_at"))
+    row.camera_id, row.taken_at, row.returned_at = camera.id, taken, returned
     return row
+
+
+def _carried_by_another(camera: Camera, record: SyncedRecord, taken, returned) -> bool:
+    """Somebody else carried the camera then, by the register: a camera picked by mistake on the
+    phone must not hand that officer's footage to this one (the record stays, signed, for the
+    records administrator to look at)."""
+    others = db.session().execute(select(CameraHandout).where(
+        CameraHandout.camera_id == camera.id, CameraHandout.user_id != record.author_id,
+        CameraHandout.taken_at < (returned or datetime.max.replace(tzinfo=UTC)))).scalars()
+    clash = [h for h in others if h.returned_at is None or h.returned_at > taken]
+    if clash:
+        log.warning("camera_use %s: camera %s was carried by another officer then; not registered", record.id,
+                    camera.serial)
+    return bool(clash)
 
 
 @events.revisions_arrived.connect
@@ -48,12 +80,12 @@ def link_after_push(_sender, record_ids) -> None:
     if not heads:
         return
     units: dict[uuid.UUID, list] = {}
+    previous = _previous_payloads([record for record, _ in heads])
     for record, payload in heads:
         if record.record_type == "camera_use":
             register_camera_use(record, payload)
-            times = [parse_time(payload.get("taken_at")), parse_time(payload.get("returned_at"))]
-        else:
-            times = [parse_time(payload.get(k)) for k in ("arrived_at", "departed_at", "stopped_at", "resumed_at")]
+        # The times before the change count too: links the old times made may have to go.
+        times = [parse_time(p.get(k)) for p in (payload, previous.get(record.id, {})) for k in TIME_KEYS]
         units.setdefault(record.unit_id, []).extend(t for t in times if t)
     db.session().flush()
     cases: set[uuid.UUID] = set()

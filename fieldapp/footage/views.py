@@ -227,7 +227,8 @@ def handout_return(handout_id):
     try:
         with db.transaction():
             register.return_camera(handout, returned)
-            cases = linker.relink(camera.unit_id, handout.taken_at, returned)
+            # Everything after the hand-out began may have been linked through it: no end.
+            cases = linker.relink(camera.unit_id, handout.taken_at, None)
     except RegisterError as exc:
         return _back(error=exc.message)
     linker.announce(cases)

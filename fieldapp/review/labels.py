@@ -191,7 +191,7 @@ DETAIL_VALUES = {
     "footage_does_not_cover": _l("the body camera's footage does not show this moment"),
     # where a continuous-recording gap was measured (checks.continuous_gap)
     "declared": _l("the times the officer declared"), "not_ingested": _l("not yet ingested"),
-    "footage": _l("body-camera footage"),
+    "footage": _l("body-camera footage"), "partial": _l("part of the footage is in; not yet this moment"),
     # what a 留置送达 record lacks (checks.service_by_leaving_incomplete)
     "who_refused": _l("who refused"), "relation": _l("their relation to the party"),
     "refusal_words_or_acts": _l("the refusal's words or acts"), "place": _l("place"),

@@ -61,10 +61,13 @@ def record_page(record_id: uuid.UUID):
 def _collecting_unit(alg: str, digest: str):
     """The unit of the officer who captured the file (see media.service.first_referrer), if the
     reviewer may see it; None otherwise. A hash named later by another unit grants that unit nothing."""
-    first = first_referrer(alg, digest)
-    unit_id = first.unit_id if first is not None else db.session().execute(
-        # Body-camera footage came from a station, not a phone: its unit is the segment's.
-        select(FootageSegment.unit_id).where(FootageSegment.alg == alg, FootageSegment.hash == digest)).scalar()
+    # Body-camera footage belongs to its segment's unit, whatever a phone's record names later: a
+    # hash named in another unit's record grants that unit nothing.
+    unit_id = db.session().execute(select(FootageSegment.unit_id).where(FootageSegment.alg == alg,
+                                                                         FootageSegment.hash == digest)).scalar()
+    if unit_id is None:
+        first = first_referrer(alg, digest)
+        unit_id = first.unit_id if first is not None else None
     if unit_id is None:
         return None
     units = visible_unit_ids(current_user)

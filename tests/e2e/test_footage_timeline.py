@@ -41,7 +41,8 @@ def at(seconds: float) -> datetime:
 
 @pytest.fixture
 def footage_case(sqlite_url, tmp_path):
-    server, app = serve(lambda origin: make_app(sqlite_url, tmp_path / "var", origin=origin, demo=True))
+    server, app = serve(lambda origin: make_app(sqlite_url, tmp_path / "var", origin=origin, demo=True,
+                                                      footage_clock_tolerance_seconds=2))
     officer = seed_user(app, "张伟", "37030300401", "ZF1")
     lead = seed_user(app, "李队长", "37030300409", "ZF1", roles="lead")
     with app.app_context(), db.transaction():

@@ -180,7 +180,11 @@ ROWS = [
     # ── the same duties, from real body-camera footage (arts. 12, 19, 22, 24) ─────────────────────
     Row("av_footage_pending", "arts. 12, 19, 22, 24; art. 25", "the camera's footage arrived and shows the step",
         case(activity(), step(), footage=footage(*WHOLE_VISIT)), False),
-    Row("av_missing", "arts. 12, 19, 22, 24", "declared, but the camera's footage does not show the step",
+    Row("av_missing", "arts. 12, 19, 22, 24", "declared, but past the grace the camera's footage does not show the step",
+        case(activity(), step(), footage=footage((0, 5), (15, 60))), True, LATER),
+    Row("av_missing", "arts. 12, 19, 22, 24", "the footage in so far misses the step; the rest may still come",
+        case(activity(), step(), footage=footage((0, 5), (15, 60))), False),
+    Row("av_footage_pending", "arts. 12, 19, 22, 24; art. 25", "part of the camera's footage in, not the step's",
         case(activity(), step(), footage=footage((0, 5), (15, 60))), True),
     Row("av_missing", "arts. 12, 19, 22, 24", "answered 'not recorded', yet the footage shows the step",
         case(activity(), step(av="not_recorded", av_reason="忘记"), footage=footage(*WHOLE_VISIT)), False),

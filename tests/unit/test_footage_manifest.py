@@ -369,3 +369,11 @@ def test_find_manifest(tmp_path: Path):
     (tmp_path / "manifest.csv").write_bytes(b"")
     with pytest.raises(ValueError, match="manifest.csv"):
         find_manifest(tmp_path)
+
+
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00+08:00", "9999-12-31T23:00:00-05:00", "0001-01-01 00:00:00"])
+def test_a_time_at_the_edge_of_the_calendar_is_a_bad_time_not_a_crash(text):
+    body = json.dumps([{"camera_serial": "DSJ001", "file_name": "a.mp4", "started_at": text,
+                        "ended_at": "2026-11-03T09:00:00+08:00"}]).encode()
+    manifest = parse_manifest_bytes(body, "json", now=datetime(2026, 11, 4, tzinfo=UTC))
+    assert manifest.rows == [] and [p.code for p in manifest.problems] == ["bad_time"]
