@@ -11,6 +11,7 @@ from ..rules.catalogue import format_citation, format_citations_in
 RECORD_TYPES = {
     "case": _l("Case"), "activity": _l("On-site activity"), "step": _l("Step"),
     "interruption": _l("Interruption of recording"), "service": _l("Service by leaving"),
+    "camera_use": _l("Body camera hand-out"),
 }
 EXTRA_FLAGS = {
     "pipeline_failed": ("服务器处理该文件时出错；原件已按原样保存并已核验。",

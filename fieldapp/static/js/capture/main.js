@@ -15,6 +15,8 @@ import { caseView, casesView, newCaseForm } from "./views/cases.js";
 import { activityView, endActivityForm, newActivityForm, returnedForm } from "./views/activity.js";
 import { interruptionForm, resumeForm, serviceForm, stepForm, withdrawForm, writtenExplanationForm } from "./views/forms.js";
 import { outboxView } from "./views/outbox.js";
+import { camerasView } from "./views/cameras.js";
+import { paintFootageBadges } from "./footage.js";
 import { problemView } from "./views/problem.js";
 import { pullNow, startSyncTriggers } from "./sync.js";
 import { mountSyncUi } from "./syncui.js";
@@ -43,6 +45,7 @@ const ROUTES = [
   [/^#\/interruptions\/([\w-]+)\/explain$/, (id) => writtenExplanationForm(root, id)],
   [/^#\/records\/([\w-]+)\/withdraw$/, (id) => withdrawForm(root, id)],
   [/^#\/outbox$/, () => outboxView(root)],
+  [/^#\/cameras$/, () => camerasView(root)],
   [/^#\/records\/([\w-]+)\/problem$/, (id) => problemView(root, id)],
 ];
 
@@ -89,7 +92,7 @@ async function showUnsyncedCount() {
 
 function listScreen() {
   const hash = window.location.hash || "#/";
-  return /^#?\/?$|^#\/(cases|activities)\/[\w-]+$/.test(hash);
+  return /^#?\/?$|^#\/(cases|activities)\/[\w-]+$|^#\/cameras$/.test(hash);
 }
 
 async function start() {
@@ -103,6 +106,8 @@ async function start() {
   window.addEventListener("hashchange", route);
   window.addEventListener("fieldapp:saved", showUnsyncedCount);
   window.addEventListener("fieldapp:status", showUnsyncedCount);
+  // The server's newer word on the visits' footage: only the badges on screen change.
+  window.addEventListener("fieldapp:footage", () => { paintFootageBadges(root).catch(() => {}); });
   await route();
   await showUnsyncedCount();
   requestPersistence();

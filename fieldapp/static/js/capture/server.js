@@ -1,9 +1,10 @@
 // What the phone fetches while online and keeps for offline work: the rules catalogue (every
-// version it has seen), the unit's open cases and its enrolled officers (see officers.js). Failures
-// are normal: the cached copy stays.
+// version it has seen), the unit's open cases, its enrolled officers (see officers.js) and its body
+// cameras (see cameras.js). Failures are normal: the cached copy stays.
 
 import { getMeta, putMeta } from "./store.js";
 import { storeOfficers } from "./officers.js";
+import { storeCameras } from "./cameras.js";
 
 async function fetchJSON(url) {
   const response = await fetch(url, { credentials: "same-origin", cache: "no-store" });
@@ -13,8 +14,8 @@ async function fetchJSON(url) {
 
 export async function refreshFromServer() {
   const results = await Promise.allSettled([fetchJSON("/api/v1/catalogue"), fetchJSON("/api/v1/cases"),
-                                            fetchJSON("/api/v1/officers")]);
-  const [catalogue, cases, officers] = results;
+                                            fetchJSON("/api/v1/officers"), fetchJSON("/api/v1/cameras")]);
+  const [catalogue, cases, officers, cameras] = results;
   if (catalogue.status === "fulfilled") {
     const versions = await getMeta("catalogues", {});
     versions[catalogue.value.version] = catalogue.value;
@@ -26,6 +27,7 @@ export async function refreshFromServer() {
     await putMeta("server_cases_at", new Date().toISOString());
   }
   if (officers.status === "fulfilled") await storeOfficers(officers.value.officers);
+  if (cameras.status === "fulfilled" && Array.isArray(cameras.value.cameras)) await storeCameras(cameras.value.cameras);
   return results.every((r) => r.status === "fulfilled");
 }
 

@@ -12,6 +12,8 @@
 import { count, get, getAll, getMeta, putMeta } from "./store.js";
 import { deviceIdentity } from "./device.js";
 import { refreshOfficers } from "./officers.js";
+import { refreshCameras } from "./cameras.js";
+import { refreshFootageVisits } from "./footage.js";
 import { link, NetworkFailure, noteBrowserOffline, request, setCsrfToken, Unauthenticated } from "./http.js";
 import { probeSession } from "./session.js";
 import { uploadMedia } from "./uploader.js";
@@ -166,6 +168,8 @@ export async function pullNow(reason = "manual") {
     // Then the unit's enrolled officers, for choosing who is present on site while offline; after
     // the pull has been shown, so a slow answer delays no return. A failure keeps the cached list.
     await refreshOfficers(request).catch((error) => { if (error instanceof Unauthenticated) throw error; });
+    // And the unit's body cameras (cameras.js), the same way.
+    await refreshCameras(request).catch((error) => { if (error instanceof Unauthenticated) throw error; });
     return true;
   } catch (error) {
     if (error instanceof Unauthenticated) pauseForSignIn();
@@ -233,6 +237,10 @@ async function attempt(reason) {
     state.backoff = BACKOFF_START_MS;
     const remaining = await count("outbox");
     emit("fieldapp:sync", { phase: "done", remaining });
+    // Then what became of the footage of this officer's visits, now that they are pushed
+    // (footage.js paints it when it lands); the sync waits for none of it, and a failure keeps the
+    // cached state.
+    refreshFootageVisits(request, { force: true }).catch(() => {});
     if (remaining > 0) schedule(1_000); // saved while we were pushing: go again shortly
     return true;
   } catch (error) {

@@ -12,6 +12,10 @@ import { badge, backLink, navigate, saveWithFeedback, screen, setCaptureInProgre
 import { me } from "../session.js";
 import { enrolledOfficers, officersListed } from "../officers.js";
 import { lookups, openAsked, openableItem } from "./saved.js";
+import { heldByMe, unitCameras } from "../cameras.js";
+import { footageBadge, footageByActivity, refreshBadgesWhenOnline } from "../footage.js";
+import { tc } from "../camerastrings.js";
+import { request } from "../http.js";
 
 // An enrolled officer of the unit (from the cached list): ticked when present, with their
 // certificate shown or not.
@@ -43,9 +47,27 @@ function otherOfficerRow() {
   return row;
 }
 
-function cameraRow(cameraId = "") {
-  const input = h("input", { name: "camera_id", value: cameraId, maxlength: 60, "aria-label": t("camera_id") });
-  const row = h("div", { class: "camera-row" }, field(t("camera_id"), input));
+// A body camera by its serial (产品序号): the server links footage by it. The unit's cameras (cached
+// while online) are offered; a serial not on the list can still be typed, with a note.
+const CAMERA_OPTIONS_ID = "unit-camera-options";
+
+function cameraOptions(unitList) {
+  return h("datalist", { id: CAMERA_OPTIONS_ID, "data-testid": "camera-options" },
+    unitList.map((c) => h("option", { value: c.serial }, c.label ? `${c.serial} — ${c.label}` : c.serial)));
+}
+
+function cameraRow(cameraId = "", unitList = []) {
+  const input = h("input", { name: "camera_id", value: cameraId, maxlength: 60, "aria-label": t("camera_id"),
+                             list: CAMERA_OPTIONS_ID, autocomplete: "off", autocapitalize: "characters" });
+  const note = h("p", { class: "hint", role: "status", "data-testid": "camera-note" });
+  const check = () => {
+    const serial = input.value.trim();
+    note.textContent = unitList.length && serial && !unitList.some((c) => c.serial === serial) ? tc("camera_unknown_serial") : "";
+  };
+  input.addEventListener("change", check);
+  input.addEventListener("blur", check);
+  check();
+  const row = h("div", { class: "camera-row" }, field(t("camera_id"), input, note));
   row.read = () => input.value.trim();
   return row;
 }
@@ -67,7 +89,10 @@ export async function newActivityForm(root, caseId) {
   const [enrolled, listed] = await Promise.all([enrolledOfficers(user), officersListed(user)]);
   const enrolledRows = enrolled.map((o) => enrolledRow(o, o.id === user?.id));
   const others = h("div", { class: "officers" });
-  const cameras = h("div", { class: "cameras" }, cameraRow(""));
+  // The first camera is the one this officer took (and has not returned), if any.
+  const [unitList, held] = await Promise.all([unitCameras(user), heldByMe(user)]);
+  const heldSerials = Array.from(new Set(held.map((r) => r.payload.camera_serial)));
+  const cameras = h("div", { class: "cameras" }, cameraRow(heldSerials[0] || "", unitList));
   const arrived = h("input", { type: "datetime-local", name: "arrived_at", value: toLocalInput() });
   const placeText = h("input", { name: "place_text", maxlength: 300 });
   const placeNote = h("p", { class: "hint", role: "status" });
@@ -134,8 +159,11 @@ export async function newActivityForm(root, caseId) {
       h("button", { type: "button", class: "button", onclick: () => locate(placeNote, state) }, t("use_location")), placeNote,
       field(t("place_text"), placeText)),
     h("label", { class: "check" }, continuous, t("continuous_required")),
-    h("fieldset", {}, h("legend", {}, t("body_cameras")), cameras,
-      h("button", { type: "button", class: "button", onclick: () => cameras.append(cameraRow()) }, t("add_camera"))),
+    h("fieldset", {}, h("legend", {}, t("body_cameras")),
+      heldSerials.length ? h("p", { class: "hint", "data-testid": "cameras-held" },
+        tc("camera_held_hint", { serials: heldSerials.join("、") })) : null,
+      cameras, cameraOptions(unitList),
+      h("button", { type: "button", class: "button", onclick: () => cameras.append(cameraRow("", unitList)) }, t("add_camera"))),
     h("button", { type: "submit", class: "button primary big" }, t("start_activity")), message);
   setCaptureInProgress(true);
   mount(root, backLink(`#/cases/${caseId}`), screen(`${t("new_activity")} · ${found.party_name}`, form));
@@ -184,8 +212,8 @@ export function recordingLog(activity, interruptions) {
 export async function activityView(root, activityId) {
   const activity = await get("records", activityId);
   if (!activity) return mount(root, backLink("#/"), screen(t("not_found")));
-  const [found, catalogue, items, review, allMedia] = await Promise.all([findCase(activity.parent_id), currentCatalogue(),
-    children(activityId), latestReview(activityId), getAll("media")]);
+  const [found, catalogue, items, review, allMedia, footage] = await Promise.all([findCase(activity.parent_id), currentCatalogue(),
+    children(activityId), latestReview(activityId), getAll("media"), footageByActivity()]);
   // Files the server refused (not media, or bytes that do not match their hash) stay here, with why.
   const refused = new Map(allMedia.filter((m) => m.refused).map((m) => [m.hash, m.refused]));
   const look = lookups(catalogue);
@@ -219,7 +247,8 @@ export async function activityView(root, activityId) {
   mount(root, backLink(`#/cases/${activity.parent_id}`), screen(`${t("activity")} · ${found?.party_name || ""}`,
     h("p", {}, badge(activity), " ", `${t("arrived")} ${showTime(p.arrived_at)}`, ended ? ` · ${t("departed")} ${showTime(p.departed_at)}` : "",
       p.returned_at ? h("span", { "data-testid": "returned-at" }, ` · ${t("returned_to_unit")} ${showTime(p.returned_at)}`) : null,
-      activity.status === "problem" ? h("a", { href: `#/records/${activity.id}/problem`, class: "small-link" }, ` ${t("see_problem")}`) : null),
+      activity.status === "problem" ? h("a", { href: `#/records/${activity.id}/problem`, class: "small-link" }, ` ${t("see_problem")}`) : null,
+      " ", h("span", { dataset: { footageFor: activityId } }, footageBadge(footage.get(activityId)))),
     reviewBanner(activityId, review),
     p.officers.length < 2 ? warning(t("fewer_than_two")) : null,
     h("p", { class: "meta" }, p.officers.map(officerText).join("、")),
@@ -241,6 +270,7 @@ export async function activityView(root, activityId) {
     h("ul", { class: "list", "data-testid": "activity-items" }, live.length ? live.map(itemRow) : h("li", {}, t("nothing_yet")))));
   // After the router has scrolled to the top: open the item the outbox asked for.
   requestAnimationFrame(() => openAsked(root));
+  refreshBadgesWhenOnline(request);
 }
 
 export async function endActivityForm(root, activityId) {

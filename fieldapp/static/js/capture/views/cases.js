@@ -9,6 +9,8 @@ import { checkCreditCode } from "../creditcode.js";
 import { idNumberField } from "./idfield.js";
 import { caseDeadlines, deadlinesOf, dueSoon } from "../deadlines.js";
 import { badge, backLink, navigate, saveWithFeedback, screen, setCaptureInProgress } from "../ui.js";
+import { footageBadge, footageByActivity, refreshBadgesWhenOnline } from "../footage.js";
+import { request } from "../http.js";
 
 export async function allCases() {
   const [server, local] = await Promise.all([serverCases(), recordsOfType("case")]);
@@ -74,6 +76,8 @@ export async function casesView(root) {
     dueSoonSection(cases),
     h("a", { href: "#/cases/new", class: "button primary big" }, t("new_case")),
     h("ul", { class: "list" }, items.length ? items : h("li", {}, t("no_cases")))));
+  // The visits' footage state, fetched now (when online) so a case opened next shows it.
+  refreshBadgesWhenOnline(request);
 }
 
 // ``fromCaseId``: a penalty case opened on the spot from an inspection (to take 先行登记保存 or a
@@ -127,7 +131,7 @@ export async function caseView(root, caseId) {
   const [found, catalogue] = await Promise.all([findCase(caseId), currentCatalogue()]);
   if (!found) return mount(root, backLink("#/"), screen(t("not_found")));
   const kinds = Object.fromEntries((catalogue?.kinds || []).map((k) => [k.id, k]));
-  const activities = await children(caseId, "activity");
+  const [activities, footage] = await Promise.all([children(caseId, "activity"), footageByActivity()]);
   // Steps made at the desk belong to the case itself (no visit): the payload names it.
   // Made here (with their sync badge), and made elsewhere by the unit (from the last pull).
   const mine = (await recordsOfType("step")).filter((r) => !r.parent_id && r.payload.case_id === caseId);
@@ -157,5 +161,8 @@ export async function caseView(root, caseId) {
       h("a", { href: `#/activities/${a.id}`, class: "row-link", "data-testid": "activity-link" },
         `${t("arrived")} ${new Date(a.payload.arrived_at).toLocaleString()}`,
         a.payload.departed_at ? ` – ${new Date(a.payload.departed_at).toLocaleTimeString()}` : ` (${t("in_progress")})`),
-      badge(a))) : h("li", {}, t("no_activities")))));
+      badge(a),
+      // What became of the visit's body-camera footage, as the server said when last online.
+      h("span", { dataset: { footageFor: a.id } }, footageBadge(footage.get(a.id))))) : h("li", {}, t("no_activities")))));
+  if (activities.length) refreshBadgesWhenOnline(request);
 }

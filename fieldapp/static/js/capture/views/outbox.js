@@ -20,13 +20,16 @@ async function outboxRow(entry, look, parties) {
   if (!record) return h("li", { "data-testid": "outbox-item" }, `${t("not_found")} · ${when}`);
   const change = record.withdrawn && entry.revision === record.revision ? t("withdraw")
     : entry.revision === 1 ? t("outbox_new") : t("outbox_change").replace("{n}", String(entry.revision));
-  const caseId = record.type === "case" ? null
-    : record.type === "activity" ? record.parent_id : (await get("records", record.parent_id))?.parent_id;
+  // A camera hand-out belongs to no case; a record with no parent is never looked up by a null key.
+  const caseId = record.type === "case" || record.type === "camera_use" ? null
+    : record.type === "activity" ? record.parent_id
+      : record.parent_id ? (await get("records", record.parent_id))?.parent_id : record.payload?.case_id || null;
   const party = caseId ? parties.get(caseId) : null;
   const href = record.type === "case" ? `#/cases/${record.id}`
-    : record.type === "activity" ? `#/activities/${record.id}` : `#/activities/${record.parent_id}`;
+    : record.type === "activity" ? `#/activities/${record.id}` : record.type === "camera_use" ? "#/cameras"
+      : record.parent_id ? `#/activities/${record.parent_id}` : `#/cases/${caseId}`;
   return h("li", { class: "row", "data-testid": "outbox-item" },
-    h("a", { href, class: "row-link", onclick: () => { if (!["case", "activity"].includes(record.type)) askToOpen(record.id); } },
+    h("a", { href, class: "row-link", onclick: () => { if (!["case", "activity", "camera_use"].includes(record.type)) askToOpen(record.id); } },
       h("strong", {}, recordName(record, look)),
       h("span", { class: "meta" }, [party, change, when].filter(Boolean).join(" · ") + size)));
 }

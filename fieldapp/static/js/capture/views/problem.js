@@ -14,7 +14,8 @@ export async function problemView(root, recordId) {
   const record = await get("records", recordId);
   if (!record?.problem) return mount(root, backLink("#/"), screen(t("not_found")));
   const back = record.type === "activity" ? `#/activities/${record.id}`
-    : record.type === "case" ? `#/cases/${record.id}` : `#/activities/${record.parent_id}`;
+    : record.type === "case" ? `#/cases/${record.id}` : record.type === "camera_use" ? "#/cameras"
+      : `#/activities/${record.parent_id}`;
   const problem = record.problem;
   // Both versions with the field names an officer knows, not the payload's keys.
   const look = lookups(await currentCatalogue());

@@ -6,6 +6,7 @@ import { h, label, showTime } from "../dom.js";
 import { t } from "../../i18n.js";
 import { mediaOf } from "../photos.js";
 import { avSummary } from "./av.js";
+import { tc } from "../camerastrings.js";
 
 const byId = (list) => Object.fromEntries((list || []).map((entry) => [entry.id, entry]));
 
@@ -26,6 +27,7 @@ export function recordName(record, look) {
     case "step": return `${t("step_type")}：${label(look.stepTypes[p.step_type]) || p.step_type || ""}`;
     case "interruption": return `${t("interruption")}：${p.camera_id || ""} · ${showTime(p.stopped_at)}`;
     case "service": return `${t("service_by_leaving")}：${p.recipient?.name || ""}`;
+    case "camera_use": return `${tc("camera_use_record")}：${p.camera_serial || ""} · ${showTime(p.taken_at)}`;
     default: return record.type;
   }
 }
@@ -76,6 +78,9 @@ function rows(type, p, look) {
       [t("place"), p.place], [t("refusal_words"), p.refusal?.words], [t("refusal_acts"), p.refusal?.acts],
       [t("served_at"), showTime(p.at)], [t("av_question"), avSummary(p)],
       [t("av_reason"), p.av === "not_recorded" ? p.av_reason : null]];
+    case "camera_use": return [
+      [tc("camera_serial"), p.camera_serial], [tc("camera_taken_at"), showTime(p.taken_at)],
+      [tc("camera_returned_at"), p.returned_at ? showTime(p.returned_at) : tc("camera_not_returned")]];
     default: return Object.entries(p).map(([key, value]) => [key, typeof value === "object" ? JSON.stringify(value) : value]);
   }
 }
