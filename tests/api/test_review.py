@@ -529,7 +529,12 @@ def test_a_running_deadline_reaches_the_phone_with_when_to_warn(unit):
     [term] = [d for d in case["deadlines"] if d["rule_id"] == "seizure_term"]
     assert term["label_zh"] == "查封、扣押期限" and term["key"] == f"seizure_term:{seize_id}"
     due, warn = datetime.fromisoformat(term["due_at"]), datetime.fromisoformat(term["warn_from"])
-    assert timedelta(days=29) < due - T0 < timedelta(days=31) and timedelta(days=1) < due - warn < timedelta(days=5)
+    # Counted in whole days of Linzi from the day after the seizure: due 30 to 31 days after it,
+    # whatever the hour (a seizure just after local midnight is due almost 31 days later).
+    # The warning starts 2 working days before the due day: further back over a holiday (New Year,
+    # the Spring Festival week), never less than a day.
+    seized_at = T0 + timedelta(minutes=30)
+    assert timedelta(days=30) < due - seized_at <= timedelta(days=31) and timedelta(days=1) < due - warn < timedelta(days=12)
     assert term in next(c for c in phone.get("/api/v1/cases").get_json()["cases"] if c["id"] == case_id)["deadlines"]
     lift = device.revision(str(uuid.uuid4()), parent_id=activity_id, payload={
         "activity_id": activity_id, "case_id": case_id, "step_type": "coercion_lift",
