@@ -95,11 +95,17 @@ class Refused(Exception):
 
 # ----------------------------------------------------------------------------------- one file
 
+def needs_md5(row: ManifestRow) -> bool:
+    """The station's MD5 is checked when it is the only hash it gave: where it gave SM3 too, SM3
+    (computed for every file anyway) already proves every byte, and MD5 would only cost CPU."""
+    return bool(row.md5) and not row.sm3
+
+
 def verify_station_hashes(row: ManifestRow, digests: Digests) -> None:
     if digests.size == 0:
         raise Refused("empty_file", f"{row.file_name} has 0 bytes: there is no footage to keep")
     for name, said, found in (("MD5", row.md5, digests.md5), ("SM3", row.sm3, digests.sm3)):
-        if said and said != found:
+        if said and found is not None and said != found:
             raise Refused("hash_mismatch", f"{row.file_name}: the station's {name} {said} does not match "
                                            f"the file's {found}; the file was changed or damaged in the copy")
 
@@ -252,7 +258,7 @@ def ingest_folder(folder: Path | str, *, unit_code: str | None = None, workers: 
     seen = set(db.session().execute(select(FootageSegment.file_name, FootageSegment.size).where(
         FootageSegment.file_name.in_({row.file_name for row, _ in rows}))).all()) if rows else set()
     db.session().commit()
-    jobs = [(path, (row.file_name, path.stat().st_size) not in seen, bool(row.md5)) for row, path in rows]
+    jobs = [(path, (row.file_name, path.stat().st_size) not in seen, needs_md5(row)) for row, path in rows]
     results = stage_files(jobs, media_storage().staging_dir(), workers or settings.footage_hash_workers)
     try:
         for staged in results:  # each file stored as soon as it is staged and verified

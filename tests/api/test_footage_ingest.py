@@ -88,6 +88,7 @@ def station_export(folder):
     make_video(folder / "b.mp4", 6, start=at(8))
     make_video(folder / "c.mp4", 4, start=at(2))
     make_video(folder / "d.mp4", 2, start=at(20))
+    make_video(folder / "d2.mp4", 2, start=at(24))
     (folder / "e.mp4").write_bytes(b"")
     truncate(make_video(folder / "f.mp4", 4, start=at(40)))
     make_video(folder / "h.mp4", 2, start=at(60))
@@ -100,7 +101,8 @@ def station_export(folder):
         ExportRow("b.mp4", "DSJ001", at(8), at(14), officer_no=OFFICER_CERT, unit_code="ZF1", collected=at(600)),
         # A camera nobody registered, no officer number: ingested, flagged and queued.
         ExportRow("c.mp4", "UNREG9", at(2), at(6), unit_code="ZF1", collected=at(600)),
-        ExportRow("d.mp4", "DSJ001", at(20), at(22), md5="0" * 32),  # the station's hash disagrees
+        ExportRow("d.mp4", "DSJ001", at(20), at(22), md5="0" * 32, sm3=None),  # the station's MD5 disagrees
+        ExportRow("d2.mp4", "DSJ001", at(24), at(26), sm3="0" * 64),  # its SM3 disagrees
         ExportRow("e.mp4", "DSJ001", at(30), at(31)),  # 0 bytes
         ExportRow("f.mp4", "DSJ001", at(40), at(44)),  # cut short: still evidence
         ExportRow("g.mp4", "DSJ001", at(50), at(52)),  # named, not in the folder
@@ -141,7 +143,7 @@ def test_a_station_export_is_ingested_once_linked_without_typing_and_judged_by_i
     assert seen["a.mp4"] == ("stored", "stored") or seen["a.mp4"][0] == "stored"
     assert seen["b.mp4"][0] == "stored"
     assert seen["c.mp4"] == ("flagged", "unregistered_camera")
-    assert seen["d.mp4"] == ("skipped", "hash_mismatch")
+    assert seen["d.mp4"] == ("skipped", "hash_mismatch") and seen["d2.mp4"] == ("skipped", "hash_mismatch")
     assert seen["e.mp4"] == ("skipped", "empty_file")
     assert seen["f.mp4"][0] == "flagged" and "truncated" in seen["f.mp4"][1]
     assert seen["g.mp4"] == ("skipped", "file_missing")
