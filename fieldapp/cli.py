@@ -345,7 +345,17 @@ def footage_import_command(folder: str, unit_code: str | None, no_previews: bool
         raise SystemExit(1)
 
 
-COMMANDS = [footage_import_command, init_db_command, sweep_uploads_command, verify_signatures_command, revoke_device_command, import_export_command, create_unit_command, create_user_command, set_user_command,
+@click.command("footage-previews")
+def footage_previews_command():
+    """Make the posters and previews footage still lacks (after `footage-import --no-previews`, or a
+    station push cut short before they were made). Safe to run from cron on any host, any time."""
+    from .footage import previews
+
+    made = previews.make_previews(previews.segments_without_previews())
+    click.echo(f"previews {made['made']} made, {made['failed']} could not be made (flagged no_preview)")
+
+
+COMMANDS = [footage_import_command, footage_previews_command, init_db_command, sweep_uploads_command, verify_signatures_command, revoke_device_command, import_export_command, create_unit_command, create_user_command, set_user_command,
             enroll_command, seed_demo_command, calendar_load_command, compliance_check_command]
 
 

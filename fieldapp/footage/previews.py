@@ -47,3 +47,12 @@ def make_previews(segment_ids: Iterable[uuid.UUID]) -> dict[str, int]:
             row.previews, row.flags = names, list(dict.fromkeys(flags))
         made, failed = (made + 1, failed) if len(names) == 2 else (made, failed + 1)
     return {"made": made, "failed": failed}
+
+
+def segments_without_previews() -> list[uuid.UUID]:
+    """Segments whose poster or preview was never made (an import run with --no-previews, a station
+    request cut before it made them), leaving out those the decoder already could not read."""
+    rows = db.session().execute(select(FootageSegment.id, FootageSegment.previews, FootageSegment.flags)).all()
+    db.session().commit()
+    return [sid for sid, made, flags in rows
+            if not {POSTER, PREVIEW} <= set(made or []) and "no_preview" not in (flags or [])]

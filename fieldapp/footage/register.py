@@ -9,10 +9,10 @@ import secrets
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
 from .. import db
-from ..models import Camera, CameraHandout, Station, User, utcnow
+from ..models import Camera, CameraHandout, Revision, Station, SyncedRecord, User, utcnow
 
 SERIAL = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_-]{0,39}$")
 TOKEN_PREFIX = "fst_"
@@ -85,6 +85,21 @@ def return_camera(handout: CameraHandout, returned_at: datetime) -> None:
     if returned_at <= handout.taken_at:
         raise RegisterError("bad_times", "归还时间须晚于领用时间 / The return must come after the hand-out")
     handout.returned_at = returned_at
+
+
+def unregistered_phone_handouts(unit_ids: list[uuid.UUID]) -> list[tuple[SyncedRecord, dict, User]]:
+    """Hand-outs officers logged on their phones that the register did not take: a camera nobody
+    registered in the unit, or one somebody else carried then. The records administrator settles them."""
+    s = db.session()
+    rows = s.execute(select(SyncedRecord, Revision.payload, User)
+                     .join(Revision, and_(Revision.record_id == SyncedRecord.id,
+                                          Revision.revision == SyncedRecord.head_revision))
+                     .join(User, User.id == SyncedRecord.author_id)
+                     .outerjoin(CameraHandout, CameraHandout.record_id == SyncedRecord.id)
+                     .where(SyncedRecord.record_type == "camera_use", SyncedRecord.withdrawn.is_(False),
+                            SyncedRecord.unit_id.in_(unit_ids), CameraHandout.id.is_(None))
+                     .order_by(SyncedRecord.created_at.desc()).limit(200)).all()
+    return [(record, payload or {}, user) for record, payload, user in rows]
 
 
 # ----------------------------------------------------------------------------------- stations

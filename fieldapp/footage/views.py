@@ -160,7 +160,7 @@ def cameras_page():
                               .order_by(Station.created_at)).scalars()) if current_user.has_role(Role.ADMIN) else []
     return render_template("footage/cameras.html", units=units, cameras=cameras, handouts=handouts,
                            officers=officers, stations=stations, carried=register.carried_now([c.id for c in cameras]),
-                           new_token=None)
+                           unregistered=register.unregistered_phone_handouts(unit_ids))
 
 
 def _back(message: str | None = None, error: str | None = None):

@@ -132,6 +132,9 @@ def test_a_camera_taken_on_the_phone_while_another_officer_carries_it_is_not_reg
     with app.app_context():
         carriers = db.session().execute(select(User.name).join(CameraHandout, CameraHandout.user_id == User.id)).scalars()
         assert list(carriers) == ["赵敏"]
+    # The records administrator sees the officer's log that the register did not take, to settle it.
+    page = keeper.get("/footage/cameras").get_data(as_text=True)
+    assert 'data-testid="unregistered-handout"' in page and "张伟" in page.split('data-testid="unregistered-handouts"')[1]
 
 
 def test_a_return_entered_late_takes_back_the_links_it_no_longer_supports(two_units, tmp_path):
@@ -200,3 +203,19 @@ def test_an_unknown_unit_is_refused_before_a_byte_is_copied(two_units, tmp_path)
     assert result.exit_code == 1 and "unknown_unit" in result.output
     staging = tmp_path / "var" / "media" / "tmp"
     assert not staging.exists() or list(staging.iterdir()) == []
+
+
+def test_previews_skipped_at_import_are_made_later_by_the_catch_up_command(two_units, tmp_path):
+    app = two_units[0]
+    export = tmp_path / "export"
+    export.mkdir()
+    make_video(export / "a.mp4", 2, start=T0)
+    write_manifest(export, [ExportRow("a.mp4", "DSJ001", T0, at(2), unit_code="ZF1")])
+    assert run_cli(app, "footage-import", str(export), "--no-previews").exit_code == 0
+    with app.app_context():
+        assert db.session().execute(select(FootageSegment.previews)).scalar_one() == []
+    result = run_cli(app, "footage-previews")
+    assert result.exit_code == 0 and "previews 1 made, 0 could not" in result.output
+    with app.app_context():
+        assert set(db.session().execute(select(FootageSegment.previews)).scalar_one()) == {"poster", "preview"}
+    assert "previews 0 made" in run_cli(app, "footage-previews").output  # nothing left to do
