@@ -38,6 +38,7 @@ def test_offline_visit_findings_and_a_leads_exception(live, browser, context, pa
     row.click()
     page.get_by_role("link", name="开始现场执法活动").click()
     choices = page.get_by_test_id("officer-choice")
+    choices.nth(1).wait_for()  # the form draws once the cached officers and cameras are read
     assert choices.evaluate_all("rows => rows.map(r => r.dataset.certNo)") == ["37030300401", "37030300302"]
     assert "不得少于两人" in page.get_by_test_id("officer-warning").inner_text()
     choices.nth(1).locator("input[name=officer_pick]").check()
