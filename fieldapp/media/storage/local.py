@@ -244,28 +244,22 @@ class LocalStorage:
         return reader
 
     def put_original_file(self, alg: str, digest: str, path: str | os.PathLike) -> bool:
-        final = self._path(original_key(alg, digest))
-        if final.is_file():
+        if self._path(original_key(alg, digest)).is_file():
             return False
-        final.parent.mkdir(parents=True, exist_ok=True)
         # Always a copy, never one more name for the caller's inode: a station export folder is
         # the station's, and a later write to it must not reach the original. The kernel copies
-        # (copy_file_range or sendfile), so gigabytes do not pass through Python.
+        # (copy_file_range or sendfile), so gigabytes do not pass through Python; the copy is then
+        # adopted like any staged one.
         fd, tmp = tempfile.mkstemp(dir=self._tmp_dir(), prefix="original-")
         try:
             os.close(fd)
             shutil.copyfile(path, tmp)
             with open(tmp, "rb") as out:
                 os.fsync(out.fileno())
-            os.chmod(tmp, 0o444)
-            try:
-                os.link(tmp, final)
-            except FileExistsError:  # stored meanwhile by another upload of the same bytes
-                return False
-            _fsync_dir(final.parent)
-            return True
-        finally:
+        except BaseException:
             os.unlink(tmp)
+            raise
+        return self.adopt_staged_original(alg, digest, tmp)
 
     def staging_dir(self) -> Path:
         return self._tmp_dir()
