@@ -25,6 +25,10 @@ def create_app(config: dict | None = None, settings: Settings | None = None) -> 
     from .auth.session import init_app as init_sessions
 
     db.init_app(app)
+    from .records import capture
+    capture.install(app.extensions["fieldapp.sessionmaker"], enabled=settings.audit_events)
+    from .records import service as audit_service
+    audit_service.init_app(app)
     i18n.init_app(app)
     security.init_app(app)
     init_sessions(app)

@@ -360,5 +360,6 @@ COMMANDS = [footage_import_command, footage_previews_command, init_db_command, s
 
 
 def init_app(app) -> None:
-    for command in COMMANDS:
+    from .records.cli import COMMANDS as AUDIT_COMMANDS
+    for command in COMMANDS + AUDIT_COMMANDS:
         app.cli.add_command(command)

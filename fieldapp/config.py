@@ -135,11 +135,28 @@ class Settings:
     upload_completed_hours: float = field(default_factory=lambda: float(_env("UPLOAD_COMPLETED_HOURS", "1")))
     upload_temp_hours: float = field(default_factory=lambda: float(_env("UPLOAD_TEMP_HOURS", "6")))
 
+    # The audit chain (art. 30). Events are on in every real deployment; turning them off exists only
+    # to measure their cost, and `verify` then names every row changed without one.
+    audit_events: bool = field(default_factory=lambda: _env_bool("AUDIT_EVENTS", True))
+    # The Ed25519 key that signs checkpoints: a file outside the database (made on first use,
+    # mode 0600). Keep it on another volume than the database, and back it up separately.
+    audit_key_file: Path | None = field(default_factory=lambda: Path(p).resolve() if (p := _env("AUDIT_KEY_FILE")) else None)
+    # Each app process seals the chain this often (seconds; 0: only `flask audit-seal` seals).
+    audit_seal_seconds: float = field(default_factory=lambda: float(_env("AUDIT_SEAL_SECONDS", "2")))
+    # A checkpoint is signed when the last one is this old and the chain has grown since.
+    audit_checkpoint_hours: float = field(default_factory=lambda: float(_env("AUDIT_CHECKPOINT_HOURS", "24")))
+    # An RFC 3161 timestamp authority for checkpoints (optional): its URL, and the PEM file of the
+    # certificate(s) its tokens must be signed with.
+    tsa_url: str | None = field(default_factory=lambda: _env("TSA_URL"))
+    tsa_cert_file: Path | None = field(default_factory=lambda: Path(p) if (p := _env("TSA_CERT_FILE")) else None)
+
     def __post_init__(self) -> None:
         if self.media_dir is None:
             self.media_dir = Path(_env("MEDIA_DIR", str(self.var_dir / "media"))).resolve()
         if not self.database_url:
             self.database_url = f"sqlite:///{self.var_dir / 'fieldapp.sqlite3'}"
+        if self.audit_key_file is None:
+            self.audit_key_file = self.var_dir / "audit-signing-key.pem"
         if self.request_drain_max_bytes is None:
             self.request_drain_max_bytes = max(self.media_chunk_max_bytes, MAX_CONTENT_LENGTH)
 

@@ -1,4 +1,5 @@
 """All models, imported here so Alembic and the app see one metadata."""
+from .audit import AuditCheckpoint, AuditEvent
 from .base import Base, utcnow
 from .casework import Case, CatalogueVersion, UnitStepType
 from .footage import Camera, CameraHandout, FootageLink, FootageSegment, Station
@@ -32,7 +33,7 @@ from .identity import (
 )
 
 __all__ = [
-    "Base", "utcnow", "CalendarDay", "CalendarYear", "CaseAssignment", "CaseDeadline", "CaseStage", "Finding", "FindingException",
+    "AuditCheckpoint", "AuditEvent", "Base", "utcnow", "CalendarDay", "CalendarYear", "CaseAssignment", "CaseDeadline", "CaseStage", "Finding", "FindingException",
     "InterruptionReport", "OriginalAccess", "RecordReview", "ReviewEvent", "Camera", "CameraHandout", "FootageLink", "FootageSegment", "Station", "Media", "MediaRef", "MediaUpload", "MediaUploadChunk", "Case", "CatalogueVersion", "UnitStepType", "ChangeLog", "Device", "Revision", "SyncedRecord", "DivisionOversight", "Enrollment", "EnrollmentEvent", "Passkey",
     "RateLimitCounter", "Role", "Unit", "User", "UserRole", "UserSession", "WebAuthnChallenge",
 ]

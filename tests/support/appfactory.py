@@ -17,6 +17,6 @@ def make_app(database_url: str, var_dir: Path, origin: str = "http://localhost",
         origins=(origin,),
         cookie_secure=False,
         log_requests=False,
-        **{"sqlite_strict_writes": True, **overrides},
+        **{"sqlite_strict_writes": True, "audit_seal_seconds": 0, **overrides},
     )
     return create_app({"SECRET_KEY": TEST_SECRET, "TESTING": True}, settings=settings)

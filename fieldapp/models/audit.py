@@ -1,0 +1,59 @@
+"""The audit chain (art. 30): one event per server-side change or access, hash-linked by a sealer,
+its head signed at checkpoints with a key kept outside the database."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, FetchedValue, Index, Integer, LargeBinary, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, utcnow
+
+
+class AuditEvent(Base):
+    """A change of one row of a covered table, or one access, written in the transaction that made it.
+
+    ``id`` is the event's sequence number, handed out at insert. ``seq``, ``prev_hash`` and ``hash``
+    are filled by the sealer once the event lies below the feed's safe horizon (see
+    ``records/sealer.py``): until then the event is an unsealed tail, pending rather than faulty.
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_unsealed", "txid", "id",
+              sqlite_where=text("seq IS NULL"), postgresql_where=text("seq IS NULL")),
+        Index("ix_audit_events_row", "tbl", "row_key"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    # The writing transaction on PostgreSQL (as in change_log); NULL on SQLite.
+    txid: Mapped[int | None] = mapped_column(BigInteger, server_default=FetchedValue())
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(80))       # user:<id> | station:<id> | system | cli:<command>
+    action: Mapped[str] = mapped_column(String(24))      # insert | update | delete | baseline | access name
+    tbl: Mapped[str] = mapped_column(String(40))         # the covered table, or "" for an access
+    row_key: Mapped[str] = mapped_column(String(200))    # canonical JSON of the primary key, or what was accessed
+    row_hash: Mapped[str | None] = mapped_column(String(64))  # SHA-256 of the row's canonical content; NULL: deleted
+    detail: Mapped[dict | None] = mapped_column(JSON)    # for an access: why, how, from where
+    seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditCheckpoint(Base):
+    """The chain head at ``seq``, signed with the server's Ed25519 key (and, where a timestamp
+    authority is configured, its RFC 3161 token over the signed statement)."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    key_id: Mapped[str] = mapped_column(String(64))      # SHA-256 of the raw public key
+    statement: Mapped[bytes] = mapped_column(LargeBinary)  # the exact bytes signed
+    signature: Mapped[bytes] = mapped_column(LargeBinary(64))
+    tsa_token: Mapped[bytes | None] = mapped_column(LargeBinary)
+    reason: Mapped[str] = mapped_column(String(20), default="daily")  # daily | on demand

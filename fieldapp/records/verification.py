@@ -1,0 +1,224 @@
+"""`flask verify`: does what the database and the media store hold still match what the chain says?
+
+Five parts, each reporting what it checked and every fault by name:
+1. the chain — every sealed event links to the one before and still hashes to its hash; events not
+   yet sealed are pending, not faults;
+2. the checkpoints — each is signed by the trusted key and names a head the chain still reaches;
+3. the rows — every row of every covered table stands as its latest event left it: a row changed
+   since is *edited*, a row no event made is *inserted*, a row an event made and no event deleted
+   but now missing is *deleted*;
+4. the revisions — each still carries its device's valid signature (``sync/verification.py``);
+5. the media — stored originals re-hashed (all, or a random sample).
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..models import AuditCheckpoint, AuditEvent, Base, Media
+from . import checkpoints as cp
+from .chain import ChainWalk, Sealed
+from .coverage import COVERED
+from .rowhash import row_digest, row_key
+
+_PAGE = 50_000
+
+
+@dataclass
+class Fault:
+    part: str       # chain | checkpoint | row | revision | media
+    what: str       # the event, checkpoint, table/key, revision or file it concerns
+    problem: str
+
+
+@dataclass
+class Report:
+    sealed: int = 0
+    pending: int = 0
+    checkpoints: int = 0
+    rows: int = 0
+    revisions: int = 0
+    media_checked: int = 0
+    media_total: int = 0
+    faults: list[Fault] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.faults
+
+    def add(self, part: str, what: str, problem: str) -> None:
+        self.faults.append(Fault(part, what, problem))
+
+
+# ------------------------------------------------------------------------------ 1. the chain
+
+def sealed_events(s: Session, page: int = _PAGE) -> Iterator[Sealed]:
+    t = AuditEvent.__table__
+    cols = (t.c.seq, t.c.id, t.c.at, t.c.actor, t.c.action, t.c.tbl, t.c.row_key, t.c.row_hash, t.c.detail,
+            t.c.prev_hash, t.c.hash)
+    after = 0
+    while True:
+        rows = s.execute(select(*cols).where(t.c.seq > after).order_by(t.c.seq).limit(page)).all()
+        for r in rows:
+            yield Sealed(*r)
+        if len(rows) < page:
+            return
+        after = rows[-1].seq
+
+
+def check_chain(s: Session, report: Report) -> dict[int, str]:
+    """Walk the chain; return the hash the chain reaches at each position a checkpoint names."""
+    wanted = set(s.execute(select(AuditCheckpoint.seq)).scalars())
+    reached: dict[int, str] = {}
+    walk = ChainWalk()
+    for event in sealed_events(s):
+        fault = walk.step(event)
+        if fault:
+            report.add("chain", f"event {fault.event_id} (seq {fault.seq})", fault.problem)
+        if event.seq in wanted:
+            reached[event.seq] = _recomputed(event)
+    report.sealed = walk.count
+    report.pending = s.execute(select(func.count()).select_from(AuditEvent)
+                               .where(AuditEvent.seq.is_(None))).scalar_one()
+    return reached
+
+
+def _recomputed(e: Sealed) -> str:
+    # What the chain *computes* at this position, not what the row claims: a re-linked stretch
+    # carries self-consistent claimed hashes, but none of them equals a signed head.
+    from .chain import event_bytes, link
+    return link(e.prev_hash, event_bytes(e.seq, e.id, e.at, e.actor, e.action, e.tbl, e.row_key, e.row_hash, e.detail))
+
+
+# ------------------------------------------------------------------------- 2. checkpoints
+
+def check_checkpoints(s: Session, report: Report, reached: dict[int, str], trusted_public, tsa_check=None) -> None:
+    from . import keys
+    trusted_id = keys.key_id(trusted_public)
+    for row in s.execute(select(AuditCheckpoint).order_by(AuditCheckpoint.id)).scalars():
+        report.checkpoints += 1
+        name = f"checkpoint {row.id} (seq {row.seq})"
+        try:
+            stated = cp.parse(row.statement)
+        except (ValueError, KeyError, TypeError):
+            report.add("checkpoint", name, "its signed statement cannot be read")
+            continue
+        if stated.key != trusted_id:
+            report.add("checkpoint", name, "signed with a key other than the trusted one")
+            continue
+        if not cp.signature_holds(trusted_public, row.statement, row.signature):
+            report.add("checkpoint", name, "the signature does not match the statement: the checkpoint was altered")
+            continue
+        if (stated.seq, stated.head) != (row.seq, row.head_hash):
+            report.add("checkpoint", name, "its columns differ from what was signed")
+        chain_hash = reached.get(stated.seq)
+        if chain_hash is None:
+            report.add("checkpoint", name, f"the chain no longer reaches position {stated.seq}: events were removed")
+        elif chain_hash != stated.head:
+            report.add("checkpoint", name, f"the chain at position {stated.seq} no longer has the signed hash: "
+                                           "events before it were changed, removed or re-linked")
+        if row.tsa_token is not None and tsa_check is not None:
+            problem = tsa_check(row.statement, row.tsa_token)
+            if problem:
+                report.add("checkpoint", name, f"timestamp token: {problem}")
+    if report.checkpoints == 0 and report.sealed:
+        report.notes.append("no checkpoint yet: the chain is consistent, but nothing outside the database vouches for it")
+
+
+# --------------------------------------------------------------------------------- 3. rows
+
+def check_rows(s: Session, report: Report, tables: list[str] | None = None) -> None:
+    for name in sorted(tables or COVERED):
+        table = Base.metadata.tables[name]
+        latest: dict[str, str | None] = {}
+        events = AuditEvent.__table__
+        for key, digest in s.execute(select(events.c.row_key, events.c.row_hash)
+                                     .where(events.c.tbl == name).order_by(events.c.id)):
+            latest[key] = digest
+        pk = list(table.primary_key.columns)
+        for row in s.execute(select(table)).mappings():
+            report.rows += 1
+            key = row_key([row[c.name] for c in pk])
+            if key not in latest:
+                report.add("row", f"{name} {key}", "inserted: no event records this row")
+                continue
+            expected = latest.pop(key)
+            if expected is None:
+                report.add("row", f"{name} {key}", "inserted: the chain records this row as deleted")
+            elif row_digest(row) != expected:
+                report.add("row", f"{name} {key}", "edited: its content differs from what the chain last recorded")
+        for key, digest in latest.items():
+            if digest is not None:
+                report.add("row", f"{name} {key}", "deleted: the chain records this row, the table no longer has it")
+
+
+# ---------------------------------------------------------------------------- 4. revisions
+
+def check_revisions(report: Report) -> None:
+    from ..sync.verification import Finding, check_all
+    for outcome in check_all():
+        if isinstance(outcome, Finding):
+            report.add("revision", f"record {outcome.record_id} revision {outcome.revision}", outcome.problem)
+        else:
+            report.revisions = outcome
+
+
+# -------------------------------------------------------------------------------- 5. media
+
+def check_media(s: Session, report: Report, store, sample: int | None = None, seed: int | None = None,
+                progress: Callable[[int, int], None] | None = None) -> None:
+    stored = s.execute(select(Media.alg, Media.hash, Media.size).where(Media.original_at.is_not(None))
+                       .order_by(Media.alg, Media.hash)).all()
+    report.media_total = len(stored)
+    chosen = stored if sample is None or sample >= len(stored) else random.Random(seed).sample(stored, sample)
+    total_bytes = sum(m.size or 0 for m in chosen)
+    done = 0
+    for m in chosen:
+        report.media_checked += 1
+        name = f"{m.alg}:{m.hash}"
+        try:
+            digest, size = _rehash(store, m.alg, m.hash, lambda n: progress and progress(n, total_bytes))
+        except LookupError:
+            report.add("media", name, "the original is missing from the media store")
+            continue
+        except OSError as exc:
+            report.add("media", name, f"the original cannot be read: {exc}")
+            continue
+        done += size
+        if digest != m.hash:
+            report.add("media", name, "the stored bytes no longer have this hash: the file was changed")
+        elif m.size is not None and size != m.size:
+            report.add("media", name, f"the stored file has {size} bytes, the record says {m.size}")
+
+
+def _rehash(store, alg: str, digest: str, advanced) -> tuple[str, int]:
+    if alg != "sha-256":
+        raise OSError(f"cannot re-hash {alg}")
+    h = hashlib.sha256()
+    size = 0
+    with store.open(alg, digest) as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+            size += len(chunk)
+            advanced(len(chunk))
+    return h.hexdigest(), size
+
+
+def verify(s: Session, *, trusted_public, store=None, media_sample: int | None = None, check_media_files: bool = True,
+           seed: int | None = None, progress=None, tsa_check=None, revisions: bool = True) -> Report:
+    report = Report()
+    reached = check_chain(s, report)
+    check_checkpoints(s, report, reached, trusted_public, tsa_check)
+    check_rows(s, report)
+    s.expunge_all()
+    if revisions:
+        check_revisions(report)
+    if check_media_files and store is not None:
+        check_media(s, report, store, media_sample, seed, progress)
+    return report
