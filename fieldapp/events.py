@@ -31,9 +31,11 @@ footage_linked = _events.signal("footage-linked")
 
 
 def publish(event: Signal, **payload) -> None:
+    from .records.capture import acting_as
     for handler in list(event.receivers_for(None)):
         try:
-            with db.transaction():
+            # What a handler changes is the system's reaction, not the publishing user's act.
+            with acting_as(f"system:{event.name}"), db.transaction():
                 handler(None, **payload)
         except Exception:  # noqa: BLE001 — what was published is stored; a handler's failure is its own
             log.exception("handler %s of %s failed", getattr(handler, "__qualname__", handler), event.name)

@@ -279,3 +279,30 @@ def calendar_load():
     else:
         flash(_("%(year)s loaded: %(count)s special days; deadlines re-counted.", year=year, count=len(rows)), "ok")
     return redirect(url_for("admin.calendar_page"))
+
+
+@bp.get("/audit")
+@allow(Role.ADMIN)
+def audit_page():
+    """The audit chain's state and the checkpoint key's public half, to publish and pin (art. 30)."""
+    from ..models import AuditCheckpoint
+    from ..records import keys, sealer, service
+
+    s = db.session()
+    public = service.public_key()
+    checkpoints = s.execute(select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(20)).scalars().all()
+    return render_template("admin/audit.html", public_pem=keys.public_pem(public), key_id=keys.key_id(public),
+                           head=sealer.head(s), pending=sealer.unsealed_count(s), checkpoints=checkpoints)
+
+
+@bp.post("/audit/checkpoint")
+@allow(Role.ADMIN)
+def audit_checkpoint():
+    from ..records import service
+
+    row = service.checkpoint_now("on demand")
+    if row is None:
+        flash(_("The chain is empty: nothing to sign yet."), "error")
+    else:
+        flash(_("Checkpoint signed at position %(seq)s.", seq=row.seq), "ok")
+    return redirect(url_for("admin.audit_page"), 303)

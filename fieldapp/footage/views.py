@@ -17,6 +17,7 @@ from ..compliance.facts import parse_time
 from ..media import service as media_service
 from ..media import storage as media_store
 from ..media.service import MediaRefused, Uploader, media_storage
+from ..records import service as audit
 from ..models import Camera, CameraHandout, FootageLink, FootageSegment, OriginalAccess, Role, Station, SyncedRecord, Unit, User, utcnow
 from ..review import original_links
 from ..review.roles import REVIEWERS
@@ -307,6 +308,7 @@ def segment_derivative(segment_id, variant):
         data = media_storage().get_derivative(segment.alg, segment.hash, variant)
     except media_store.MediaNotFound:
         abort(404)
+    audit.accessed("preview", f"{segment.alg}:{segment.hash}", variant=variant, segment=str(segment.id))
     return data, 200, {"Content-Type": "image/jpeg" if variant == "poster" else "video/mp4",
                        "Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"}
 

@@ -27,6 +27,7 @@ from .rowhash import row_digest, row_key
 
 _TOUCHED = "audit_touched"   # session.info: {(table, key values): first operation this transaction}
 _ACCESSES = "audit_accesses"  # session.info: [event dicts]
+_BY_UNIQUE = "audit_by_unique"  # session.info: {(table, unique columns): {values}} for autoincrement keys
 _READ_BACK_BATCH = 400
 
 _system_actor: ContextVar[str | None] = ContextVar("fieldapp_audit_actor", default=None)
@@ -86,15 +87,41 @@ def _note_bulk_writes(state) -> None:
     if state.is_insert:
         params = state.parameters or state.statement.compile(dialect=s.get_bind().dialect).params
         rows = params if isinstance(params, (list, tuple)) else [params]
-        try:
-            touched(s, table, [tuple(row[c.name] for c in pk) for row in rows], "write")
-        except KeyError:
-            raise UnauditedWrite(f"an insert into {table.name} that does not carry its primary key cannot be "
-                                 "recorded in the audit chain; add the row through the session") from None
+        key = _identifying_columns(table, rows[0] if rows else {})
+        if key is None:
+            raise UnauditedWrite(f"an insert into {table.name} carries neither its primary key nor a unique key, so "
+                                 "its rows cannot be found for the audit chain; add the row through the session")
+        values = [tuple(row[c] for c in key) for row in rows]
+        if key == tuple(c.name for c in pk):
+            touched(s, table, values, "write")
+        else:  # an autoincrement key: found by the unique key once the rows exist (at commit)
+            s.info.setdefault(_BY_UNIQUE, {}).setdefault((table.name, key), set()).update(values)
         return
     where = state.statement.whereclause
     keys = s.execute(select(*pk).where(where) if where is not None else select(*pk)).all()
     touched(s, table, keys, "write")
+
+
+def _identifying_columns(table, row) -> tuple[str, ...] | None:
+    """The primary key's columns if the row carries them, else those of a unique constraint it does."""
+    candidates = [tuple(c.name for c in table.primary_key.columns)]
+    candidates += [tuple(c.name for c in u.columns) for u in table.constraints
+                   if u.__class__.__name__ == "UniqueConstraint"]
+    for columns in candidates:
+        if all(c in row for c in columns):
+            return columns
+    return None
+
+
+def _resolve_unique_keys(s: Session) -> None:
+    for (table_name, columns), values in (s.info.pop(_BY_UNIQUE, None) or {}).items():
+        table = Base.metadata.tables[table_name]
+        pk = list(table.primary_key.columns)
+        wanted = list(values)
+        for start in range(0, len(wanted), _READ_BACK_BATCH):
+            batch = wanted[start:start + _READ_BACK_BATCH]
+            found = s.execute(select(*pk).where(tuple_(*(table.c[c] for c in columns)).in_(batch))).all()
+            touched(s, table, found, "insert")
 
 
 def _note_flushed_rows(s: Session, _flush_context) -> None:
@@ -116,12 +143,13 @@ def _forget(s: Session, previous_transaction) -> None:
     # simply not found at commit, and rows it changed are read back as they now stand.
     if previous_transaction.parent is not None:
         return
-    s.info.pop(_TOUCHED, None)
-    s.info.pop(_ACCESSES, None)
+    for name in (_TOUCHED, _ACCESSES, _BY_UNIQUE):
+        s.info.pop(name, None)
 
 
 def _write_events(s: Session) -> None:
     s.flush()  # so that what this commit writes is all noted
+    _resolve_unique_keys(s)
     noted = s.info.pop(_TOUCHED, None) or {}
     accesses = s.info.pop(_ACCESSES, None) or []
     if not noted and not accesses:

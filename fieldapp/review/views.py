@@ -12,6 +12,7 @@ from .. import db
 from ..access import allow, require_unit, visible_unit_ids
 from ..media import storage as media_store
 from ..media.service import first_referrer, media_storage
+from ..records import service as audit
 from ..models import FootageSegment, Media, OriginalAccess, Revision, SyncedRecord, User
 from . import bp, download_names, original_links, ranges
 from .media_state import media_of_head, pending_originals_by_record
@@ -105,6 +106,7 @@ def media_file(alg: str, digest: str, variant: str):
             data = store.get_derivative(alg, digest, name)
         except media_store.MediaNotFound:
             continue
+        audit.accessed("preview", f"{alg}:{digest}", variant=name)
         return Response(data, mimetype="image/jpeg" if name != "phone-preview" else _image_type(data), headers=headers)
     abort(404)
 
@@ -158,6 +160,8 @@ def original_bytes(alg: str, digest: str, token: str):
     media = db.session().get(Media, (alg, digest))
     if media is None or media.original_at is None:
         abort(404)
+    # Every play or download is in the chain, each seek of a player too (a range of the same link).
+    audit.accessed("original", f"{alg}:{digest}", range=request.headers.get("Range", "")[:60] or "whole")
     return ranges.stream(media_storage(), alg, digest, media.size, media.mime or "application/octet-stream",
                          disposition=download_names.content_disposition(*download_names.original_names(media)))
 
