@@ -93,6 +93,8 @@ ROUTES: dict[str, Access] = {
     "admin.import_unsynced": Access(frozenset({R.ADMIN})),
     "admin.calendar_page": Access(frozenset({R.ADMIN})),
     "admin.calendar_load": Access(frozenset({R.ADMIN})),
+    "admin.audit_page": Access(frozenset({R.ADMIN})),
+    "admin.audit_checkpoint": Access(frozenset({R.ADMIN})),
     # Review: everybody who reviews reads; only a lead decides for their unit.
     "review.pending_page": Access(REVIEWERS),
     "review.queue_page": Access(REVIEWERS),
