@@ -41,7 +41,16 @@ def _timestamper():
     if not s.tsa_url:
         return None
     from . import tsa
-    return lambda statement: tsa.request_token(s.tsa_url, statement)
+
+    def timestamp(statement: bytes) -> bytes | None:
+        # The authority is outside our network and may be down: the checkpoint is still signed,
+        # only without a token, and the next one tries again.
+        try:
+            return tsa.request_token(s.tsa_url, statement)
+        except tsa.TimestampUnavailable as exc:
+            log.warning("audit checkpoint signed without a timestamp: %s", exc)
+            return None
+    return timestamp
 
 
 def seal_now() -> int:

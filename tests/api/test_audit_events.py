@@ -129,3 +129,29 @@ def test_the_admin_page_shows_the_public_key_and_signs_a_checkpoint_on_demand(un
     signed = post_form(client, "/admin/audit/checkpoint", {}, follow_redirects=True).get_data(as_text=True)
     assert 'data-testid="checkpoint"' in signed
     assert phone.get("/admin/audit").status_code in (302, 403)
+
+
+def test_a_checkpoint_is_timestamped_by_the_configured_authority_and_verify_checks_the_token(unit, tmp_path):  # noqa: F811
+    from tests.support.tsa_server import start_tsa
+    app, phone, device, *_ = unit
+    case_id, activity_id, items = visit(device, av_reason="当事人拒绝", explanation="更换电池")
+    push_results(sync_push(phone, device.batch(*items)))
+    tsa = start_tsa(tmp_path)
+    settings = app.config["FIELDAPP_SETTINGS"]
+    settings.tsa_url, settings.tsa_cert_file = tsa.url, tsa.root_pem_path
+    try:
+        with app.app_context():
+            stamped = service.checkpoint_now()
+            assert stamped.tsa_token is not None
+            tsa.mode = "rejection"  # an authority that refuses: the checkpoint is still signed, untimestamped
+            plain = service.checkpoint_now()
+            assert plain is not None and plain.tsa_token is None
+        assert run_cli(app, "verify", "--media", "none").exit_code == 0
+        with app.app_context():  # a token from another checkpoint's statement does not fit this one
+            db.session().execute(text("UPDATE audit_checkpoints SET tsa_token = :t WHERE id = :i"),
+                                 {"t": stamped.tsa_token[:-1] + bytes([stamped.tsa_token[-1] ^ 1]), "i": stamped.id})
+            db.session().commit()
+        result = run_cli(app, "verify", "--media", "none")
+        assert result.exit_code == 1 and "timestamp token" in result.output
+    finally:
+        tsa.stop()

@@ -21,7 +21,8 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from asn1crypto import algos, cms, core, tsp, x509 as asn1_x509
+from asn1crypto import algos, cms, core, tsp
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -35,6 +36,7 @@ POLICY = "1.3.6.1.4.1.55555.3161.1"  # an arbitrary private-arc OID: the tests' 
 class Authority:
     """A root CA and the TSA leaf it issued, with the leaf's key."""
     root: x509.Certificate
+    root_key: ec.EllipticCurvePrivateKey
     leaf: x509.Certificate
     leaf_key: ec.EllipticCurvePrivateKey
 
@@ -80,7 +82,14 @@ def make_authority(label: str = "Test TSA", *, timestamping: bool = True) -> Aut
     root = _certificate(root_name, root_name, root_key.public_key(), root_key, ca=True)
     leaf = _certificate(_name(label), root_name, leaf_key.public_key(), root_key, ca=False,
                         issuer_public_key=root_key.public_key(), timestamping=timestamping)
-    return Authority(root=root, leaf=leaf, leaf_key=leaf_key)
+    return Authority(root=root, root_key=root_key, leaf=leaf, leaf_key=leaf_key)
+
+
+def recertify(authority: Authority) -> x509.Certificate:
+    """A second certificate for the same TSA key from the same root (another serial): only the
+    signing-certificate attribute tells which of the two a token was signed under."""
+    return _certificate(authority.leaf.subject, authority.root.subject, authority.leaf_key.public_key(),
+                        authority.root_key, ca=False, issuer_public_key=authority.root_key.public_key())
 
 
 # ------------------------------------------------------------------------------ the token

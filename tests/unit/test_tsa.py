@@ -10,10 +10,12 @@ import socket
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from asn1crypto import cms, tsp  # noqa: F401  (tsp teaches cms the TSTInfo content type)
+from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from fieldapp.records import tsa
-from tests.support.tsa_server import make_authority, make_token, start_tsa
+from tests.support.tsa_server import make_authority, make_token, recertify, start_tsa
 
 STATEMENT = b'{"head":"ab12","kind":"fieldapp-audit-checkpoint","seq":42,"v":1}'
 
@@ -197,6 +199,14 @@ def test_signer_must_be_a_timestamping_certificate(tmp_path):
     assert problem.startswith(tsa.NOT_AUTHORITY) and "time-stamping" in problem
 
 
+def test_token_is_bound_to_its_signing_certificate(authority):
+    # Swap in another certificate for the same key (and point the unsigned signer id at it): the
+    # signature still verifies and the certificate chains, but it is not the one the TSA signed under.
+    swapped = _with_certificate(make_token(authority.authority, STATEMENT), recertify(authority.authority))
+    problem = tsa.checker(authority.root_pem_path)(STATEMENT, swapped)
+    assert problem == f"{tsa.BAD_SIGNATURE}: the signature names another signing certificate"
+
+
 def test_certificate_must_be_valid_at_the_stamped_time(authority):
     # The test certificates were valid from a day ago; a token claiming last week is out of range.
     last_week = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=7)
@@ -243,14 +253,23 @@ def _flip(data: bytes, index: int) -> bytes:
 
 
 def _tst_info_span(token: bytes) -> range:
-    from asn1crypto import cms, tsp  # noqa: F401  (tsp teaches cms the TSTInfo content type)
     content = cms.ContentInfo.load(token)["content"]["encap_content_info"]["content"].contents
     start = token.index(content)
     return range(start, start + len(content))
 
 
+def _with_certificate(token: bytes, cert) -> bytes:
+    replacement = asn1_x509.Certificate.load(cert.public_bytes(Encoding.DER))
+    signed = cms.ContentInfo.load(token)["content"].copy()
+    signed["certificates"] = [replacement]
+    signer = signed["signer_infos"][0].copy()
+    signer["sid"] = cms.SignerIdentifier(name="issuer_and_serial_number", value={
+        "issuer": replacement.issuer, "serial_number": replacement.serial_number})
+    signed["signer_infos"] = [signer]
+    return cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump()
+
+
 def _without_certificates(token: bytes) -> bytes:
-    from asn1crypto import cms, tsp  # noqa: F401
     info = cms.ContentInfo.load(token)
     signed = info["content"].copy()
     signed["certificates"] = None
