@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from ..models import AuditEvent, Base, utcnow
 from .coverage import COVERED
-from .rowhash import row_digest, row_key
+from .rowhash import content_columns, row_digest, row_key
 
 _TOUCHED = "audit_touched"   # session.info: {(table, key values): first operation this transaction}
 _ACCESSES = "audit_accesses"  # session.info: [event dicts]
@@ -185,11 +185,14 @@ def _row_events(s: Session, table_name: str, operations: dict[tuple, str], actor
 
 
 def _read_back(s: Session, table, pk, keys: list[tuple]):
+    """(typed key, raw content) of each row that exists, as ``verify`` reads it."""
+    content = content_columns(table, s.get_bind().dialect.name)
+    width = len(pk)
     for start in range(0, len(keys), _READ_BACK_BATCH):
         batch = keys[start:start + _READ_BACK_BATCH]
-        where = pk[0].in_([k[0] for k in batch]) if len(pk) == 1 else tuple_(*pk).in_(batch)
-        for row in s.execute(select(table).where(where)).mappings():
-            yield tuple(row[c.name] for c in pk), row
+        where = pk[0].in_([k[0] for k in batch]) if width == 1 else tuple_(*pk).in_(batch)
+        for row in s.execute(select(*pk, *content).where(where)):
+            yield tuple(row[:width]), dict(zip(row._fields[width:], row[width:]))
 
 
 def current_actor() -> str:

@@ -119,4 +119,24 @@ def audit_public_key_command():
     click.echo(f"key id (SHA-256 of the raw key): {keys.key_id(public)}")
 
 
-COMMANDS = [verify_command, audit_seal_command, audit_checkpoint_command, audit_public_key_command]
+@click.command("audit-export")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.option("--up-to", "up_to", type=int, default=None, help="export the chain only up to this position")
+def audit_export_command(folder, up_to):
+    """Write the sealed chain, its checkpoints, the public key and an offline verifier into FOLDER,
+    for anyone to check without this server (python3 verify_chain.py FOLDER)."""
+    from . import keys, service
+    from .export import write_chain_export
+
+    service.seal_now()
+    try:
+        summary = write_chain_export(db.session(), Path(folder), keys.public_pem(service.public_key()), up_to_seq=up_to)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    with db.transaction():
+        service.accessed("export", "audit-chain", head_seq=summary["head_seq"], folder=str(folder)[:200])
+    click.echo(f"{summary['events']} events, {summary['checkpoints']} checkpoints, "
+               f"head {summary['head_seq']} {summary['head_hash']}")
+
+
+COMMANDS = [audit_export_command, verify_command, audit_seal_command, audit_checkpoint_command, audit_public_key_command]

@@ -24,7 +24,7 @@ from ..models import AuditCheckpoint, AuditEvent, Base, Media
 from . import checkpoints as cp
 from .chain import ChainWalk, Sealed
 from .coverage import COVERED
-from .rowhash import row_digest, row_key
+from .rowhash import content_columns, row_digest, row_key
 
 _PAGE = 50_000
 
@@ -142,9 +142,11 @@ def check_rows(s: Session, report: Report, tables: list[str] | None = None) -> N
                                      .where(events.c.tbl == name).order_by(events.c.id)):
             latest[key] = digest
         pk = list(table.primary_key.columns)
-        for row in s.execute(select(table)).mappings():
+        content = content_columns(table, s.get_bind().dialect.name)
+        for row in s.execute(select(*pk, *content)):
             report.rows += 1
-            key = row_key([row[c.name] for c in pk])
+            key = row_key(row[:len(pk)])
+            row = dict(zip(row._fields[len(pk):], row[len(pk):]))
             if key not in latest:
                 report.add("row", f"{name} {key}", "inserted: no event records this row")
                 continue

@@ -70,7 +70,7 @@ def upgrade() -> None:
 
 def _baseline(connection) -> None:
     from fieldapp.models import Base
-    from fieldapp.records.rowhash import row_digest, row_key
+    from fieldapp.records.rowhash import content_columns, row_digest, row_key
     from fieldapp.models.base import utcnow
 
     existing = sa.inspect(connection)
@@ -80,12 +80,16 @@ def _baseline(connection) -> None:
     for name in COVERED_AT_START:
         model_table = Base.metadata.tables[name]
         present = {c["name"] for c in existing.get_columns(name)}
-        columns = [c for c in model_table.columns if c.name in present]
-        pk = [c for c in model_table.primary_key.columns]
+        # Only the columns this database has (a later model may have more), read as verify reads them.
+        table = sa.Table(name, sa.MetaData(), *[sa.Column(c.name, c.type, primary_key=c.primary_key)
+                                                for c in model_table.columns if c.name in present])
+        pk = [table.c[c.name] for c in model_table.primary_key.columns]
+        content = content_columns(table, connection.dialect.name)
         batch = []
-        for row in connection.execute(sa.select(*columns)).mappings():
+        for row in connection.execute(sa.select(*pk, *content)):
             batch.append({"at": now, "actor": "system:baseline", "action": "baseline", "tbl": name,
-                          "row_key": row_key([row[c.name] for c in pk]), "row_hash": row_digest(row)})
+                          "row_key": row_key(row[:len(pk)]),
+                          "row_hash": row_digest(dict(zip(row._fields[len(pk):], row[len(pk):])))})
             if len(batch) >= 1000:
                 connection.execute(events.insert(), batch)
                 batch = []
