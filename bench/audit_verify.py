@@ -22,7 +22,7 @@ What it measures
 
 How to run (from the repo root)
     .venv/bin/python bench/audit_verify.py [--events 1000000] [--checkpoint-every 100000]
-        [--skip-push] [--skip-verify] [--profile] [--devices 30] [--batches 10] [--push-rounds 1]
+        [--skip-push] [--skip-verify] [--profile] [--devices 30] [--batches 10] [--push-rounds 2]
 
 The last line is one JSON object: verify_s, push_cpu_ratio and the figures behind them.
 """
@@ -281,7 +281,7 @@ def push_part(args) -> dict:
     for _ in range(args.push_rounds):
         without.append(push_once(cd, args, False)["server_cpu_per_batch_ms"])
         with_.append(push_once(cd, args, True)["server_cpu_per_batch_ms"])
-    cpu_without, cpu_with = statistics.median(without), statistics.median(with_)
+    cpu_without, cpu_with = round(statistics.median(without), 1), round(statistics.median(with_), 1)
     ratio = cpu_with / cpu_without
     say(f"  server cpu/batch: {cpu_with} ms with events, {cpu_without} ms without: ratio {ratio:.2f}")
     return {"push_cpu_ratio": round(ratio, 2), "cpu_ms_with": cpu_with, "cpu_ms_without": cpu_without,
@@ -298,8 +298,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip-push", action="store_true", help="only the verification measurement")
     parser.add_argument("--devices", type=int, default=30, help="push: concurrent devices (default 30)")
     parser.add_argument("--batches", type=int, default=10, help="push: batches per device (default 10)")
-    parser.add_argument("--push-rounds", type=int, default=1,
-                        help="push: alternate events off/on this many times, median of each (default 1)")
+    parser.add_argument("--push-rounds", type=int, default=2,
+                        help="push: alternate events off/on this many times, median of each (default 2)")
     args = parser.parse_args(argv)
     if args.events < 1 or args.checkpoint_every < 1 or args.push_rounds < 1:
         parser.error("--events, --checkpoint-every and --push-rounds must be at least 1")
