@@ -245,7 +245,7 @@ def verify_part(args) -> dict:
 
 def push_once(cd, args, audit_events: bool) -> dict:
     """One SQLite run of bench/concurrent_devices.py with extra server settings."""
-    extra = {"FIELDAPP_AUDIT_EVENTS": "1" if audit_events else "0", "FIELDAPP_AUDIT_SEAL_SECONDS": "2"}
+    extra = {"FIELDAPP_AUDIT_EVENTS": "1" if audit_events else "0", "FIELDAPP_AUDIT_SEAL_SECONDS": os.environ.get("BENCH_SEAL_SECONDS", "2")}
     original = cd.fieldapp_env
 
     def with_audit_settings(var_dir, port, database_url):

@@ -2,12 +2,27 @@
 its head signed at checkpoints with a key kept outside the database."""
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, FetchedValue, Index, Integer, LargeBinary, String, text
+from sqlalchemy import BigInteger, FetchedValue, Index, Integer, LargeBinary, String, Text, TypeDecorator, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ..records.chain import canonical
 from .base import Base, utcnow
+
+
+class CanonicalJSON(TypeDecorator):
+    """JSON kept as the canonical text the chain hashes (sorted keys, no spaces, UTF-8)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else canonical(value)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else json.loads(value)
 
 
 class AuditEvent(Base):
@@ -35,7 +50,9 @@ class AuditEvent(Base):
     tbl: Mapped[str] = mapped_column(String(40))         # the covered table, or "" for an access
     row_key: Mapped[str] = mapped_column(String(200))    # canonical JSON of the primary key, or what was accessed
     row_hash: Mapped[str | None] = mapped_column(String(64))  # SHA-256 of the row's canonical content; NULL: deleted
-    detail: Mapped[dict | None] = mapped_column(JSON)    # for an access: why, how, from where
+    # For an access: why, how, from where; for a change: the rows and their hashes. Stored as its
+    # canonical text, so the sealer and verify hash the stored text as it is.
+    detail: Mapped[dict | None] = mapped_column(CanonicalJSON)
     seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str | None] = mapped_column(String(64))

@@ -21,7 +21,7 @@ class Sealed:
     tbl: str
     row_key: str
     row_hash: str | None
-    detail: dict | None
+    detail: dict | str | None  # a dict, or its canonical text as stored
     prev_hash: str
     hash: str
 
@@ -31,10 +31,22 @@ def _at(value: datetime) -> str:
     return aware.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+def canonical(detail) -> str:
+    """An event's detail as the chain hashes it: sorted keys, no spaces, UTF-8 (and how it is stored)."""
+    if detail is None:
+        return "null"
+    return json.dumps(detail, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def event_bytes(seq: int, event_id: int, at: datetime, actor: str, action: str, tbl: str,
-                row_key: str, row_hash: str | None, detail: dict | None) -> bytes:
-    return json.dumps([seq, event_id, _at(at), actor, action, tbl, row_key, row_hash, detail],
-                      sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+                row_key: str, row_hash: str | None, detail) -> bytes:
+    """The canonical JSON array [seq, id, at, actor, action, tbl, row_key, row_hash, detail]. ``detail``
+    is a dict (or None), or its canonical text as stored — the server's sealer and ``verify`` pass the
+    stored text and so never parse and re-encode a large detail only to hash it."""
+    text = detail if isinstance(detail, str) else canonical(detail)
+    head = json.dumps([seq, event_id, _at(at), actor, action, tbl, row_key, row_hash],
+                      separators=(",", ":"), ensure_ascii=False)
+    return f"{head[:-1]},{text}]".encode()
 
 
 def link(prev_hash: str, body: bytes) -> str:

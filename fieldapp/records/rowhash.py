@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import enum
+import functools
 import hashlib
 import json
 import uuid
@@ -43,6 +44,12 @@ def canonical_json(value) -> str:
     return _ENCODER.encode(value)
 
 
+def plain_key(values: Sequence) -> list:
+    """The primary key as JSON values (what an event lists); ``row_key`` of it equals ``row_key`` of
+    the typed values."""
+    return [v if v is None or isinstance(v, (str, int, float)) else _plain(v) for v in values]
+
+
 def row_key(values: Sequence) -> str:
     """The primary key as text: a JSON list of its column values, in the table's key order."""
     return _ENCODER.encode(list(values))
@@ -53,7 +60,8 @@ def row_digest(row: Mapping[str, object]) -> str:
     return hashlib.sha256(_ENCODER.encode(content).encode()).hexdigest()
 
 
-def content_columns(table, dialect_name: str) -> list:
+@functools.lru_cache(maxsize=256)
+def content_columns(table, dialect_name: str) -> tuple:
     """The columns to hash, read as the database driver returns them — no type processing, which
     is most of the cost of reading a row back at every commit. JSON is read as its stored text (on
     PostgreSQL ``json`` keeps the text it was given), so it is never parsed only to be re-encoded.
@@ -67,4 +75,4 @@ def content_columns(table, dialect_name: str) -> list:
             columns.append(cast(column, Text).label(column.name))
         else:
             columns.append(type_coerce(column, NullType()).label(column.name))
-    return columns
+    return tuple(columns)

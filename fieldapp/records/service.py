@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from datetime import timedelta
 
 from flask import current_app
@@ -14,6 +15,8 @@ from ..models import AuditCheckpoint
 from . import capture, checkpoints, keys, sealer
 
 log = logging.getLogger(__name__)
+
+CHECKPOINT_CHECK_S = 60
 
 
 def accessed(action: str, what: str, **detail) -> None:
@@ -66,9 +69,11 @@ def checkpoint_now(reason: str = "on demand") -> AuditCheckpoint | None:
             return checkpoints.make(s, private_key(), reason, _timestamper())
 
 
-def tick() -> None:
+def tick(check_checkpoint: bool = True) -> None:
     """One pass of the timer: seal, and sign the daily checkpoint when one is due."""
     seal_now()
+    if not check_checkpoint:
+        return
     s = db.session()
     every = timedelta(hours=settings().audit_checkpoint_hours)
     due = checkpoints.due(s, every)
@@ -98,10 +103,15 @@ class Ticker:
             threading.Thread(target=self._run, name="audit-sealer", daemon=True).start()
 
     def _run(self) -> None:
+        last_checkpoint_check = 0.0
         while not self.stop.wait(self.interval):
+            # Sealing is due every tick; whether a daily checkpoint is due, once a minute is plenty.
+            check = time.monotonic() - last_checkpoint_check >= CHECKPOINT_CHECK_S
             try:
                 with self.app.app_context():
-                    tick()
+                    tick(check_checkpoint=check)
+                if check:
+                    last_checkpoint_check = time.monotonic()
             except Exception:  # noqa: BLE001 — a failed pass (database restarting) is retried next tick
                 log.exception("audit chain: sealing failed; trying again in %s s", self.interval)
 

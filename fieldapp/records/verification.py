@@ -23,8 +23,10 @@ from sqlalchemy.orm import Session
 from ..models import AuditCheckpoint, AuditEvent, Base, Media
 from . import checkpoints as cp
 from .chain import ChainWalk, Sealed
+from .capture import CHANGE
 from .coverage import COVERED
 from .rowhash import content_columns, row_digest, row_key
+from .sealer import stored_text
 
 _PAGE = 50_000
 
@@ -60,8 +62,8 @@ class Report:
 
 def sealed_events(s: Session, page: int = _PAGE) -> Iterator[Sealed]:
     t = AuditEvent.__table__
-    cols = (t.c.seq, t.c.id, t.c.at, t.c.actor, t.c.action, t.c.tbl, t.c.row_key, t.c.row_hash, t.c.detail,
-            t.c.prev_hash, t.c.hash)
+    cols = (t.c.seq, t.c.id, t.c.at, t.c.actor, t.c.action, t.c.tbl, t.c.row_key, t.c.row_hash,
+            stored_text(t.c.detail), t.c.prev_hash, t.c.hash)
     after = 0
     while True:
         rows = s.execute(select(*cols).where(t.c.seq > after).order_by(t.c.seq).limit(page)).all()
@@ -136,11 +138,7 @@ def check_checkpoints(s: Session, report: Report, reached: dict[int, str], trust
 def check_rows(s: Session, report: Report, tables: list[str] | None = None) -> None:
     for name in sorted(tables or COVERED):
         table = Base.metadata.tables[name]
-        latest: dict[str, str | None] = {}
-        events = AuditEvent.__table__
-        for key, digest in s.execute(select(events.c.row_key, events.c.row_hash)
-                                     .where(events.c.tbl == name).order_by(events.c.id)):
-            latest[key] = digest
+        latest = latest_row_hashes(s, name)
         pk = list(table.primary_key.columns)
         content = content_columns(table, s.get_bind().dialect.name)
         for row in s.execute(select(*pk, *content)):
@@ -158,6 +156,21 @@ def check_rows(s: Session, report: Report, tables: list[str] | None = None) -> N
         for key, digest in latest.items():
             if digest is not None:
                 report.add("row", f"{name} {key}", "deleted: the chain records this row, the table no longer has it")
+
+
+def latest_row_hashes(s: Session, table_name: str) -> dict[str, str | None]:
+    """Each row's content hash as the table's latest event about it left it (None: deleted)."""
+    events = AuditEvent.__table__
+    latest: dict[str, str | None] = {}
+    for action, key, digest, detail in s.execute(
+            select(events.c.action, events.c.row_key, events.c.row_hash, events.c.detail)
+            .where(events.c.tbl == table_name).order_by(events.c.id)):
+        if action == CHANGE:
+            for values, row_hash, _ in detail["rows"]:
+                latest[row_key(values)] = row_hash
+        else:  # a baseline written when the chain began
+            latest[key] = digest
+    return latest
 
 
 # ---------------------------------------------------------------------------- 4. revisions

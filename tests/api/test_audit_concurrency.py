@@ -39,7 +39,7 @@ def unit_events(app, code):
     with app.app_context():
         rows = db.session().execute(select(AuditEvent).where(AuditEvent.tbl == "units")).scalars().all()
         ids = {str(u.id) for u in db.session().execute(select(Unit).where(Unit.code == code)).scalars()}
-        return [e for e in rows if any(i in e.row_key for i in ids)]
+        return [e for e in rows if any(str(row[0][0]) in ids for row in e.detail["rows"])]
 
 
 def test_writers_do_not_wait_for_each_other_and_the_sealer_stops_at_a_running_transaction(pg_app):

@@ -39,7 +39,7 @@ def upgrade() -> None:
     sa.Column('tbl', sa.String(length=40), nullable=False),
     sa.Column('row_key', sa.String(length=200), nullable=False),
     sa.Column('row_hash', sa.String(length=64), nullable=True),
-    sa.Column('detail', sa.JSON(), nullable=True),
+    sa.Column('detail', sa.Text(), nullable=True),
     sa.Column('seq', sa.BigInteger(), nullable=True),
     sa.Column('prev_hash', sa.String(length=64), nullable=True),
     sa.Column('hash', sa.String(length=64), nullable=True),
