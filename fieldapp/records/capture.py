@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 
 from flask import g, has_app_context, has_request_context
-from sqlalchemy import bindparam, event, insert, inspect, select, tuple_
+from sqlalchemy import bindparam, event, insert, inspect, select
 from sqlalchemy.orm import Session
 
 from ..models import AuditEvent, Base, utcnow
@@ -195,14 +195,20 @@ def _rows(s: Session, table_name: str, operations: dict[tuple, str]) -> list[lis
 def _read_back(s: Session, table, lookup: list, values: list[tuple]):
     """(typed primary key, raw content) of each row whose ``lookup`` columns hold one of ``values``,
     read as ``verify`` reads it. On the session's connection, not through the ORM: this runs at
-    every commit, and the statement is built once per table and lookup."""
+    every commit, and the statement is built once per table and lookup.
+
+    Rows are found by the lookup's *leading* column and the rest is matched here: SQLite does not
+    use an index for a row-value ``(a, b) IN (…)`` and would scan the whole table at every commit."""
     statement, width, names = _read_back_statement(table, tuple(c.name for c in lookup), s.get_bind().dialect.name)
     connection = s.connection()
-    single = len(lookup) == 1
+    span = len(lookup)
+    wanted = set(values) if span > 1 else None
     for start in range(0, len(values), _READ_BACK_BATCH):
         batch = values[start:start + _READ_BACK_BATCH]
-        for row in connection.execute(statement, {"wanted": [v[0] for v in batch] if single else batch}):
-            yield tuple(row[:width]), dict(zip(names, row[width:]))
+        for row in connection.execute(statement, {"wanted": list({v[0] for v in batch})}):
+            if wanted is not None and tuple(row[:span]) not in wanted:
+                continue
+            yield tuple(row[span:span + width]), dict(zip(names, row[span + width:]))
 
 
 @functools.lru_cache(maxsize=256)
@@ -210,8 +216,7 @@ def _read_back_statement(table, lookup_names: tuple[str, ...], dialect_name: str
     pk = list(table.primary_key.columns)
     content = content_columns(table, dialect_name)
     lookup = [table.c[name] for name in lookup_names]
-    target = lookup[0] if len(lookup) == 1 else tuple_(*lookup)
-    statement = select(*pk, *content).where(target.in_(bindparam("wanted", expanding=True)))
+    statement = select(*lookup, *pk, *content).where(lookup[0].in_(bindparam("wanted", expanding=True)))
     return statement, len(pk), [c.name for c in content]
 
 
