@@ -37,7 +37,7 @@ class AuditEvent(Base):
     __table_args__ = (
         Index("ix_audit_events_unsealed", "txid", "id",
               sqlite_where=text("seq IS NULL"), postgresql_where=text("seq IS NULL")),
-        Index("ix_audit_events_row", "tbl", "row_key"),
+        Index("ix_audit_events_table", "tbl", "id"),  # verify reads each table's events in order
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,

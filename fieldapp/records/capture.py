@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import operator
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 
@@ -104,8 +105,22 @@ def _note_bulk_writes(state) -> None:
             s.info.setdefault(_BY_UNIQUE, {}).setdefault((table.name, key), set()).update(values)
         return
     where = state.statement.whereclause
+    single = _single_key(where, pk)
+    if single is not None:  # "WHERE id = :value", the common case: no need to ask the database
+        touched(s, table, [single], "write")
+        return
     keys = s.execute(select(*pk).where(where) if where is not None else select(*pk)).all()
     touched(s, table, keys, "write")
+
+
+def _single_key(where, pk) -> tuple | None:
+    """The key value of ``pk_column == literal`` for a one-column key, else None."""
+    if len(pk) != 1 or where is None or getattr(where, "operator", None) is not operator.eq:
+        return None
+    left, right = where.left, where.right
+    if left is pk[0] and getattr(right, "value", None) is not None and not getattr(right, "expanding", False):
+        return (right.value,)
+    return None
 
 
 def _identifying_columns(table, row) -> tuple[str, ...] | None:

@@ -72,20 +72,24 @@ def seal(s: Session, batch: int = BATCH) -> int:
         digest = link(prev, event_bytes(seq, r.id, r.at, r.actor, r.action, r.tbl, r.row_key, r.row_hash, r.detail))
         sealed.append({"b_id": r.id, "b_seq": seq, "b_prev": prev, "b_hash": digest})
         prev = digest
-    for start in range(0, len(sealed), _UPDATE_ROWS):
-        chunk = sealed[start:start + _UPDATE_ROWS]
-        connection.execute(_update_statement(len(chunk)),
+    start = 0
+    while start < len(sealed):
+        # Chunks of a few fixed sizes (powers of two), so the statements are built and prepared once.
+        size = next(n for n in _CHUNK_SIZES if n <= len(sealed) - start)
+        chunk = sealed[start:start + size]
+        connection.execute(_update_statement(size),
                            {f"{name}{i}": row[name] for i, row in enumerate(chunk) for name in _SEAL_FIELDS})
+        start += size
     return len(sealed)
 
 
 # One UPDATE for many events (a WITH … VALUES list joined by id) instead of one per event: sealing
 # then costs a fraction of what it did, which matters because every app process seals.
 _SEAL_FIELDS = ("b_id", "b_seq", "b_prev", "b_hash")
-_UPDATE_ROWS = 500
+_CHUNK_SIZES = (512, 256, 128, 64, 32, 16, 8, 4, 2, 1)
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=len(_CHUNK_SIZES))
 def _update_statement(rows: int):
     listed = ", ".join(f"(:b_id{i}, :b_seq{i}, :b_prev{i}, :b_hash{i})" for i in range(rows))
     return text(f"WITH sealed(id, seq, prev_hash, hash) AS (VALUES {listed}) "

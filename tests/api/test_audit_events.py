@@ -43,6 +43,10 @@ def test_a_visit_its_review_and_every_access_are_in_the_chain_and_verify_passes(
     app, phone, device, lead, _other, officer, _ = unit
     case_id, activity_id, items = visit(device, av_reason="当事人拒绝", explanation="更换电池")
     push_results(sync_push(phone, device.batch(*items)))
+    step = items[2]
+    corrected = device.revision(step["record_id"], 2, {**step["payload"], "notes": "更正"}, parent_id=activity_id,
+                                reason="笔误")
+    assert [r["status"] for r in push_results(sync_push(phone, device.batch(corrected)))] == ["created"]
     digest, data = upload_photo(phone, device, activity_id, case_id)
     with app.app_context():
         lead_id = db.session().execute(select(User.id).where(User.name == "李队长")).scalar_one()

@@ -47,7 +47,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('seq', name=op.f('uq_audit_events_seq'))
     )
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
-        batch_op.create_index('ix_audit_events_row', ['tbl', 'row_key'], unique=False)
+        batch_op.create_index('ix_audit_events_table', ['tbl', 'id'], unique=False)
         batch_op.create_index('ix_audit_events_unsealed', ['txid', 'id'], unique=False,
                               sqlite_where=sa.text('seq IS NULL'), postgresql_where=sa.text('seq IS NULL'))
     if op.get_bind().dialect.name == "postgresql":
@@ -101,5 +101,5 @@ def downgrade() -> None:
     op.drop_table('audit_checkpoints')
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_events_unsealed')
-        batch_op.drop_index('ix_audit_events_row')
+        batch_op.drop_index('ix_audit_events_table')
     op.drop_table('audit_events')
