@@ -245,7 +245,7 @@ def verify_part(args) -> dict:
 
 def push_once(cd, args, audit_events: bool) -> dict:
     """One SQLite run of bench/concurrent_devices.py with extra server settings."""
-    extra = {"FIELDAPP_AUDIT_EVENTS": "1" if audit_events else "0", "FIELDAPP_AUDIT_SEAL_SECONDS": os.environ.get("BENCH_SEAL_SECONDS", "2")}
+    extra = {"FIELDAPP_AUDIT_EVENTS": "1" if audit_events else "0", "FIELDAPP_AUDIT_SEAL_SECONDS": str(args.seal_seconds)}
     original = cd.fieldapp_env
 
     def with_audit_settings(var_dir, port, database_url):
@@ -276,11 +276,12 @@ def push_part(args) -> dict:
     import concurrent_devices as cd
 
     say(f"push: bench/concurrent_devices.py on SQLite, {args.devices} devices x {args.batches} batches x 20 items, "
-        f"{args.push_rounds} round(s) of events off / on, FIELDAPP_AUDIT_SEAL_SECONDS=2")
+        f"{args.push_rounds} round(s) of events off / on (ABBA), FIELDAPP_AUDIT_SEAL_SECONDS={args.seal_seconds}")
     without, with_ = [], []
-    for _ in range(args.push_rounds):
-        without.append(push_once(cd, args, False)["server_cpu_per_batch_ms"])
-        with_.append(push_once(cd, args, True)["server_cpu_per_batch_ms"])
+    for round_no in range(args.push_rounds):
+        # ABBA order: runs drift with the machine (page cache, disk), so neither setting always goes first.
+        for audit_events in ((False, True) if round_no % 2 == 0 else (True, False)):
+            (with_ if audit_events else without).append(push_once(cd, args, audit_events)["server_cpu_per_batch_ms"])
     cpu_without, cpu_with = round(statistics.median(without), 1), round(statistics.median(with_), 1)
     ratio = cpu_with / cpu_without
     say(f"  server cpu/batch: {cpu_with} ms with events, {cpu_without} ms without: ratio {ratio:.2f}")
@@ -298,8 +299,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip-push", action="store_true", help="only the verification measurement")
     parser.add_argument("--devices", type=int, default=30, help="push: concurrent devices (default 30)")
     parser.add_argument("--batches", type=int, default=10, help="push: batches per device (default 10)")
-    parser.add_argument("--push-rounds", type=int, default=2,
-                        help="push: alternate events off/on this many times, median of each (default 2)")
+    parser.add_argument("--push-rounds", type=int, default=4,
+                        help="push: runs of events off and on each, in ABBA order, median of each (default 4)")
+    parser.add_argument("--seal-seconds", type=float, default=2,
+                        help="push: the server's FIELDAPP_AUDIT_SEAL_SECONDS (default 2, as in production)")
     args = parser.parse_args(argv)
     if args.events < 1 or args.checkpoint_every < 1 or args.push_rounds < 1:
         parser.error("--events, --checkpoint-every and --push-rounds must be at least 1")

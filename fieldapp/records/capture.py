@@ -3,7 +3,7 @@
 - After each flush, the rows the unit of work inserted, updated or deleted in a covered table are
   noted (``after_flush``: the session still knows what it flushed).
 - Statements that write a covered table without the unit of work (``insert(...).on_conflict_…``,
-  executemany inserts, bulk updates and deletes) are noted as they execute (``do_orm_execute``).
+  executemany inserts, bulk updates and deletes) are noted as they execute (an engine event).
 - Accesses (a preview viewed, an original opened, an export) are noted with ``accessed()``.
 - Just before the transaction commits, every noted row is read back and one event per table is
   inserted, listing each row with its content hash taken from what the database now holds (by the
@@ -16,11 +16,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import operator
+import weakref
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 
 from flask import g, has_app_context, has_request_context
 from sqlalchemy import bindparam, event, insert, inspect, select
+from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.orm import Session
 
 from ..models import AuditEvent, Base, utcnow
@@ -29,6 +31,7 @@ from .rowhash import content_columns, plain_key, row_digest
 
 _TOUCHED = "audit_touched"   # session.info: {(table, key values): first operation this transaction}
 _ACCESSES = "audit_accesses"  # session.info: [event dicts]
+_OWNER = "fieldapp_audit_session"  # connection.info: a weak reference to the session using it
 _BY_UNIQUE = "audit_by_unique"  # session.info: {(table, unique columns): {values}} for autoincrement keys
 _READ_BACK_BATCH = 400
 _INSERT_EVENTS = insert(AuditEvent.__table__)
@@ -49,7 +52,8 @@ def install(factory, enabled: bool = True) -> None:
     what the events cost (bench/audit_verify.py); ``verify`` then reports the unrecorded rows."""
     if not enabled:
         return
-    event.listen(factory, "do_orm_execute", _note_bulk_writes)
+    event.listen(factory.kw["bind"], "before_execute", _note_bulk_writes)
+    event.listen(factory, "after_begin", _own_connection)
     event.listen(factory, "after_flush", _note_flushed_rows)
     event.listen(factory, "before_commit", _write_events)
     event.listen(factory, "after_soft_rollback", _forget)
@@ -80,21 +84,34 @@ def accessed(s: Session, action: str, what: str, **detail) -> None:
         {"action": action, "tbl": "", "row_key": what[:200], "row_hash": None, "detail": detail or None})
 
 
-def _note_bulk_writes(state) -> None:
+def _own_connection(s: Session, _transaction, connection) -> None:
+    # The engine-level hook below sees only the connection; this tells it whose transaction it is.
+    connection.info[_OWNER] = weakref.ref(s)
+
+
+def _note_bulk_writes(connection, statement, multiparams, params, _execution_options) -> None:
     """Statements that bypass the unit of work (``insert(...).on_conflict_…``, executemany inserts,
     bulk updates and deletes) name their rows here: an insert by the key values it carries, an
-    update or delete by selecting the keys its WHERE clause matches just before it runs."""
-    if not (state.is_insert or state.is_update or state.is_delete):
+    update or delete by its key (``WHERE id = …``) or by selecting the keys its WHERE clause matches
+    just before it runs. An engine event rather than the session's ``do_orm_execute``, which would
+    cost every statement of every request an extra object to find the few that write."""
+    if not isinstance(statement, UpdateBase):
         return
-    table = getattr(state.statement, "table", None)
+    table = getattr(statement, "table", None)
     if table is None or table.name not in COVERED:
         return
-    s = state.session
+    owner = connection.info.get(_OWNER)
+    s = owner() if owner is not None else None
+    # Not a session's transaction (a migration), or the unit of work's own statement, whose rows
+    # are noted after the flush (the session's flag; a flush with nothing to write has no end event).
+    if s is None or s._flushing:
+        return
     pk = list(table.primary_key.columns)
-    if state.is_insert:
-        params = state.parameters or state.statement.compile(dialect=s.get_bind().dialect).params
-        rows = params if isinstance(params, (list, tuple)) else [params]
-        key = _identifying_columns(table, rows[0] if rows else {})
+    if statement.is_insert:
+        rows = list(multiparams) if multiparams else [params] if params else []  # executemany: many dicts
+        if not rows:
+            rows = [statement.compile(dialect=connection.dialect).params]
+        key = _identifying_columns(table, rows[0])
         if key is None:
             raise UnauditedWrite(f"an insert into {table.name} carries neither its primary key nor a unique key, so "
                                  "its rows cannot be found for the audit chain; add the row through the session")
@@ -104,12 +121,12 @@ def _note_bulk_writes(state) -> None:
         else:  # an autoincrement key: found by the unique key once the rows exist (at commit)
             s.info.setdefault(_BY_UNIQUE, {}).setdefault((table.name, key), set()).update(values)
         return
-    where = state.statement.whereclause
+    where = statement.whereclause
     single = _single_key(where, pk)
     if single is not None:  # "WHERE id = :value", the common case: no need to ask the database
         touched(s, table, [single], "write")
         return
-    keys = s.execute(select(*pk).where(where) if where is not None else select(*pk)).all()
+    keys = connection.execute(select(*pk).where(where) if where is not None else select(*pk)).all()
     touched(s, table, keys, "write")
 
 
