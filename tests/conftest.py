@@ -100,3 +100,39 @@ def app(db_url, tmp_path):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    """After each test, before its databases are dropped: every row of a covered table that the
+    test's apps wrote must stand as the audit chain's latest event about it left it (art. 30). So a
+    code path that writes without an event — or an event whose hash disagrees with the row — fails
+    the test that exercised it, whichever test that is."""
+    from tests.support import appfactory
+
+    appfactory.made_in_this_test.clear()
+    outcome = yield
+    apps, appfactory.made_in_this_test[:] = list(appfactory.made_in_this_test), []
+    if outcome.excinfo is not None or item.get_closest_marker("tampers"):
+        return
+    for app in apps:
+        problems = _rows_the_chain_does_not_vouch_for(app)
+        if problems:
+            pytest.fail("rows written without a matching audit event:\n  " + "\n  ".join(problems[:20]), pytrace=False)
+
+
+def _rows_the_chain_does_not_vouch_for(app) -> list[str]:
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    from fieldapp import db
+    from fieldapp.records.verification import Report, check_rows
+
+    if not app.config["FIELDAPP_SETTINGS"].audit_events:
+        return []
+    report = Report()
+    try:
+        with app.app_context():
+            check_rows(db.session(), report)
+    except (OperationalError, ProgrammingError):
+        return []  # the test removed its database or never made its schema
+    return [f"{f.what}: {f.problem}" for f in report.faults]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import time
 
+import pytest
 from sqlalchemy import select, text
 
 from fieldapp import db
@@ -82,6 +83,7 @@ def test_a_visit_its_review_and_every_access_are_in_the_chain_and_verify_passes(
     assert "0 个待封存" in result.output
 
 
+@pytest.mark.tampers
 def test_verify_names_an_edited_review_and_exits_1(unit):  # noqa: F811
     app, phone, device, lead, *_ = unit
     case_id, activity_id, items = visit(device, av_reason="当事人拒绝", explanation="更换电池")

@@ -28,6 +28,7 @@ def empty_url(request, tmp_path):
     return cluster.url(name)
 
 
+@pytest.mark.tampers
 def test_rows_stored_before_the_chain_get_baseline_events_and_verify(empty_url, tmp_path):
     url = empty_url
     command.upgrade(migrate.alembic_config(url), "0014_footage")

@@ -9,6 +9,11 @@ from fieldapp.config import Settings
 TEST_SECRET = "test-secret-key-not-for-production"
 
 
+# Apps made during the running test: after it, every row they wrote must be vouched for by the audit
+# chain (tests/conftest.py), so no code path can write a covered table without its event.
+made_in_this_test: list = []
+
+
 def make_app(database_url: str, var_dir: Path, origin: str = "http://localhost", **overrides):
     settings = Settings(
         var_dir=var_dir,
@@ -19,4 +24,6 @@ def make_app(database_url: str, var_dir: Path, origin: str = "http://localhost",
         log_requests=False,
         **{"sqlite_strict_writes": True, "audit_seal_seconds": 0, **overrides},
     )
-    return create_app({"SECRET_KEY": TEST_SECRET, "TESTING": True}, settings=settings)
+    app = create_app({"SECRET_KEY": TEST_SECRET, "TESTING": True}, settings=settings)
+    made_in_this_test.append(app)
+    return app
