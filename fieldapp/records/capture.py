@@ -21,7 +21,8 @@ from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 
 from flask import g, has_app_context, has_request_context
-from sqlalchemy import bindparam, event, insert, inspect, select
+from sqlalchemy import bindparam, event, insert, select, tuple_
+from sqlalchemy.orm import object_session
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.orm import Session
 
@@ -32,6 +33,8 @@ from .rowhash import content_columns, plain_key, row_digest
 _TOUCHED = "audit_touched"   # session.info: {(table, key values): first operation this transaction}
 _ACCESSES = "audit_accesses"  # session.info: [event dicts]
 _OWNER = "fieldapp_audit_session"  # connection.info: a weak reference to the session using it
+_CONNECTIONS = "audit_connections"  # session.info: the info dicts of the connections it marked
+_ENABLED = "fieldapp_audit"  # session.info: this session's app records events
 _BY_UNIQUE = "audit_by_unique"  # session.info: {(table, unique columns): {values}} for autoincrement keys
 _READ_BACK_BATCH = 400
 _INSERT_EVENTS = insert(AuditEvent.__table__)
@@ -52,9 +55,10 @@ def install(factory, enabled: bool = True) -> None:
     what the events cost (bench/audit_verify.py); ``verify`` then reports the unrecorded rows."""
     if not enabled:
         return
-    event.listen(factory.kw["bind"], "before_execute", _note_bulk_writes)
+    factory.kw["info"] = {**factory.kw.get("info", {}), _ENABLED: True}  # for the mapper events above
+    event.listen(factory.kw["bind"], "before_execute", _note_bulk_writes, retval=True)
     event.listen(factory, "after_begin", _own_connection)
-    event.listen(factory, "after_flush", _note_flushed_rows)
+    event.listen(factory, "after_transaction_end", _release_connections)
     event.listen(factory, "before_commit", _write_events)
     event.listen(factory, "after_soft_rollback", _forget)
 
@@ -86,26 +90,37 @@ def accessed(s: Session, action: str, what: str, **detail) -> None:
 
 def _own_connection(s: Session, _transaction, connection) -> None:
     # The engine-level hook below sees only the connection; this tells it whose transaction it is.
-    connection.info[_OWNER] = weakref.ref(s)
+    info = connection.info  # the pooled connection's own dictionary: it outlives this Connection
+    info[_OWNER] = weakref.ref(s)
+    s.info.setdefault(_CONNECTIONS, []).append(info)
 
 
-def _note_bulk_writes(connection, statement, multiparams, params, _execution_options) -> None:
+def _release_connections(s: Session, transaction) -> None:
+    # A pooled connection outlives the transaction: whoever uses it next is not this session.
+    if transaction.parent is None:
+        for info in s.info.pop(_CONNECTIONS, []):
+            info.pop(_OWNER, None)
+
+
+def _note_bulk_writes(connection, statement, multiparams, params, execution_options):
     """Statements that bypass the unit of work (``insert(...).on_conflict_…``, executemany inserts,
     bulk updates and deletes) name their rows here: an insert by the key values it carries, an
-    update or delete by its key (``WHERE id = …``) or by selecting the keys its WHERE clause matches
-    just before it runs. An engine event rather than the session's ``do_orm_execute``, which would
-    cost every statement of every request an extra object to find the few that write."""
+    update or delete by its ``WHERE id = …``, or else by selecting the keys its WHERE clause matches
+    and confining the statement to them (so a row committed in between by another transaction is
+    neither changed unnoted nor missed). An engine event rather than the session's
+    ``do_orm_execute``, which would cost every statement of every request an extra object."""
+    unchanged = statement, multiparams, params
     if not isinstance(statement, UpdateBase):
-        return
+        return unchanged
     table = getattr(statement, "table", None)
     if table is None or table.name not in COVERED:
-        return
+        return unchanged
     owner = connection.info.get(_OWNER)
     s = owner() if owner is not None else None
     # Not a session's transaction (a migration), or the unit of work's own statement, whose rows
-    # are noted after the flush (the session's flag; a flush with nothing to write has no end event).
+    # the mapper events note (the session's flag; a flush with nothing to write has no end event).
     if s is None or s._flushing:
-        return
+        return unchanged
     pk = list(table.primary_key.columns)
     if statement.is_insert:
         rows = list(multiparams) if multiparams else [params] if params else []  # executemany: many dicts
@@ -120,14 +135,18 @@ def _note_bulk_writes(connection, statement, multiparams, params, _execution_opt
             touched(s, table, values, "write")
         else:  # an autoincrement key: found by the unique key once the rows exist (at commit)
             s.info.setdefault(_BY_UNIQUE, {}).setdefault((table.name, key), set()).update(values)
-        return
+        return unchanged
+    operation = "delete" if statement.is_delete else "update"
     where = statement.whereclause
     single = _single_key(where, pk)
     if single is not None:  # "WHERE id = :value", the common case: no need to ask the database
-        touched(s, table, [single], "write")
-        return
+        touched(s, table, [single], operation)
+        return unchanged
     keys = connection.execute(select(*pk).where(where) if where is not None else select(*pk)).all()
-    touched(s, table, keys, "write")
+    touched(s, table, keys, operation)
+    target = pk[0] if len(pk) == 1 else tuple_(*pk)
+    confined = statement.where(target.in_([k[0] for k in keys] if len(pk) == 1 else keys))
+    return confined, multiparams, params
 
 
 def _single_key(where, pk) -> tuple | None:
@@ -146,23 +165,29 @@ def _identifying_columns(table, row) -> tuple[str, ...] | None:
     candidates += [tuple(c.name for c in u.columns) for u in table.constraints
                    if u.__class__.__name__ == "UniqueConstraint"]
     for columns in candidates:
-        if all(c in row for c in columns):
+        # A key left to a Python-side default is None here: the row could not be found by it.
+        if all(row.get(c) is not None for c in columns):
             return columns
     return None
 
 
-def _note_flushed_rows(s: Session, _flush_context) -> None:
-    noted = s.info.setdefault(_TOUCHED, {})
-    for operation, objects in (("insert", s.new), ("update", s.dirty), ("delete", s.deleted)):
-        for obj in objects:
-            state = inspect(obj)
-            table = state.mapper.local_table
-            if table.name not in COVERED:
-                continue
-            if operation == "update" and not s.is_modified(obj, include_collections=False):
-                continue
-            key = tuple(state.mapper.primary_key_from_instance(obj))
-            noted.setdefault((table.name, key), operation)
+def _note_flushed_row(operation: str):
+    """A mapper event for every row the unit of work writes — including orphans it deletes, which
+    never appear in ``session.deleted``."""
+    def note(mapper, _connection, target) -> None:
+        table = mapper.local_table
+        if table.name not in COVERED:
+            return
+        s = object_session(target)
+        if s is None or not s.info.get(_ENABLED):
+            return
+        key = tuple(mapper.primary_key_from_instance(target))
+        s.info.setdefault(_TOUCHED, {}).setdefault((table.name, key), operation)
+    return note
+
+
+for _operation, _event_name in (("insert", "after_insert"), ("update", "after_update"), ("delete", "after_delete")):
+    event.listen(Base, _event_name, _note_flushed_row(_operation), propagate=True)
 
 
 def _forget(s: Session, previous_transaction) -> None:
@@ -175,6 +200,8 @@ def _forget(s: Session, previous_transaction) -> None:
 
 
 def _write_events(s: Session) -> None:
+    if s.in_nested_transaction():
+        return  # a savepoint's commit: its rows are written with the transaction's, at its end
     s.flush()  # so that what this commit writes is all noted
     noted = s.info.pop(_TOUCHED, None) or {}
     by_unique = s.info.pop(_BY_UNIQUE, None) or {}
@@ -216,8 +243,8 @@ def _rows(s: Session, table_name: str, operations: dict[tuple, str]) -> list[lis
     for key, operation in operations.items():
         content = found.get(key)
         if content is None:
-            if operation == "insert":
-                continue  # made and undone within this transaction (a rolled-back savepoint)
+            if operation in ("insert", "write"):
+                continue  # never stored: undone by a rolled-back savepoint, or an insert that did nothing
             rows.append(_row(key, None, "delete"))
         else:
             rows.append(_row(key, content, operation if operation in ("insert", "write") else "update"))

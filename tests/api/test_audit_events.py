@@ -161,3 +161,28 @@ def test_a_checkpoint_is_timestamped_by_the_configured_authority_and_verify_chec
         assert result.exit_code == 1 and "timestamp token" in result.output
     finally:
         tsa.stop()
+
+
+def test_a_role_taken_away_is_in_the_chain(db_url, tmp_path):
+    """Roles and overseen units are rows the unit of work deletes as orphans: they never appear as
+    deleted objects of the session, and taking away an admin role must still leave its event."""
+    from fieldapp.accounts import update_user
+    from fieldapp.models import Role, Unit
+    from tests.support.appfactory import make_app
+    from tests.support.flows import seed_user
+
+    app = make_app(db_url, tmp_path / "var")
+    try:
+        chief = seed_user(app, "王局", "37030300200", "ZF1", roles="admin,division_head")
+        with app.app_context():
+            s = db.session()
+            user, unit = s.get(User, chief.user_id), s.execute(select(Unit)).scalars().first()
+            update_user(user, overseen_units=[unit])
+            s.commit()
+            update_user(user, roles={Role.DIVISION_HEAD}, overseen_units=[])
+            s.commit()
+        removed = [row for e in events(app, tbl="user_roles") for row in e.detail["rows"] if row[2] == "delete"]
+        assert [row[0][1] for row in removed] == ["admin"]
+        assert [row[2] for e in events(app, tbl="division_oversight") for row in e.detail["rows"]] == ["insert", "delete"]
+    finally:
+        app.extensions["fieldapp.engine"].dispose()
