@@ -143,8 +143,11 @@ class Settings:
     audit_key_file: Path | None = field(default_factory=lambda: Path(p).resolve() if (p := _env("AUDIT_KEY_FILE")) else None)
     # Each app process seals the chain this often (seconds; 0: only `flask audit-seal` seals).
     audit_seal_seconds: float = field(default_factory=lambda: float(_env("AUDIT_SEAL_SECONDS", "2")))
-    # A checkpoint is signed when the last one is this old and the chain has grown since.
-    audit_checkpoint_hours: float = field(default_factory=lambda: float(_env("AUDIT_CHECKPOINT_HOURS", "24")))
+    # A checkpoint is signed when the last one is this old and the chain has grown since. Until then
+    # a database writer could rewrite the newest events consistently, so every 15 minutes rather
+    # than the daily minimum; `verify` faults a chain left unsigned for longer than this (plus an
+    # hour's grace).
+    audit_checkpoint_hours: float = field(default_factory=lambda: float(_env("AUDIT_CHECKPOINT_HOURS", "0.25")))
     # An RFC 3161 timestamp authority for checkpoints (optional): its URL, and the PEM file of the
     # certificate(s) its tokens must be signed with.
     tsa_url: str | None = field(default_factory=lambda: _env("TSA_URL"))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 from flask import current_app, g, has_request_context, request
 from sqlalchemy import create_engine, event
@@ -34,7 +35,12 @@ class WriteWithoutLock(RuntimeError):
     """A write statement in a SQLite transaction that did not take the write lock when it began."""
 
 
+_reading_only: ContextVar[bool] = ContextVar("fieldapp_reading_only", default=False)
+
+
 def _wants_write_lock() -> bool:
+    if _reading_only.get():
+        return False
     # Outside a request (CLI, tests, benchmarks) we cannot know, so assume a write.
     if not has_request_context() or g.get("write_lock"):
         return True
@@ -128,6 +134,24 @@ def write_transaction() -> Iterator[Session]:
         g.wrote_under_lock = True
     finally:
         g.write_lock = before
+
+
+@contextmanager
+def reading() -> Iterator[Session]:
+    """A transaction that only reads, outside a request too (a long read by a background job): on
+    SQLite it begins deferred, so writers do not queue behind it, and a write in it is refused."""
+    s = session()
+    if s.in_transaction():
+        s.commit()
+    token = _reading_only.set(True)
+    try:
+        yield s
+        s.commit()
+    except BaseException:
+        s.rollback()
+        raise
+    finally:
+        _reading_only.reset(token)
 
 
 @contextmanager

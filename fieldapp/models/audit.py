@@ -26,11 +26,12 @@ class CanonicalJSON(TypeDecorator):
 
 
 class AuditEvent(Base):
-    """A change of one row of a covered table, or one access, written in the transaction that made it.
+    """One access, or the changes one transaction made to one covered table (``action`` "change",
+    ``detail`` listing each row's key, new content hash and operation), written in that transaction.
 
-    ``id`` is the event's sequence number, handed out at insert. ``seq``, ``prev_hash`` and ``hash``
-    are filled by the sealer once the event lies below the feed's safe horizon (see
-    ``records/sealer.py``): until then the event is an unsealed tail, pending rather than faulty.
+    ``id`` is the event's sequence number, handed out at insert. ``seq`` (its position in the chain),
+    ``prev_hash`` and ``hash`` are filled by the sealer once the event lies below the feed's safe
+    horizon (see ``records/sealer.py``): until then the event is pending, not faulty.
     """
 
     __tablename__ = "audit_events"
@@ -46,10 +47,11 @@ class AuditEvent(Base):
     txid: Mapped[int | None] = mapped_column(BigInteger, server_default=FetchedValue())
     at: Mapped[datetime] = mapped_column(default=utcnow)
     actor: Mapped[str] = mapped_column(String(80))       # user:<id> | station:<id> | system | cli:<command>
-    action: Mapped[str] = mapped_column(String(24))      # insert | update | delete | baseline | access name
+    action: Mapped[str] = mapped_column(String(24))      # change | baseline | preview | original | export
     tbl: Mapped[str] = mapped_column(String(40))         # the covered table, or "" for an access
-    row_key: Mapped[str] = mapped_column(String(200))    # canonical JSON of the primary key, or what was accessed
-    row_hash: Mapped[str | None] = mapped_column(String(64))  # SHA-256 of the row's canonical content; NULL: deleted
+    # A baseline: the row's key and content hash. A change: how many rows it lists. An access: what.
+    row_key: Mapped[str] = mapped_column(String(200))
+    row_hash: Mapped[str | None] = mapped_column(String(64))
     # For an access: why, how, from where; for a change: the rows and their hashes. Stored as its
     # canonical text, so the sealer and verify hash the stored text as it is.
     detail: Mapped[dict | None] = mapped_column(CanonicalJSON)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -35,9 +36,12 @@ def verify_command(media_mode, sample_size, seed, public_key_file, no_signatures
     from . import keys, service, tsa
     from .verification import verify
 
+    settings = service.settings()
+    if not public_key_file and not settings.audit_key_file.exists():
+        raise click.ClickException(f"no checkpoint key at {settings.audit_key_file}: give the published public key "
+                                   "with --public-key (verify never makes a key of its own)")
     trusted = (keys.load_public(Path(public_key_file).read_bytes()) if public_key_file
                else service.public_key())
-    settings = service.settings()
     tsa_check = tsa.checker(settings.tsa_cert_file) if settings.tsa_cert_file else None
     bar = None
 
@@ -51,7 +55,8 @@ def verify_command(media_mode, sample_size, seed, public_key_file, no_signatures
                     check_media_files=media_mode != "none",
                     media_sample=None if media_mode == "all" else sample_size, seed=seed,
                     progress=None if as_json or not sys.stderr.isatty() else progress,
-                    tsa_check=tsa_check, revisions=not no_signatures)
+                    tsa_check=tsa_check, revisions=not no_signatures,
+                    checkpoint_every=timedelta(hours=settings.audit_checkpoint_hours))
     if bar is not None:
         bar.render_finish()
     if as_json:

@@ -36,7 +36,3 @@ EXEMPT: dict[str, str] = {
                            "a covered user_sessions row",
     "rate_limit_counters": "counters that throttle sign-in attempts and expire within the window",
 }
-
-
-def is_covered(table: str) -> bool:
-    return table in COVERED

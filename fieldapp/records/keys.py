@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -31,8 +32,14 @@ def load_or_create(path: Path) -> Ed25519PrivateKey:
         else:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(pem)
+    pem = path.read_bytes()
+    for _ in range(20):  # another worker made the file a moment ago and is still writing it
+        if pem:
+            break
+        time.sleep(0.05)
+        pem = path.read_bytes()
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        key = serialization.load_pem_private_key(pem, password=None)
     except (OSError, ValueError) as exc:
         raise KeyUnavailable(f"the checkpoint key {path} cannot be read: {exc}") from exc
     if not isinstance(key, Ed25519PrivateKey):

@@ -1,8 +1,8 @@
 """The canonical content of a row, hashed the same way when the change is made and when it is checked.
 
-Both sides read the row through the mapped table (``select(table)``), so the column types turn
-stored values into the same Python values; this module then turns those into JSON deterministically
-(sorted keys, no spaces, UTF-8), with JSON's own encoder doing the work: it runs at every commit.
+Both sides read the row's columns as the database driver returns them (``content_columns``: no
+type processing, JSON as its stored text), and this module turns those values into JSON
+deterministically (sorted keys, no spaces, UTF-8) with JSON's own encoder: it runs at every commit.
 Columns holding NULL are left out, so adding a nullable column to a table does not change the hash
 of rows that never had it (a column added with a value must write events in its migration).
 """

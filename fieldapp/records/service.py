@@ -62,11 +62,21 @@ def seal_now() -> int:
 
 
 def checkpoint_now(reason: str = "on demand") -> AuditCheckpoint | None:
-    """Seal what can be sealed, then sign the head (None if there is nothing to sign)."""
+    """Seal what can be sealed, re-check the chain since the last checkpoint, sign its head (and
+    have it timestamped) — None if there is nothing new to sign. Raises ChainBroken rather than
+    sign a chain that no longer holds. The chain is read without SQLite's write lock, and the
+    authority is asked with no transaction open: writers never wait on either."""
+    key = private_key()
     with capture.acting_as("system:checkpoint"):
         seal_now()
+        with db.reading() as s:
+            at_head, last = checkpoints.checked_head(s, key.public_key())
+        if at_head.seq == 0 or (last is not None and last.seq == at_head.seq and reason == "daily"):
+            return None
+        row = checkpoints.signed(key, at_head, last, reason, _timestamper())
         with db.transaction() as s:
-            return checkpoints.make(s, private_key(), reason, _timestamper())
+            s.add(row)
+        return row
 
 
 def tick(check_checkpoint: bool = True) -> None:

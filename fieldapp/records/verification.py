@@ -16,11 +16,12 @@ import hashlib
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..models import AuditCheckpoint, AuditEvent, Base, Media
+from ..models import AuditCheckpoint, AuditEvent, Base, Media, utcnow
 from . import checkpoints as cp
 from .chain import ChainWalk, Sealed
 from .capture import CHANGE
@@ -60,11 +61,10 @@ class Report:
 
 # ------------------------------------------------------------------------------ 1. the chain
 
-def sealed_events(s: Session, page: int = _PAGE) -> Iterator[Sealed]:
+def sealed_events(s: Session, page: int = _PAGE, after: int = 0) -> Iterator[Sealed]:
     t = AuditEvent.__table__
     cols = (t.c.seq, t.c.id, t.c.at, t.c.actor, t.c.action, t.c.tbl, t.c.row_key, t.c.row_hash,
             stored_text(t.c.detail), t.c.prev_hash, t.c.hash)
-    after = 0
     while True:
         rows = s.execute(select(*cols).where(t.c.seq > after).order_by(t.c.seq).limit(page)).all()
         for r in rows:
@@ -100,9 +100,14 @@ def _recomputed(e: Sealed) -> str:
 
 # ------------------------------------------------------------------------- 2. checkpoints
 
-def check_checkpoints(s: Session, report: Report, reached: dict[int, str], trusted_public, tsa_check=None) -> None:
+def check_checkpoints(s: Session, report: Report, reached: dict[int, str], trusted_public, tsa_check=None,
+                      every: timedelta | None = None) -> None:
+    """Each checkpoint: signed by the trusted key, linked to the one before it, met by the chain.
+    Then: is any sealed event older than the checkpoint cadence left without a signature (the
+    latest checkpoints removed, or checkpointing stopped)?"""
     from . import keys
     trusted_id = keys.key_id(trusted_public)
+    previous: tuple[int, str] | None = None
     for row in s.execute(select(AuditCheckpoint).order_by(AuditCheckpoint.id)).scalars():
         report.checkpoints += 1
         name = f"checkpoint {row.id} (seq {row.seq})"
@@ -119,6 +124,10 @@ def check_checkpoints(s: Session, report: Report, reached: dict[int, str], trust
             continue
         if (stated.seq, stated.head) != (row.seq, row.head_hash):
             report.add("checkpoint", name, "its columns differ from what was signed")
+        if stated.previous != previous:
+            report.add("checkpoint", name, "the checkpoint it names as the one before it is missing: "
+                                           "checkpoints were removed")
+        previous = (stated.seq, stated.head)
         chain_hash = reached.get(stated.seq)
         if chain_hash is None:
             report.add("checkpoint", name, f"the chain no longer reaches position {stated.seq}: events were removed")
@@ -129,8 +138,32 @@ def check_checkpoints(s: Session, report: Report, reached: dict[int, str], trust
             problem = tsa_check(row.statement, row.tsa_token)
             if problem:
                 report.add("checkpoint", name, f"timestamp token: {problem}")
-    if report.checkpoints == 0 and report.sealed:
-        report.notes.append("no checkpoint yet: the chain is consistent, but nothing outside the database vouches for it")
+    _check_coverage_by_signatures(s, report, previous[0] if previous else 0, every)
+
+
+def _check_coverage_by_signatures(s: Session, report: Report, signed_up_to: int, every: timedelta | None) -> None:
+    events = AuditEvent.__table__
+    unsigned, oldest = s.execute(select(func.count(), func.min(events.c.at))
+                                 .where(events.c.seq > signed_up_to)).one()
+    if unsigned:
+        report.notes.append(f"{unsigned} sealed events after the last checkpoint (position {signed_up_to}) are "
+                            "linked but not signed yet; the next checkpoint signs them")
+    if unsigned and every is not None and oldest is not None and _aware(oldest) < utcnow() - every - CADENCE_GRACE:
+        report.add("checkpoint", f"after position {signed_up_to}",
+                   f"events sealed since {_aware(oldest).isoformat(timespec='seconds')} are covered by no checkpoint, "
+                   f"although one is signed every {every}: checkpoints were removed, or checkpointing stopped")
+    pending_since = s.execute(select(func.min(events.c.at)).where(events.c.seq.is_(None))).scalar_one()
+    if pending_since is not None and _aware(pending_since) < utcnow() - STALE_PENDING:
+        report.notes.append(f"events have waited to be sealed since {_aware(pending_since).isoformat(timespec='seconds')}: "
+                            "the sealer is not running, or a long transaction holds the horizon back")
+
+
+CADENCE_GRACE = timedelta(hours=1)
+STALE_PENDING = timedelta(minutes=5)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 # --------------------------------------------------------------------------------- 3. rows
@@ -226,10 +259,11 @@ def _rehash(store, alg: str, digest: str, advanced) -> tuple[str, int]:
 
 
 def verify(s: Session, *, trusted_public, store=None, media_sample: int | None = None, check_media_files: bool = True,
-           seed: int | None = None, progress=None, tsa_check=None, revisions: bool = True) -> Report:
+           seed: int | None = None, progress=None, tsa_check=None, revisions: bool = True,
+           checkpoint_every: timedelta | None = None) -> Report:
     report = Report()
     reached = check_chain(s, report)
-    check_checkpoints(s, report, reached, trusted_public, tsa_check)
+    check_checkpoints(s, report, reached, trusted_public, tsa_check, checkpoint_every)
     check_rows(s, report)
     s.expunge_all()
     if revisions:
