@@ -19,6 +19,9 @@ from tests.support.postgres import PostgresUnavailable, start_cluster
 from tests.support.s3_server import S3ServerUnavailable, start_s3_server
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+# Apps a test builds itself seal the audit chain when the test says so (service.seal_now), not on a
+# background timer that would outlive the test and its database.
+os.environ.setdefault("FIELDAPP_AUDIT_SEAL_SECONDS", "0")
 PG_TEMPLATE = "fieldapp_template"
 
 

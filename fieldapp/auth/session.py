@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from .. import db
 from ..models import User, UserSession, utcnow
+from ..records.capture import acting_as
 
 login_manager = LoginManager()
 
@@ -88,7 +89,9 @@ def current_session_id() -> uuid.UUID | None:
 
 
 def sign_in(user: User) -> None:
-    token = _open_session(user, replacing=flask_session.get(SESSION_TOKEN_KEY))
+    # The session row is written before login_user: the audit chain credits the sign-in to the user.
+    with acting_as(f"user:{user.id}"):
+        token = _open_session(user, replacing=flask_session.get(SESSION_TOKEN_KEY))
     flask_session.clear()  # nothing from before sign-in is carried into the new session
     flask_session.permanent = True
     flask_session[SESSION_TOKEN_KEY] = token

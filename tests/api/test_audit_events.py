@@ -52,7 +52,9 @@ def test_a_visit_its_review_and_every_access_are_in_the_chain_and_verify_passes(
     with app.app_context():
         lead_id = db.session().execute(select(User.id).where(User.name == "李队长")).scalar_one()
 
-    # The officer's revisions are events by the officer; the findings the system opened are the system's.
+    # Signing in is the user's own event; the officer's revisions are events by the officer; the
+    # findings the system opened are the system's.
+    assert f"user:{officer.user_id}" in {e.actor for e in events(app, tbl="user_sessions")}
     revision_events = events(app, tbl="revisions")
     assert revision_events and {e.actor for e in revision_events} == {f"user:{officer.user_id}"}
     assert {e.actor for e in events(app, tbl="findings")} == {"system:revisions-arrived"}
