@@ -145,11 +145,8 @@ def reading() -> Iterator[Session]:
         s.commit()
     token = _reading_only.set(True)
     try:
-        yield s
-        s.commit()
-    except BaseException:
-        s.rollback()
-        raise
+        with transaction() as inner:
+            yield inner
     finally:
         _reading_only.reset(token)
 
