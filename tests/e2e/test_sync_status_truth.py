@@ -51,6 +51,9 @@ CUT_RESPONSE_RATE = 0.40
 CHUNK_BYTES = 256 * 1024       # the server's chunk limit here: each photo takes a few chunks
 SYNC_BUDGET_S = 30
 OFFLINE_QUIET_S = 10
+# The answers' times come from the browser's network process (request timing), the screen's from the
+# page's Date.now(): two clocks, a few milliseconds apart (a run saw 9,997.5 ms for a 10 s wait).
+CLOCK_SLACK_MS = 50
 DEAD_LINK_S = 2.0
 PROBES = 10                    # syncs by hand while only session probes are cut
 
@@ -199,7 +202,8 @@ def test_cut_answers_never_ask_for_a_sign_in_nor_make_the_status_line_untrue(sql
 
     # 3. 离线 never within 10 s after a whole answer.
     for entry in (e for e in seen if e["state"] == "offline" and e["at"] >= started):
-        recent = [t for t in whole_answers if entry["at"] - OFFLINE_QUIET_S * 1000 <= t <= entry["at"]]
+        recent = [t for t in whole_answers
+                  if entry["at"] - OFFLINE_QUIET_S * 1000 + CLOCK_SLACK_MS <= t <= entry["at"]]
         assert not recent, f"离线 shown {(entry['at'] - max(recent)) / 1000:.1f} s after a request succeeded: {entry}"
 
     # 4. What is left to upload never grows: nothing new was captured while syncing.
@@ -216,7 +220,7 @@ def test_cut_answers_never_ask_for_a_sign_in_nor_make_the_status_line_untrue(sql
     last_whole = max(whole_answers)
     page.locator("#sync-status[data-state=offline]").wait_for(timeout=(OFFLINE_QUIET_S + 4) * 1000)
     shown = page.evaluate("window.__seen.filter((e) => e.state === 'offline').pop().at")
-    assert shown - last_whole >= OFFLINE_QUIET_S * 1000, (shown - last_whole)
+    assert shown - last_whole >= OFFLINE_QUIET_S * 1000 - CLOCK_SLACK_MS, (shown - last_whole)
     assert page.locator("#sync-status").inner_text().startswith("离线")
 
 
