@@ -267,7 +267,7 @@ def _read_back(s: Session, table, lookup: list, values: list[tuple]):
         for row in connection.execute(statement, {"wanted": list({v[0] for v in batch})}):
             if wanted is not None and tuple(row[:span]) not in wanted:
                 continue
-            yield tuple(row[span:span + width]), dict(zip(names, row[span + width:]))
+            yield tuple(row[span:span + width]), dict(zip(names, row[span + width:], strict=True))
 
 
 @functools.lru_cache(maxsize=256)

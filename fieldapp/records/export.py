@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..models import AuditCheckpoint, AuditEvent
+from . import sealer
 from .chain import GENESIS, _at
 
 _PAGE = 20_000
@@ -89,7 +90,7 @@ def write_chain_export(s: Session, folder: Path, public_pem: str, up_to_seq: int
     folder = _prepare(Path(folder))
     # Pin the end first: the sealer keeps appending while we page, and an export must be one prefix
     # of the chain, with no checkpoint naming a position beyond its last event.
-    head = _head_seq(s)
+    head = sealer.head(s).seq
     up_to = head if up_to_seq is None else min(up_to_seq, head)
     count, head_seq, head_hash = _write_events(s, folder / "events.jsonl", up_to, page)
     checkpoints = _checkpoints(s, up_to)
@@ -112,11 +113,6 @@ def _prepare(folder: Path) -> Path:
             raise ValueError(f"{folder} is not empty; export into a new or empty folder")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def _head_seq(s: Session) -> int:
-    return s.execute(select(AuditEvent.seq).where(AuditEvent.seq.is_not(None))
-                     .order_by(AuditEvent.seq.desc()).limit(1)).scalar() or 0
 
 
 def sealed_rows(s: Session, up_to: int, page: int = _PAGE) -> Iterator[dict]:
