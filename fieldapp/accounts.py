@@ -54,15 +54,21 @@ def find_user(cert_no_or_id: str) -> User | None:
     return user
 
 
-def create_unit(code: str, name: str) -> Unit:
+def create_unit(code: str, name: str, kind: str | None = None) -> Unit:
+    """A unit; ``kind`` says which paragraph of art. 29 its requests fall under (None or
+    "enforcement": an enforcement unit; policy | office | discipline | leadership)."""
+    from .rules.records_rules import ENFORCEMENT, UNIT_KINDS
     code, name = code.strip(), name.strip()
+    kind = (kind or "").strip() or None
+    if kind is not None and kind not in UNIT_KINDS:
+        raise AccountError(f"unit kind: one of {', '.join(UNIT_KINDS)}")
     if not _CODE_RE.match(code):
         raise AccountError("unit code: 1–32 letters, digits, '-' or '_'")
     if not name:
         raise AccountError("unit name is required")
     if find_unit(code) is not None:
         raise AccountError(f"unit {code} already exists")
-    unit = Unit(code=code, name=name[:120])
+    unit = Unit(code=code, name=name[:120], kind=None if kind in (None, ENFORCEMENT) else kind)
     db.session().add(unit)
     db.session().flush()
     return unit

@@ -103,11 +103,14 @@ def compliance_check_command():
 @click.command("create-unit")
 @click.argument("code")
 @click.argument("name")
-def create_unit_command(code: str, name: str):
-    """Create an enforcement unit (科室、队、所)."""
+@click.option("--kind", type=click.Choice(["enforcement", "policy", "office", "discipline", "leadership"]),
+              default="enforcement", show_default=True,
+              help="what body the unit is (art. 29: which leader approves its requests for audio/video)")
+def create_unit_command(code: str, name: str, kind: str):
+    """Create a unit: an enforcement unit (科室、队、所), the policy section, the office, the discipline office, or the leadership."""
     try:
         with db.transaction():
-            unit = create_unit(code, name)
+            unit = create_unit(code, name, kind)
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"unit {unit.code} created ({unit.id})")
@@ -361,5 +364,6 @@ COMMANDS = [footage_import_command, footage_previews_command, init_db_command, s
 
 def init_app(app) -> None:
     from .records.cli import COMMANDS as AUDIT_COMMANDS
-    for command in COMMANDS + AUDIT_COMMANDS:
+    from .records.retention_cli import COMMANDS as RETENTION_COMMANDS
+    for command in COMMANDS + AUDIT_COMMANDS + RETENTION_COMMANDS:
         app.cli.add_command(command)

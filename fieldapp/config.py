@@ -152,6 +152,9 @@ class Settings:
     # certificate(s) its tokens must be signed with.
     tsa_url: str | None = field(default_factory=lambda: _env("TSA_URL"))
     tsa_cert_file: Path | None = field(default_factory=lambda: Path(p) if (p := _env("TSA_CERT_FILE")) else None)
+    # Art. 29 does not name who approves another enforcement unit's request: the division head over
+    # the collecting unit (the stricter reading, default) or the collecting unit's lead.
+    access_other_unit_approver: str = field(default_factory=lambda: _env("ACCESS_OTHER_UNIT_APPROVER", "division_head"))
 
     def __post_init__(self) -> None:
         if self.media_dir is None:

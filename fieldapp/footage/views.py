@@ -17,6 +17,7 @@ from ..compliance.facts import parse_time
 from ..media import service as media_service
 from ..media import storage as media_store
 from ..media.service import MediaRefused, Uploader, media_storage
+from ..records import retention, secrecy
 from ..records import service as audit
 from ..models import Camera, CameraHandout, FootageLink, FootageSegment, OriginalAccess, Role, Station, SyncedRecord, Unit, User, utcnow
 from ..review import original_links
@@ -274,6 +275,10 @@ def _segment_or_404(segment_id) -> FootageSegment:
     if segment is None:
         abort(404)
     require_unit(current_user, segment.unit_id)
+    if not secrecy.may_see_object(current_user, segment.alg, segment.hash):
+        abort(404)
+    if retention.is_hidden(segment.alg, segment.hash):  # disposed (art. 26)
+        abort(410)
     return segment
 
 
@@ -319,13 +324,15 @@ def segment_open(segment_id):
     """Playing footage opens an original: registered (who, which, when, why) before a byte is sent,
     then a short-lived link that answers byte ranges, so the player seeks without registering again."""
     segment = _segment_or_404(segment_id)
-    given = (request.form.get("reason") or (request.get_json(silent=True) or {}).get("reason") or "")
-    given = str(given).replace("\x00", "").strip()[:300]
-    if not given and segment.unit_id != current_user.unit_id:
-        return jsonify(error="reason_required", message=_("Say why you open this original.")), 400
+    if not (segment.unit_id == current_user.unit_id and current_user.has_role(Role.LEAD, Role.RECORDS_ADMIN)):
+        # Art. 29: anyone but the collecting unit's lead and records administrator views footage
+        # through an approved grant, as a marked copy — never the original.
+        return jsonify(error="grant_required", message=_(
+            "Only the collecting unit's lead and records administrator open its originals. To view or copy this "
+            "recording, ask that unit's records administrator to register your request.")), 403
     with db.transaction() as s:
         access = OriginalAccess(user_id=current_user.id, alg=segment.alg, hash=segment.hash, unit_id=segment.unit_id,
-                                reason=given or STANDING_REASON)
+                                reason=STANDING_REASON)
         s.add(access)
     link = original_links.issue(current_user.id, segment.alg, segment.hash, access.id)
     return jsonify(url=url_for("review.original_bytes", alg=segment.alg, digest=segment.hash, token=link))

@@ -40,6 +40,10 @@ class Case(Base):
     archived_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     # The inspection a penalty case was opened from on the spot (to take 先行登记保存 or a measure).
     linked_case_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("cases.id"))
+    # Art. 31: state_secret | trade_secret | privacy — who may see the case's records narrows.
+    confidentiality: Mapped[list | None] = mapped_column(JSON)
+    # Art. 26 (三)(四) as the lead marks them: major_emergency | major_complex (permanent retention).
+    significance: Mapped[list | None] = mapped_column(JSON)
 
     unit: Mapped[Unit] = relationship()
 

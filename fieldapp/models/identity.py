@@ -30,9 +30,16 @@ class Unit(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(120))
+    # What kind of body the unit is, so art. 29 knows which leader approves its requests. NULL is an
+    # enforcement unit (the rows stored before kinds existed keep their content hash).
+    kind: Mapped[str | None] = mapped_column(String(20))  # None | policy | office | discipline | leadership
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     users: Mapped[list[User]] = relationship(back_populates="unit")
+
+    @property
+    def unit_kind(self) -> str:
+        return self.kind or "enforcement"
 
 
 class User(UserMixin, Base):

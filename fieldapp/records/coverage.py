@@ -21,6 +21,8 @@ COVERED: frozenset[str] = frozenset({
     "original_access",
     # body-camera footage
     "cameras", "camera_handouts", "stations", "footage_segments", "footage_links",
+    # access by approval, retention and disposal (arts. 26, 29)
+    "access_grants", "access_uses", "retention_holds", "evidence_uses", "retention_states", "disposals",
 })
 
 EXEMPT: dict[str, str] = {

@@ -17,6 +17,7 @@ from .. import db
 from ..access import allow, require_unit, visible_unit_ids
 from ..compliance import engine, exceptions
 from ..footage import bars
+from ..records import secrecy
 from ..models import (
     Case, CaseDeadline, CaseStage, Finding, FindingException, InterruptionReport, RecordReview, Revision, Role,
     SyncedRecord, User, utcnow,
@@ -46,6 +47,7 @@ def _case_or_404(case_id: uuid.UUID) -> Case:
     if case is None:
         abort(404)
     require_unit(current_user, case.unit_id)
+    secrecy.require_case(current_user, case)
     return case
 
 
@@ -134,7 +136,8 @@ def cases_page():
     stmt = _scoped(select(Case).order_by(Case.archived_at.is_not(None), Case.created_at.desc()).limit(PAGE), Case.unit_id)
     flags = list(cases.case_flags().values())
     continuous, other = _flag_groups(flags)
-    return render_template("review/cases.html", cases=db.session().execute(stmt).scalars().all(), kinds=cases.KINDS,
+    visible = [c for c in db.session().execute(stmt).scalars().all() if secrecy.may_see_case(current_user, c)]
+    return render_template("review/cases.html", cases=visible, kinds=cases.KINDS,
                            case_flags=flags, continuous_flags=continuous, other_flags=other)
 
 

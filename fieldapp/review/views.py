@@ -12,8 +12,9 @@ from .. import db
 from ..access import allow, require_unit, visible_unit_ids
 from ..media import storage as media_store
 from ..media.service import first_referrer, media_storage
+from ..records import retention, secrecy
 from ..records import service as audit
-from ..models import FootageSegment, Media, OriginalAccess, Revision, SyncedRecord, User
+from ..models import FootageSegment, Media, OriginalAccess, Revision, Role, SyncedRecord, User
 from . import bp, download_names, original_links, ranges
 from .media_state import media_of_head, pending_originals_by_record
 from .roles import REVIEWERS
@@ -49,6 +50,7 @@ def record_page(record_id: uuid.UUID):
     if record is None:
         abort(404)
     require_unit(current_user, record.unit_id)
+    secrecy.require_record(current_user, record)
     head = s.execute(select(Revision).where(Revision.record_id == record.id,
                                             Revision.revision == record.head_revision)).scalar_one()
     children = s.execute(select(SyncedRecord).where(SyncedRecord.parent_id == record.id)
@@ -72,7 +74,11 @@ def _collecting_unit(alg: str, digest: str):
     if unit_id is None:
         return None
     units = visible_unit_ids(current_user)
-    return unit_id if units is None or unit_id in units else None
+    if not (units is None or unit_id in units) or not secrecy.may_see_object(current_user, alg, digest):
+        return None
+    if retention.is_hidden(alg, digest):  # disposed (art. 26): offered to nobody, by any route
+        abort(410)
+    return unit_id
 
 
 @bp.get("/media/<alg>/<digest>/<variant>")
@@ -111,16 +117,20 @@ def media_file(alg: str, digest: str, variant: str):
     abort(404)
 
 
-def _reason_required(collecting_unit) -> bool:
-    # Reviewing one's own unit's recordings is a standing reason; anyone else (the policy section,
-    # the bureau's leaders) states why, and the register names the collecting unit.
-    return collecting_unit != current_user.unit_id
+def may_open_with_standing_reason(collecting_unit) -> bool:
+    """Art. 29: the collecting unit's own lead and records administrator open its originals in one
+    tap, reviewing being their standing reason. Anyone else — the policy section, the bureau's
+    leaders, another unit — goes through the records administrator and an approved grant, which
+    shows marked copies, never the original."""
+    return collecting_unit == current_user.unit_id and current_user.has_role(Role.LEAD, Role.RECORDS_ADMIN)
 
 
 def _ask_to_open(alg: str, digest: str, media: Media, collecting_unit, error: str | None = None):
+    if not may_open_with_standing_reason(collecting_unit):
+        return render_template("review/original_reason.html", alg=alg, digest=digest, media=media,
+                               needs_grant=True), 403
     return render_template("review/original_reason.html", alg=alg, digest=digest, media=media,
-                           reason_required=_reason_required(collecting_unit), error=error), \
-        (400 if error else 200)
+                           needs_grant=False, error=error), (400 if error else 200)
 
 
 @bp.post("/media/<alg>/<digest>/original")
@@ -137,12 +147,11 @@ def open_original(alg: str, digest: str):
     media = db.session().get(Media, (alg, digest)) if collecting_unit is not None else None
     if media is None or media.original_at is None:
         abort(404)
-    given = (request.form.get("reason") or "").replace("\x00", "").strip()[:300]
-    if not given and _reason_required(collecting_unit):
-        return _ask_to_open(alg, digest, media, collecting_unit, error=_("Say why you open this original."))
+    if not may_open_with_standing_reason(collecting_unit):
+        return _ask_to_open(alg, digest, media, collecting_unit)
     with db.transaction() as s:  # registered before a byte is sent
         access = OriginalAccess(user_id=current_user.id, alg=alg, hash=digest, unit_id=collecting_unit,
-                                reason=given or STANDING_REASON)
+                                reason=STANDING_REASON)
         s.add(access)
     link = original_links.issue(current_user.id, alg, digest, access.id)
     return redirect(url_for("review.original_bytes", alg=alg, digest=digest, token=link), 303)
@@ -155,8 +164,11 @@ def original_bytes(alg: str, digest: str, token: str):
     byte ranges too, so a <video> can seek in footage without registering again."""
     # The link proves this user opened it; visibility is judged again on every request, so a
     # reviewer moved out of the unit loses access at once, not when the link expires.
-    if not original_links.valid(token, current_user.id, alg, digest) or _collecting_unit(alg, digest) is None:
+    collecting_unit = _collecting_unit(alg, digest)
+    if not original_links.valid(token, current_user.id, alg, digest) or collecting_unit is None:
         abort(404)
+    if not may_open_with_standing_reason(collecting_unit):
+        abort(403)
     media = db.session().get(Media, (alg, digest))
     if media is None or media.original_at is None:
         abort(404)

@@ -134,6 +134,21 @@ ROUTES: dict[str, Access] = {
     "footage.station_issue": Access(frozenset({R.ADMIN})),
     "footage.station_revoke": Access(frozenset({R.ADMIN})),
     "footage.queue_page": Access(REVIEWERS),
+    "records.register_page": Access(frozenset({R.RECORDS_ADMIN, R.LEAD, R.DIVISION_HEAD, R.BUREAU_HEAD, R.SUPERVISOR})),
+    "records.grant_register": Access(frozenset({R.RECORDS_ADMIN})),
+    "records.grant_page": Access(SIGNED_IN),
+    "records.grant_decide": Access(frozenset({R.LEAD, R.DIVISION_HEAD, R.BUREAU_HEAD})),
+    "records.grant_revoke": Access(frozenset({R.RECORDS_ADMIN})),
+    "records.grant_view": Access(SIGNED_IN),
+    "records.grant_copy": Access(frozenset({R.RECORDS_ADMIN})),
+    "records.retention_page": Access(frozenset({R.RECORDS_ADMIN, R.DIVISION_HEAD, R.LEAD})),
+    "records.disposal_propose": Access(frozenset({R.RECORDS_ADMIN})),
+    "records.disposal_approve": Access(frozenset({R.DIVISION_HEAD})),
+    "records.disposal_withdraw": Access(frozenset({R.RECORDS_ADMIN})),
+    "records.disposal_recover": Access(frozenset({R.RECORDS_ADMIN, R.DIVISION_HEAD})),
+    "records.hold_place": Access(frozenset({R.RECORDS_ADMIN, R.LEAD})),
+    "records.hold_release": Access(frozenset({R.RECORDS_ADMIN, R.LEAD})),
+    "records.case_marks": Access(frozenset({R.LEAD})),
     "footage.segment_link": Access(frozenset({R.LEAD, R.RECORDS_ADMIN})),
     "footage.segment_derivative": Access(REVIEWERS),
     "footage.segment_open": Access(REVIEWERS),
@@ -186,7 +201,8 @@ def url_variants(rule, ids) -> list[tuple[str, str]]:
               "device_id": ids["passkey"], "upload_id": ids["passkey"], "record_id": ids["passkey"],
               "case_id": ids["passkey"], "activity_id": ids["passkey"], "finding_id": ids["passkey"],
               "alg": "sha-256", "digest": "ab" * 32, "variant": "preview", "token": "not-a-link",
-              "segment_id": ids["passkey"], "handout_id": ids["passkey"], "station_id": ids["passkey"]}
+              "segment_id": ids["passkey"], "handout_id": ids["passkey"], "station_id": ids["passkey"],
+              "grant_id": ids["passkey"], "disposal_id": ids["passkey"], "hold_id": ids["passkey"]}
     values = {k: v for k, v in values.items() if k in rule.arguments}
     if "unit_id" in rule.arguments:
         return [(variant, rule.build({**values, "unit_id": ids[f"{variant}_unit"]})[1])
