@@ -23,6 +23,15 @@ removes what interrupted work left behind (a chunk being spooled, an original be
 so that `flask sweep-uploads` (:mod:`fieldapp.media.sweep`) can remove abandoned uploads, the
 records of completed ones and a killed host's leftovers by age, on either backend.
 
+**Retention** (art. 26: footage is kept at least six months, some of it permanently, and only an
+approved disposal removes bytes). ``set_legal_hold`` keeps an original and its derivatives for as
+long as the hold is on (permanent items); ``retain_until`` keeps an original until a date
+(the six-month minimum) in compliance mode, which nobody can shorten or lift; ``dispose_original``
+is the one delete of an original in the code base, refused with :class:`RetentionLocked` while
+either applies. On S3 these are the bucket's own object lock, which binds even an administrator
+with delete rights; a local folder has no such control (its methods return False) and is protected
+by who may write to it. ``ensure_retention_setup`` readies a bucket for all this, once, idempotently.
+
 Also here: the bounded copy helpers both backends move bytes with (:func:`_receive`,
 :func:`_copy`), so that no body is ever held whole in memory.
 """
@@ -35,7 +44,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import IO, Any, BinaryIO, Protocol, runtime_checkable
 
 BUFFER_SIZE = 64 * 1024
@@ -102,6 +111,21 @@ class MediaNotFound(MediaError, LookupError):
     pass
 
 
+class RetentionLocked(MediaError):
+    """A disposal refused: the original (or a derivative of it) is under a legal hold or a
+    compliance retention that has not yet passed, or the store itself refused the delete."""
+
+    def __init__(self, alg: str, digest: str, reason: str, deleted_nothing: bool = True):
+        outcome = "nothing of it was deleted" if deleted_nothing else "part of it may already be gone"
+        super().__init__(f"{alg} {digest} cannot be disposed of: {reason}; {outcome}")
+        self.alg, self.digest, self.reason, self.deleted_nothing = alg, digest, reason, deleted_nothing
+
+
+class RetentionUnavailable(MediaError):
+    """The store could enforce retention but is not set up for it (an S3 bucket without object
+    lock): refused loudly, never answered as if the item were kept."""
+
+
 # ------------------------------------------------------------------------------------ validation
 
 _HEX = re.compile(r"[0-9a-f]+")
@@ -143,9 +167,22 @@ def original_key(alg: str, digest: str) -> str:
     return f"originals/{a.key}/{digest[:2]}/{digest[2:4]}/{digest}"
 
 
-def derivative_key(alg: str, digest: str, name: str) -> str:
+def derivative_prefix(alg: str, digest: str) -> str:
+    """The folder of every derivative of one original; the trailing slash keeps it to that digest."""
     a = validate_digest(alg, digest)
-    return f"derivatives/{a.key}/{digest[:2]}/{digest[2:4]}/{digest}/{validate_derivative(name)}"
+    return f"derivatives/{a.key}/{digest[:2]}/{digest[2:4]}/{digest}/"
+
+
+def derivative_key(alg: str, digest: str, name: str) -> str:
+    return derivative_prefix(alg, digest) + validate_derivative(name)
+
+
+def retention_deadline(until: datetime) -> datetime:
+    """``until`` as UTC; a naive time is refused (its zone would be a guess, and a retention date
+    that is eight hours off is one nobody can take back)."""
+    if not isinstance(until, datetime) or until.tzinfo is None or until.utcoffset() is None:
+        raise ValueError("a retention date is an aware datetime (UTC)")
+    return until.astimezone(timezone.utc)
 
 
 # --------------------------------------------------------------------------------------- copying
@@ -281,3 +318,33 @@ class MediaStorage(Protocol):
     def sweep_temporary(self, older_than: datetime, dry_run: bool = False) -> Swept:
         """Remove the temporary objects of interrupted work (a host killed while receiving a chunk
         or assembling an original) last written before ``older_than``; never an upload's state."""
+
+    # -- retention (art. 26)
+    def set_legal_hold(self, alg: str, digest: str, on: bool) -> bool:
+        """Put (``on``) or lift a legal hold on the original and the derivatives it has now, so
+        that nobody, not even a bucket administrator with delete rights, can delete them while it is
+        on (permanent items). True when the store enforces it; False when the backend has no such
+        control (a local folder: nothing done). :class:`MediaNotFound` when there is no original;
+        :class:`RetentionUnavailable` when the store could but is not set up for it. A derivative
+        made later is not held by an earlier call: hold again after making one."""
+
+    def retain_until(self, alg: str, digest: str, until: datetime) -> bool:
+        """Keep the original at least until ``until`` (aware; stored as UTC) in compliance mode,
+        which nobody can shorten or lift: the six-month minimum. Never shortens a retention already
+        set (the later date stays). Permanent items get :meth:`set_legal_hold` instead, so that a
+        six-month item stays disposable, after approval, once its date has passed. True when the
+        store enforces it (a date already past needs nothing and is True too); False when the
+        backend has no such control. :class:`MediaNotFound` when there is no original."""
+
+    def dispose_original(self, alg: str, digest: str) -> int:
+        """Remove the original and every derivative of it for good, every stored version of
+        each; return the bytes freed. The ONLY delete of an original in the code base: the approved
+        disposal's purge calls it and nothing else does. Raises :class:`RetentionLocked`, deleting
+        nothing, while a legal hold or an unexpired retention covers any of it. Nothing stored:
+        0 (a purge may be retried)."""
+
+    def ensure_retention_setup(self, noncurrent_days: int = 30, upload_days: int = 7) -> None:
+        """Ready the store for retention, idempotently: on S3 versioning and object lock on the
+        bucket (or :class:`RetentionUnavailable` saying it must be made again with object lock),
+        and lifecycle rules that clean up what versioning and interrupted uploads leave. A local
+        folder needs nothing."""

@@ -8,6 +8,10 @@ linked under its key (never hard-linked from the caller's folder: the original m
 its bytes with a file somebody else may write).
 ``tmp/`` is on the same file system as the originals, so every link and rename is atomic, and
 what a killed host leaves there is swept without walking the whole tree.
+
+A folder has no retention control of its own: holds and retention dates are the records' business
+here (the methods say so by returning False), and the folder is protected by who may write to it.
+Disposal removes the files outright.
 """
 from __future__ import annotations
 
@@ -33,7 +37,9 @@ from .base import (
     _receive,
     algorithm,
     derivative_key,
+    derivative_prefix,
     original_key,
+    retention_deadline,
     validate_upload_id,
 )
 from .uploads import _CHUNK, _canonical_upload_id, _chain_from, _check_same, _chunk_name, _declaration
@@ -365,3 +371,50 @@ class LocalStorage:
                 swept.add(info.st_size)
         return swept
 
+    # -- retention (art. 26): nothing to enforce in a folder, but the same contract otherwise
+    def _require_original(self, alg: str, digest: str) -> None:
+        if not self.exists(alg, digest):
+            raise MediaNotFound(f"no {alg} {digest}")
+
+    def set_legal_hold(self, alg: str, digest: str, on: bool) -> bool:
+        self._require_original(alg, digest)
+        return False
+
+    def retain_until(self, alg: str, digest: str, until: datetime) -> bool:
+        retention_deadline(until)  # refused here as on S3, so a caller's bug shows on either backend
+        self._require_original(alg, digest)
+        return False
+
+    def dispose_original(self, alg: str, digest: str) -> int:
+        # Whatever is already gone counts 0, so a purge retried after a failure part-way finishes.
+        freed = _remove_file(self._path(original_key(alg, digest)))
+        return freed + _remove_tree(self._path(derivative_prefix(alg, digest).rstrip("/")))
+
+    def ensure_retention_setup(self, noncurrent_days: int = 30, upload_days: int = 7) -> None:
+        return None
+
+
+def _remove_file(path: Path) -> int:
+    """Unlink ``path`` and make that durable; its size, or 0 when it was not there."""
+    try:
+        size = path.stat().st_size
+        path.unlink()
+    except FileNotFoundError:  # never stored, or removed by an earlier (retried) disposal
+        return 0
+    _fsync_dir(path.parent)
+    return size
+
+
+def _remove_tree(folder: Path) -> int:
+    """Remove ``folder`` and everything in it; the bytes its files held (0 when it was not there)."""
+    freed = 0
+    for parent, dirs, files in os.walk(folder, topdown=False):
+        for name in files:
+            freed += _remove_file(Path(parent) / name)
+        for name in dirs:
+            os.rmdir(Path(parent) / name)
+    try:
+        folder.rmdir()
+    except FileNotFoundError:
+        pass
+    return freed

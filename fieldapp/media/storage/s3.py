@@ -12,6 +12,12 @@ chunk it was receiving.
 ``complete`` completes the multipart upload into a staging object ``uploads/<id>/assembled`` and
 reads it back to verify the hash (one GET of the whole file through the app host), then copies it
 server-side to the content-addressed key (no bytes through the app host).
+
+Retention (art. 26) is the bucket's object lock: a bucket made here has it, and with it versioning,
+so a plain delete of a key only adds a delete marker over the versions that keep the bytes. Upload
+state is deleted that way as before; what those deletes leave is cleared by the lifecycle rules of
+``ensure_retention_setup``. Originals are left out of those rules on purpose: a stray delete of an
+original stays undoable for good, and only ``dispose_original`` removes an original's versions.
 """
 from __future__ import annotations
 
@@ -22,7 +28,7 @@ from pathlib import Path
 import tempfile
 import threading
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import IO, Any, BinaryIO
 
 from .base import (
@@ -30,6 +36,8 @@ from .base import (
     MediaError,
     MediaNotFound,
     OffsetMismatch,
+    RetentionLocked,
+    RetentionUnavailable,
     StoredMedia,
     Swept,
     UnknownUpload,
@@ -39,7 +47,9 @@ from .base import (
     _receive,
     algorithm,
     derivative_key,
+    derivative_prefix,
     original_key,
+    retention_deadline,
     validate_upload_id,
 )
 from .uploads import (
@@ -160,14 +170,17 @@ class S3Storage:
         return found
 
     def ensure_bucket(self) -> None:
-        """Create the bucket when missing (deployments may instead create it with its policy)."""
+        """Create the bucket when missing, with object lock so that retention can be enforced
+        (deployments may instead create it with its policy; an existing bucket is left as it is:
+        ``ensure_retention_setup`` checks it)."""
         try:
             self.client.head_bucket(Bucket=self.bucket)
             return
         except Exception as exc:
             if not self._is(exc, "404", "NoSuchBucket", "NotFound"):
                 raise
-        kwargs: dict[str, Any] = {"Bucket": self.bucket}
+        # Object lock can be had for certain only at creation; it turns versioning on with it.
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "ObjectLockEnabledForBucket": True}
         if self.region != "us-east-1":
             kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
         try:
@@ -528,6 +541,241 @@ class S3Storage:
                 swept.add(0)
         return swept
 
+    # -- retention (art. 26): the bucket's object lock
+    #
+    # Lock state is read with HeadObject, which answers the legal hold and the retention of one
+    # version in one request (given s3:GetObjectLegalHold and s3:GetObjectRetention, as the Get*
+    # calls need). Should a policy hide them, S3 itself still refuses to delete or shorten, and
+    # that refusal is mapped too.
+
+    def _require_head(self, key: str, alg: str, digest: str) -> dict:
+        head = self._head(key)
+        if head is None:
+            raise MediaNotFound(f"no {alg} {digest}")
+        return head
+
+    def _no_lock(self, exc: Exception) -> bool:
+        """S3 refusing a hold or retention because the bucket has no object lock."""
+        message = str(getattr(exc, "response", {}).get("Error", {}).get("Message", "")).lower()
+        return self._is(exc, "ObjectLockConfigurationNotFoundError") or (
+            self._is(exc, "InvalidRequest") and "lock" in message
+        )
+
+    def _unavailable(self) -> RetentionUnavailable:
+        return RetentionUnavailable(
+            f"bucket {self.bucket} has no object lock, so it cannot keep media against deletion: "
+            "run ensure_retention_setup, or make the bucket again with object lock enabled"
+        )
+
+    def set_legal_hold(self, alg: str, digest: str, on: bool) -> bool:
+        key = self._k(original_key(alg, digest))
+        head = self._require_head(key, alg, digest)
+        status = "ON" if on else "OFF"
+        # The very version just found (not "whatever is current" a moment later).
+        if not self._put_legal_hold(key, status, head.get("VersionId")):
+            raise MediaNotFound(f"no {alg} {digest}")
+        prefix = self._k(derivative_prefix(alg, digest))
+        for leaf in self._list(prefix):
+            self._put_legal_hold(prefix + leaf, status)  # one removed meanwhile needs no hold
+        return True
+
+    def _put_legal_hold(self, key: str, status: str, version_id: str | None = None) -> bool:
+        """False when the key (or version) is gone."""
+        try:
+            self.client.put_object_legal_hold(
+                Bucket=self.bucket, Key=key, LegalHold={"Status": status}, **_version(version_id)
+            )
+        except Exception as exc:
+            if self._no_lock(exc):
+                raise self._unavailable() from exc
+            if self._is(exc, "NoSuchVersion", *self._NOT_FOUND):
+                return False
+            raise
+        return True
+
+    def retain_until(self, alg: str, digest: str, until: datetime) -> bool:
+        until = retention_deadline(until)
+        key = self._k(original_key(alg, digest))
+        head = self._require_head(key, alg, digest)
+        if until <= datetime.now(timezone.utc):
+            return True  # the minimum has passed already: nothing left to keep it for
+        mode, current = head.get("ObjectLockMode"), head.get("ObjectLockRetainUntilDate")
+        if current is not None and current >= until:
+            if mode == "COMPLIANCE":
+                return True  # already kept as long or longer: never shortened
+            until = current  # a governance date is kept, made binding (compliance)
+        try:
+            self.client.put_object_retention(
+                Bucket=self.bucket,
+                Key=key,
+                Retention={"Mode": "COMPLIANCE", "RetainUntilDate": until},
+                **_version(head.get("VersionId")),
+            )
+        except Exception as exc:
+            if self._no_lock(exc):
+                raise self._unavailable() from exc
+            if self._is(exc, "AccessDenied"):
+                raise MediaError(
+                    f"the store refused to keep {alg} {digest} until {until.isoformat()}: no "
+                    "s3:PutObjectRetention permission, or a later retention this client cannot read"
+                ) from exc
+            raise
+        return True
+
+    def dispose_original(self, alg: str, digest: str) -> int:
+        original = self._k(original_key(alg, digest))
+        # Exact key: the listing's prefix would also match a longer key that is not ours.
+        versions = [v for v in self._versions(original) if v["Key"] == original]
+        derivatives = self._versions(self._k(derivative_prefix(alg, digest)))
+        self._refuse_if_locked(alg, digest, versions + derivatives)
+        # The original first, one version at a time, newest (the held one) first: should S3 refuse
+        # what the check above could not see, it refuses before anything else is gone.
+        freed = 0
+        for item in versions:
+            freed += self._delete_version(alg, digest, item, freed)
+        return freed + self._delete_versions(alg, digest, derivatives, freed)
+
+    def _delete_version(self, alg: str, digest: str, item: dict, freed_before: int) -> int:
+        """Delete one exact version (or marker); the bytes freed, 0 when it was gone already."""
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=item["Key"], **_version(item["VersionId"]))
+        except Exception as exc:
+            if self._is(exc, "AccessDenied"):
+                raise RetentionLocked(alg, digest, _REFUSED, deleted_nothing=freed_before == 0) from exc
+            if self._is(exc, "NoSuchVersion", *self._NOT_FOUND):
+                return 0  # removed meanwhile by another run of the same purge
+            raise
+        return item["Size"]
+
+    def _versions(self, prefix: str) -> list[dict]:
+        """Every version and delete marker under ``prefix``, each key's newest first."""
+        found: list[dict] = []
+        for page in self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=prefix):
+            for item in page.get("Versions", []):
+                found.append({"Key": item["Key"], "VersionId": item.get("VersionId"), "Size": int(item["Size"]),
+                              "marker": False, "latest": bool(item.get("IsLatest"))})
+            for item in page.get("DeleteMarkers", []):
+                found.append({"Key": item["Key"], "VersionId": item.get("VersionId"), "Size": 0,
+                              "marker": True, "latest": bool(item.get("IsLatest"))})
+        return sorted(found, key=lambda v: (v["Key"], not v["latest"]))  # stable: S3's order within
+
+    def _refuse_if_locked(self, alg: str, digest: str, versions: list[dict]) -> None:
+        """RetentionLocked, before anything is deleted, when a hold or an unexpired retention
+        covers any version (a hold is per version: an older one may carry it)."""
+        now = datetime.now(timezone.utc)
+        derivatives = self._k(derivative_prefix(alg, digest))
+        for item in versions:
+            if item["marker"]:
+                continue  # a delete marker holds no bytes and no lock
+            try:
+                head = self.client.head_object(Bucket=self.bucket, Key=item["Key"], **_version(item["VersionId"]))
+            except Exception as exc:
+                if self._is(exc, "NoSuchVersion", *self._NOT_FOUND):
+                    continue
+                raise
+            reason = _lock_reason(head, now)
+            if reason:
+                leaf = item["Key"][len(derivatives):]
+                what = f"its {leaf}" if item["Key"].startswith(derivatives) else "the original"
+                raise RetentionLocked(alg, digest, f"{what} is {reason}")
+
+    def _delete_versions(self, alg: str, digest: str, versions: list[dict], freed_before: int) -> int:
+        """Delete these exact versions and markers, in batches; the bytes freed."""
+        freed = 0
+        for start in range(0, len(versions), 1000):
+            batch = versions[start : start + 1000]
+            objects = [{"Key": v["Key"], **_version(v["VersionId"])} for v in batch]
+            answer = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True})
+            errors = [e for e in answer.get("Errors", []) if e.get("Code") not in ("NoSuchVersion", "NoSuchKey")]
+            failed = {(e.get("Key"), e.get("VersionId")) for e in errors}
+            for item, sent in zip(batch, objects, strict=True):
+                if (sent["Key"], sent.get("VersionId")) not in failed:
+                    freed += item["Size"]
+            codes = {e.get("Code") for e in errors}
+            if codes == {"AccessDenied"}:
+                raise RetentionLocked(alg, digest, _REFUSED, deleted_nothing=freed_before + freed == 0)
+            if codes:
+                raise MediaError(f"disposing of {alg} {digest}: the store refused to delete "
+                                 f"{sorted(failed)}: {sorted(codes)}")
+        return freed
+
+    def ensure_retention_setup(self, noncurrent_days: int = 30, upload_days: int = 7) -> None:
+        for name, days in (("noncurrent_days", noncurrent_days), ("upload_days", upload_days)):
+            if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+                raise ValueError(f"{name} is a whole number of days, at least 1")
+        self._ensure_object_lock()
+        self._ensure_lifecycle(noncurrent_days, upload_days)
+
+    def _object_lock_enabled(self) -> bool:
+        try:
+            answer = self.client.get_object_lock_configuration(Bucket=self.bucket)
+        except Exception as exc:
+            if self._is(exc, "ObjectLockConfigurationNotFoundError"):
+                return False
+            raise
+        return answer.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
+
+    def _ensure_object_lock(self) -> None:
+        if self._object_lock_enabled():
+            return  # object lock implies versioning, which can then never be suspended
+        if self.client.get_bucket_versioning(Bucket=self.bucket).get("Status") != "Enabled":
+            self.client.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
+        try:
+            # No default retention rule: it would lock every upload chunk and state object too.
+            self.client.put_object_lock_configuration(
+                Bucket=self.bucket, ObjectLockConfiguration={"ObjectLockEnabled": "Enabled"}
+            )
+        except Exception as exc:
+            if not self._code(exc):
+                raise  # not a refusal (a network error): say nothing about the bucket
+            raise RetentionUnavailable(
+                f"bucket {self.bucket} has no object lock and the store refused to turn it on "
+                f"({self._code(exc)}): object lock can be relied on only from a bucket's creation; "
+                "make a new bucket with object lock enabled and copy the media into it"
+            ) from exc
+
+    def _rule_id(self, name: str) -> str:
+        return f"fieldapp:{self.prefix}{name}"
+
+    def lifecycle_rules(self, noncurrent_days: int = 30, upload_days: int = 7) -> list[dict]:
+        """The lifecycle rules ``ensure_retention_setup`` keeps on the bucket, for this prefix:
+
+        - upload state (``uploads/``) expires ``upload_days`` after it was written, and its
+          replaced or deleted versions ``noncurrent_days`` later (its delete markers with them);
+        - a multipart upload not completed within ``upload_days`` is aborted (a killed host's);
+        - replaced derivatives (a preview made again) go ``noncurrent_days`` after replacement.
+
+        No rule touches ``originals/``: a noncurrent original is one somebody deleted by mistake
+        (or a second identical write), and only an approved disposal may remove its bytes.
+        """
+        prefix = self.prefix
+
+        def rule(name: str, under: str, **actions: Any) -> dict:
+            return {"ID": self._rule_id(name), "Status": "Enabled", "Filter": {"Prefix": under}, **actions}
+
+        return [
+            rule("expire-uploads", prefix + "uploads/", Expiration={"Days": upload_days},
+                 NoncurrentVersionExpiration={"NoncurrentDays": noncurrent_days}),
+            rule("abort-multipart", prefix, AbortIncompleteMultipartUpload={"DaysAfterInitiation": upload_days}),
+            rule("noncurrent-derivatives", prefix + "derivatives/", Expiration={"ExpiredObjectDeleteMarker": True},
+                 NoncurrentVersionExpiration={"NoncurrentDays": noncurrent_days}),
+        ]
+
+    def _ensure_lifecycle(self, noncurrent_days: int, upload_days: int) -> None:
+        # A bucket has one lifecycle configuration: keep the rules others put there, replace ours.
+        wanted = self.lifecycle_rules(noncurrent_days, upload_days)
+        ours = {r["ID"] for r in wanted}
+        try:
+            rules = self.client.get_bucket_lifecycle_configuration(Bucket=self.bucket).get("Rules", [])
+        except Exception as exc:
+            if not self._is(exc, "NoSuchLifecycleConfiguration"):
+                raise
+            rules = []
+        kept = [r for r in rules if r.get("ID") not in ours]
+        self.client.put_bucket_lifecycle_configuration(
+            Bucket=self.bucket, LifecycleConfiguration={"Rules": kept + wanted}
+        )
+
     def _probe_client(self, timeout: float) -> Any:
         if self._injected_client:
             return self.client
@@ -543,3 +791,20 @@ class S3Storage:
                 self._probe_clients[timeout] = _SESSION.client("s3", config=config, **connection)
         return self._probe_clients[timeout]
 
+
+_REFUSED = "the store refused to delete it (object lock, or no permission to delete versions)"
+
+
+def _version(version_id: str | None) -> dict:
+    """The VersionId argument, left out where there is none ("null": an unversioned bucket)."""
+    return {"VersionId": version_id} if version_id and version_id != "null" else {}
+
+
+def _lock_reason(head: dict, now: datetime) -> str | None:
+    """Why this version cannot be deleted now, or None."""
+    if head.get("ObjectLockLegalHoldStatus") == "ON":
+        return "under legal hold"
+    mode, until = head.get("ObjectLockMode"), head.get("ObjectLockRetainUntilDate")
+    if mode and until is not None and until > now:
+        return f"under {mode.lower()} retention until {until.astimezone(timezone.utc).isoformat()}"
+    return None
