@@ -129,6 +129,9 @@ class RetentionState(Base):
     keep_until: Mapped[datetime | None]
     reasons: Mapped[list] = mapped_column(JSON, default=list)
     computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # What the store was last told (class and date), so the review mirrors only what differs and
+    # catches up whatever a store that did not answer missed.
+    mirrored: Mapped[str | None] = mapped_column(String(60))
 
 
 class Disposal(Base):

@@ -225,13 +225,19 @@ def recompute(keys: Iterable[Key] | None = None) -> list[Change]:
     return changes
 
 
+def _mirror_text(klass: str, keep_until: datetime | None) -> str:
+    return f"{klass}:{keep_until.isoformat() if keep_until else ''}"
+
+
 def apply_to_storage(changes: Iterable[Change]) -> None:
     """Mirror classes in the store where it can enforce them (S3 object lock): a legal hold on
     permanent and held objects, compliance-mode retention for the six-month minimum only — so an
     approved disposal stays possible once that date has passed. Called with no transaction open:
-    a store that does not answer leaves the database right and is caught up by the next review."""
+    a store that does not answer leaves the database right, and the next review mirrors again
+    whatever the store was not told (``RetentionState.mirrored``)."""
     from ..media.service import media_storage
     store = media_storage()
+    told = []
     for change in changes:
         try:
             if change.klass in (PERMANENT, HELD):
@@ -242,12 +248,29 @@ def apply_to_storage(changes: Iterable[Change]) -> None:
                     store.retain_until(*change.key, change.keep_until)
         except Exception:  # noqa: BLE001 — bytes absent yet, or the store unreachable: next review
             log.warning("retention of %s:%s not mirrored in the store", *change.key, exc_info=True)
+            continue
+        told.append(change)
+    if told:
+        with db.transaction() as s:
+            for change in told:
+                row = s.get(RetentionState, change.key)
+                if row is not None and (row.klass, row.keep_until) == (change.klass, change.keep_until):
+                    row.mirrored = _mirror_text(change.klass, change.keep_until)
+
+
+def unmirrored() -> list[Change]:
+    """States the store has not been told yet (new, changed, or a store that did not answer)."""
+    rows = db.session().execute(select(RetentionState.alg, RetentionState.hash, RetentionState.klass,
+                                       RetentionState.keep_until, RetentionState.mirrored)).all()
+    return [Change((a, h), k, until) for a, h, k, until, mirrored in rows if mirrored != _mirror_text(k, until)]
 
 
 def recompute_and_apply(keys: Iterable[Key] | None = None) -> list[Change]:
     with db.transaction():
         changes = recompute(keys)
-    apply_to_storage(changes)
+    with db.reading():
+        pending = unmirrored()
+    apply_to_storage(pending)
     return changes
 
 

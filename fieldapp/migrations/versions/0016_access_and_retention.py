@@ -26,6 +26,7 @@ def upgrade() -> None:
     sa.Column('keep_until', fieldapp.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('reasons', sa.JSON(), nullable=False),
     sa.Column('computed_at', fieldapp.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('mirrored', sa.String(length=60), nullable=True),
     sa.ForeignKeyConstraint(['unit_id'], ['units.id'], name=op.f('fk_retention_states_unit_id_units')),
     sa.PrimaryKeyConstraint('alg', 'hash', name=op.f('pk_retention_states'))
     )
