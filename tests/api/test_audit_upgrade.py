@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from alembic import command
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.orm import Session
 
 from fieldapp import db, migrate
@@ -34,11 +34,12 @@ def test_rows_stored_before_the_chain_get_baseline_events_and_verify(empty_url, 
     command.upgrade(migrate.alembic_config(url), "0014_footage")
     engine = create_engine(url)
     unit_id, user_id, case_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    with Session(engine) as s:  # the previous release writes, with no chain
-        s.add(Unit(id=unit_id, code="ZF9", name="稷下所"))
-        s.flush()
-        s.add(User(id=user_id, name="张伟", cert_no="37030300001", unit_id=unit_id, webauthn_handle=b"h" * 32))
-        s.add(Case(id=case_id, unit_id=unit_id, kind="penalty", party_name="临淄区齐都镇鲜果超市"))
+    with Session(engine) as s:  # the previous release writes, with no chain, and only its own columns
+        s.execute(insert(Unit.__table__).values(id=unit_id, code="ZF9", name="稷下所"))
+        s.execute(insert(User.__table__).values(id=user_id, name="张伟", cert_no="37030300001", unit_id=unit_id,
+                                                webauthn_handle=b"h" * 32))
+        s.execute(insert(Case.__table__).values(id=case_id, unit_id=unit_id, kind="penalty",
+                                                party_name="临淄区齐都镇鲜果超市"))
         s.commit()
     engine.dispose()
 

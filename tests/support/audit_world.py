@@ -91,6 +91,22 @@ def build(app) -> dict:
                 m.CameraHandout(camera_id=camera.id, user_id=user.id, taken_at=T),
                 m.FootageLink(segment_id=segment.id, activity_id=activity.id, basis="handout"),
             ])
+            grant = m.AccessGrant(id=uuid.uuid4(), number=f"DY-2999-{uuid.uuid4().hex[:4]}", unit_id=unit.id,
+                                  subject_kind="case", subject_id=str(case.id), subject_label="案件", mode="view",
+                                  purpose="case_review", requester_kind="own_unit", requester_id=user.id,
+                                  requester_name="张伟", requester_org="世界测试所", approver_role="lead",
+                                  article="第二十九条第一款", days=7, registered_by=user.id)
+            s.add(grant)
+            s.flush()
+            s.add_all([
+                m.AccessUse(grant_id=grant.id, action="view", by_id=user.id, alg="sha-256", hash=digest),
+                m.RetentionHold(kind="case", case_id=case.id, unit_id=unit.id, reason="复议中", placed_by=user.id),
+                m.EvidenceUse(alg="sha-256", hash=digest, source="lead"),
+                m.RetentionState(alg="sha-256", hash=sha(f"kept{uuid.uuid4()}"), unit_id=unit.id, klass="six_months",
+                                 captured_at=T, keep_until=T + timedelta(days=182)),
+                m.Disposal(alg="sha-256", hash=sha(f"gone{uuid.uuid4()}"), unit_id=unit.id, klass="six_months",
+                           keep_until=T, records_admin_id=user.id),
+            ])
         populated = {name for name in COVERED
                      if db.session().execute(m.Base.metadata.tables[name].select().limit(1)).first()}
         db.session().commit()
