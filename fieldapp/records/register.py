@@ -64,7 +64,7 @@ class Row:
                 self.what, self.article, self.state]
 
 
-def rows(unit_ids: frozenset[uuid.UUID] | None, filters: Filters, limit: int = 2000) -> list[Row]:
+def rows(unit_ids: frozenset[uuid.UUID] | None, filters: Filters, limit: int = 2000, viewer=None) -> list[Row]:
     s = db.session()
     rules = records_rules.builtin()
     grant_stmt = select(AccessGrant)
@@ -72,6 +72,13 @@ def rows(unit_ids: frozenset[uuid.UUID] | None, filters: Filters, limit: int = 2
     if unit_ids is not None:
         grant_stmt = grant_stmt.where(AccessGrant.unit_id.in_(unit_ids))
         opened_stmt = opened_stmt.where(OriginalAccess.unit_id.in_(unit_ids))
+    # The period is filtered in SQL, before any limit, so an older period is never cut short.
+    if filters.start:
+        opened_stmt = opened_stmt.where(OriginalAccess.at >= filters.start)
+    if filters.end:
+        opened_stmt = opened_stmt.where(OriginalAccess.at < filters.end)
+    if filters.action and filters.action != "original":
+        opened_stmt = opened_stmt.where(False)
     grant_list = list(s.execute(grant_stmt).scalars())
     by_id = {g.id: g for g in grant_list}
     uses = list(s.execute(select(AccessUse).where(AccessUse.grant_id.in_(list(by_id)))).scalars()) if by_id else []
@@ -93,14 +100,16 @@ def rows(unit_ids: frozenset[uuid.UUID] | None, filters: Filters, limit: int = 2
         return name(g.decided_by) if g.state in ("approved", "refused", "revoked") and g.decided_by else ""
 
     from .grants import status
+    from .secrecy import subject_label_for
+    shown = {g.id: subject_label_for(viewer, g) if viewer is not None else g.subject_label for g in grant_list}
     out: list[Row] = []
     for g in grant_list:
         out.append(Row(g.registered_at, g.number, "request", g.requester_name, g.requester_org, name(g.registered_by),
-                       approver(g), g.decided_at, purpose(g), f"{'调阅' if g.mode == 'view' else '复制'}：{g.subject_label}",
+                       approver(g), g.decided_at, purpose(g), f"{'调阅' if g.mode == 'view' else '复制'}：{shown[g.id]}",
                        g.article, status(g), g.id))
     for u in uses:
         g = by_id[u.grant_id]
-        what = f"{g.subject_label} · {u.hash[:12]}" + (f" · 遮盖 {len(u.redactions)} 处：{u.redaction_reason}" if u.redactions else "")
+        what = f"{shown[g.id]} · {u.hash[:12]}" + (f" · 遮盖 {len(u.redactions)} 处：{u.redaction_reason}" if u.redactions else "")
         out.append(Row(u.at, g.number, u.action, g.requester_name if u.action == "view" else name(u.by_id),
                        g.requester_org, name(u.by_id), approver(g), g.decided_at, purpose(g), what, g.article,
                        status(g), g.id))

@@ -356,10 +356,9 @@ def due(unit_ids: frozenset[uuid.UUID] | None, now: datetime | None = None) -> l
     stmt = select(RetentionState).where(RetentionState.klass == SIX_MONTHS, RetentionState.keep_until <= now)
     if unit_ids is not None:
         stmt = stmt.where(RetentionState.unit_id.in_(unit_ids))
-    rows = list(db.session().execute(stmt.order_by(RetentionState.keep_until)).scalars())
-    begun = {(d.alg, d.hash) for d in db.session().execute(select(Disposal).where(
-        Disposal.state.in_(("proposed", "disposed", "purged")))).scalars()}
-    return [r for r in rows if (r.alg, r.hash) not in begun]
+    begun = select(Disposal.id).where(Disposal.alg == RetentionState.alg, Disposal.hash == RetentionState.hash,
+                                      Disposal.state.in_(("proposed", "disposed", "purged")))
+    return list(db.session().execute(stmt.where(~begun.exists()).order_by(RetentionState.keep_until)).scalars())
 
 
 def _still_due(key: Key, now: datetime) -> RetentionState:
@@ -379,7 +378,7 @@ def propose(key: Key, by: User, note: str = "") -> Disposal:
         raise DisposalRefused("只有音像记录管理员可以提出处置 / Only the records administrator proposes a disposal")
     now = utcnow()
     state = _still_due(key, now)
-    if state.unit_id is not None and state.unit_id != by.unit_id:
+    if state.unit_id is None or state.unit_id != by.unit_id:
         raise DisposalRefused("只能处置本单位采集的文件 / Only your own unit's files")
     if disposal_of(key) is not None:
         raise DisposalRefused("该文件已在处置流程中 / A disposal of this file is already under way")

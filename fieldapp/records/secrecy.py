@@ -77,3 +77,13 @@ def cases_of_object(alg: str, digest: str) -> list[Case]:
 
 def may_see_object(user, alg: str, digest: str) -> bool:
     return all(may_see_case(user, case) for case in cases_of_object(alg, digest))
+
+
+def subject_label_for(user, grant) -> str:
+    """A grant's subject as this user may read it: a marked case's party is not named to those who
+    may not see the case (art. 31)."""
+    if grant.subject_kind == "case":
+        case = db.session().get(Case, uuid.UUID(grant.subject_id))
+        if case is not None and not may_see_case(user, case):
+            return f"涉密案件 {case.case_number or str(case.id)[:8]}"
+    return grant.subject_label

@@ -40,6 +40,7 @@ APPROVERS = (Role.LEAD, Role.DIVISION_HEAD, Role.BUREAU_HEAD)
 RETENTION_READERS = (Role.RECORDS_ADMIN, Role.DIVISION_HEAD, Role.LEAD)
 HOLDERS = (Role.RECORDS_ADMIN, Role.LEAD)
 VIEW_MAX_SIDE = 1280
+PAGE = 500
 VIEW_MAX_HEIGHT = 480
 
 
@@ -61,7 +62,7 @@ def _uuid_or_none(value) -> uuid.UUID | None:
 @allow(*REGISTER_READERS)
 def register_page():
     filters = access_register.Filters.from_args(request.args)
-    rows = access_register.rows(visible_unit_ids(current_user), filters)
+    rows = access_register.rows(visible_unit_ids(current_user), filters, viewer=current_user)
     if request.args.get("format") == "csv":
         return _csv(rows)
     s = db.session()
@@ -135,6 +136,7 @@ def grant_page(grant_id: uuid.UUID):
     grant = _grant_or_404(grant_id)
     s = db.session()
     items = []
+    label = secrecy.subject_label_for(current_user, grant)
     if grants.active(grant):
         for alg, digest in grants.objects(grant):
             media = s.get(Media, (alg, digest))
@@ -145,7 +147,7 @@ def grant_page(grant_id: uuid.UUID):
     uses = list(s.execute(select(AccessUse).where(AccessUse.grant_id == grant.id).order_by(AccessUse.id)).scalars())
     people = {u.id: u for u in s.execute(select(User).where(User.id.in_(
         {grant.registered_by, grant.decided_by, grant.revoked_by, *(u.by_id for u in uses)} - {None}))).scalars()}
-    return render_template("records/grant.html", grant=grant, items=items, uses=uses, people=people,
+    return render_template("records/grant.html", grant=grant, subject_label=label, items=items, uses=uses, people=people,
                            status=grants.status(grant), may_decide=grants.may_decide(grant, current_user),
                            may_view=grants.may_view(grant, current_user), may_copy=grants.may_copy(grant, current_user),
                            may_redact=grants.may_redact(grant), rules=records_rules.builtin())
@@ -227,8 +229,8 @@ def grant_view(grant_id: uuid.UUID, alg: str, digest: str):
         except media_store.MediaNotFound:
             data = None
         if data is None:
-            with original_file(store, *key) as path:
-                data = open(path, "rb").read()
+            with original_file(store, *key) as path, open(path, "rb") as fh:
+                data = fh.read()
         marked = marking.mark_image(data, mark, max_side=VIEW_MAX_SIDE)
         return Response(marked, mimetype="image/jpeg", headers={"Cache-Control": "no-store"})
     path = _marked_video_file(store, key, mark, (), VIEW_MAX_HEIGHT, segment, from_preview=True)
@@ -298,19 +300,23 @@ def grant_copy(grant_id: uuid.UUID, alg: str, digest: str):
     mark = _mark(grant)
     store = media_storage()
     if kind == "image":
-        with original_file(store, *key) as path:
-            marked = marking.mark_image(open(path, "rb").read(), mark, redactions)
+        with original_file(store, *key) as path, open(path, "rb") as fh:
+            marked = marking.mark_image(fh.read(), mark, redactions)
         with db.transaction():
             grants.record_use(grant, "copy", current_user, key, copy_sha256=hashlib.sha256(marked).hexdigest(),
                               redactions=[r.__dict__ for r in redactions], reason=reason)
         return Response(marked, mimetype="image/jpeg", headers={
             "Content-Disposition": f"attachment; filename={grant.number}-{digest[:12]}.jpg", "Cache-Control": "no-store"})
     path = _marked_video_file(store, key, mark, redactions, None, segment, from_preview=False)
-    with open(path, "rb") as copied:
-        copy_digest = hashlib.file_digest(copied, "sha256").hexdigest()
-    with db.transaction():
-        grants.record_use(grant, "copy", current_user, key, copy_sha256=copy_digest,
-                          redactions=[r.__dict__ for r in redactions], reason=reason)
+    try:
+        with open(path, "rb") as copied:
+            copy_digest = hashlib.file_digest(copied, "sha256").hexdigest()
+        with db.transaction():
+            grants.record_use(grant, "copy", current_user, key, copy_sha256=copy_digest,
+                              redactions=[r.__dict__ for r in redactions], reason=reason)
+    except BaseException:
+        os.unlink(path)
+        raise
     return _send_and_remove(path, f"{grant.number}-{digest[:12]}.mp4", attachment=True)
 
 
@@ -333,11 +339,11 @@ def retention_page():
         soon_stmt = soon_stmt.where(RetentionState.unit_id.in_(units))
         disposals_stmt = disposals_stmt.where(Disposal.unit_id.in_(units))
         holds_stmt = holds_stmt.where(RetentionHold.unit_id.in_(units))
-    disposals = list(s.execute(disposals_stmt.order_by(Disposal.records_admin_at.desc()).limit(500)).scalars())
+    disposals = list(s.execute(disposals_stmt.order_by(Disposal.records_admin_at.desc()).limit(PAGE)).scalars())
     people_ids = {d.records_admin_id for d in disposals} | {d.division_head_id for d in disposals}
     people = {u.id: u for u in s.execute(select(User).where(User.id.in_(people_ids - {None}))).scalars()} if people_ids else {}
-    return render_template("records/retention.html", due=due, soon=list(s.execute(soon_stmt).scalars()),
-                           disposals=disposals, holds=list(s.execute(holds_stmt).scalars()), people=people, now=now,
+    return render_template("records/retention.html", due=due[:PAGE], soon=list(s.execute(soon_stmt.limit(PAGE)).scalars()),
+                           disposals=disposals, holds=list(s.execute(holds_stmt.limit(PAGE)).scalars()), people=people, now=now,
                            rules=records_rules.builtin())
 
 
@@ -368,7 +374,7 @@ def disposal_propose():
 
 def _disposal_or_404(disposal_id: uuid.UUID) -> Disposal:
     disposal = db.session().get(Disposal, disposal_id)
-    if disposal is None or (disposal.unit_id is not None and not can_see_unit(current_user, disposal.unit_id)):
+    if disposal is None or disposal.unit_id is None or not can_see_unit(current_user, disposal.unit_id):
         abort(404)
     return disposal
 

@@ -211,6 +211,8 @@ def test_a_secret_case_is_hidden_from_those_who_do_not_need_it(world):
         assert world.case_id not in world.client(outsider).get("/review/cases").get_data(as_text=True)
         assert world.client(outsider).get(f"/review/media/sha-256/{world.digest}/thumb").status_code == 404
     grant_id = register(world, requester="法规科")
+    register_page = world.client("局长").get(URL).get_data(as_text=True)
+    assert "鲜果超市" not in register_page and "涉密案件" in register_page  # not even named in the register
     decide(world, "分管局长", grant_id)
     assert world.client("法规科").get(case_url).status_code == 200  # an approved grant opens it
 
