@@ -171,13 +171,19 @@ def enroll_command(user_ref: str):
     click.echo(link)
 
 
-DEMO_UNITS = [("LZ-ZF1", "综合行政执法大队一中队"), ("LZ-QX", "齐陵市场监督管理所")]
+DEMO_UNITS = [("LZ-ZF1", "综合行政执法大队一中队", None), ("LZ-QX", "齐陵市场监督管理所", None),
+              ("LZ-LD", "局领导", "leadership")]
+# The 分管局负责人 oversees both enforcement units (art. 29 approvals for their records).
+DEMO_OVERSIGHT = {"37030319080": ("LZ-ZF1", "LZ-QX")}
 DEMO_USERS = [
     ("张伟", "37030319001", "LZ-ZF1", "officer"),
     ("李娜", "37030319002", "LZ-ZF1", "officer"),
     ("王强", "37030319010", "LZ-ZF1", "lead,officer"),
     ("赵敏", "37030319021", "LZ-QX", "officer"),
     ("刘洋", "37030319090", "LZ-ZF1", "supervisor"),
+    ("周敏", "37030319030", "LZ-ZF1", "records_admin"),
+    ("陈刚", "37030319080", "LZ-LD", "division_head"),
+    ("杨帆", "37030319081", "LZ-LD", "bureau_head"),
     ("系统管理员", "ADMIN-0001", "LZ-ZF1", "admin"),
 ]
 
@@ -208,9 +214,11 @@ def seed_demo_command():
     with db.transaction():
         s = db.session()
         if s.execute(select(func.count(User.id))).scalar_one() == 0:
-            units = {code: create_unit(code, name) for code, name in DEMO_UNITS}
+            units = {code: create_unit(code, name, kind) for code, name, kind in DEMO_UNITS}
             for name, cert_no, unit_code, roles in DEMO_USERS:
-                create_user(name, cert_no, units[unit_code], parse_roles(roles))
+                user = create_user(name, cert_no, units[unit_code], parse_roles(roles))
+                if cert_no in DEMO_OVERSIGHT:
+                    update_user(user, overseen_units=[units[code] for code in DEMO_OVERSIGHT[cert_no]])
             for kind, party, code, address, flags in DEMO_CASES:
                 s.add(Case(unit_id=units["LZ-ZF1"].id, kind=kind, party_name=party, party_credit_code=code,
                            party_address=address, flags=flags))

@@ -34,6 +34,13 @@ def mask(text):
     return _MOBILE.sub(lambda m: f"{m[1]}****{m[3]}", text)
 
 
+def private_text(text, unit_id):
+    """Free text as this page's reader may see it: in full for the unit's lead and records
+    administrator, with identity and phone numbers masked for everyone else (art. 31)."""
+    from flask_login import current_user
+    return text if needs_identity(current_user, unit_id) else mask(text)
+
+
 def marked(case: Case | None) -> bool:
     return bool(case is not None and case.confidentiality)
 

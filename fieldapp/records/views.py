@@ -33,6 +33,7 @@ from .retention import DisposalRefused
 bp = Blueprint("records", __name__, url_prefix="/records")
 bp.add_app_template_global(secrecy.needs_identity, "needs_identity")
 bp.add_app_template_global(secrecy.mask, "mask_private")
+bp.add_app_template_global(secrecy.private_text, "private_text")
 bp.add_app_template_global(records_rules.builtin, "records_rules")
 
 REGISTER_READERS = (Role.RECORDS_ADMIN, Role.LEAD, Role.DIVISION_HEAD, Role.BUREAU_HEAD, Role.SUPERVISOR)
@@ -142,8 +143,14 @@ def grant_page(grant_id: uuid.UUID):
             media = s.get(Media, (alg, digest))
             segment = s.execute(select(FootageSegment).where(FootageSegment.alg == alg, FootageSegment.hash == digest)).scalar_one_or_none()
             kind = "video" if segment is not None else (media.kind if media else None)
+            picture = None  # what the records administrator draws the rectangles to blur on
+            if segment is not None and "poster" in (segment.previews or []):
+                picture = url_for("footage.segment_derivative", segment_id=segment.id, variant="poster")
+            elif kind == "image":
+                picture = url_for("review.media_file", alg=alg, digest=digest, variant="preview")
             items.append({"alg": alg, "hash": digest, "kind": kind, "hidden": retention.is_hidden(alg, digest),
-                          "name": segment.file_name if segment else (media.mime if media else digest[:12])})
+                          "name": segment.file_name if segment else (media.mime if media else digest[:12]),
+                          "picture": picture})
     uses = list(s.execute(select(AccessUse).where(AccessUse.grant_id == grant.id).order_by(AccessUse.id)).scalars())
     people = {u.id: u for u in s.execute(select(User).where(User.id.in_(
         {grant.registered_by, grant.decided_by, grant.revoked_by, *(u.by_id for u in uses)} - {None}))).scalars()}
@@ -202,8 +209,13 @@ def _source_kind(key) -> tuple[str | None, FootageSegment | None, Media | None]:
 
 
 def _mark(grant: AccessGrant) -> object:
+    """Who is looking, and for whom when the records administrator shows or hands out the records
+    to a requester (a body outside the bureau has no account of its own)."""
     from .marking import Mark
-    return Mark(viewer=f"{current_user.name} ({current_user.cert_no})", at=utcnow(), grant_number=grant.number)
+    viewer = f"{current_user.name} ({current_user.cert_no})"
+    if current_user.id != grant.requester_id:
+        viewer += f" → {grant.requester_org} {grant.requester_name}"
+    return Mark(viewer=viewer[:120], at=utcnow(), grant_number=grant.number)
 
 
 @bp.get("/access/<uuid:grant_id>/view/<alg>/<digest>")

@@ -18,8 +18,8 @@ from fieldapp import db
 from fieldapp.media.service import media_storage
 from fieldapp.models import AccessGrant, AccessUse, AuditEvent, Case, OriginalAccess, utcnow
 from fieldapp.records import marking
-from tests.support.flows import post_form
-from tests.support.records_world import build, one, rows, select
+from tests.support.flows import post_form, push_results, sync_push
+from tests.support.records_world import T0, build, iso, one, rows, select
 
 URL = "/records/access"
 
@@ -151,6 +151,7 @@ def test_a_copy_for_a_body_outside_is_marked_and_redacted_the_original_never_cha
     made = post_form(admin, copy_url, {"redactions": json.dumps([area]), "redaction_reason": "旁人面部"})
     assert made.status_code == 200 and "attachment" in made.headers["Content-Disposition"]
     assert grant(world, grant_id).number in marking.read_mark(made.data)
+    assert "临淄公安分局 王警官" in marking.read_mark(made.data)  # made by the administrator, for the recipient
     assert _blur_ratio(world.photo, made.data, (170, 130, 230, 170)) < 0.35  # inside the rectangle
     with world.app.app_context():
         stored = media_storage().open("sha-256", world.digest).read()
@@ -217,9 +218,16 @@ def test_a_secret_case_is_hidden_from_those_who_do_not_need_it(world):
     assert world.client("法规科").get(case_url).status_code == 200  # an approved grant opens it
 
 
-def test_identity_numbers_are_masked_for_those_who_do_not_need_them(world):
+def test_identity_and_phone_numbers_are_masked_for_those_who_do_not_need_them(world):
     with world.app.app_context(), db.transaction() as s:
         s.get(Case, uuid.UUID(world.case_id)).party_id_number = "370305199001011234"
-    assert "370305199001011234" in world.client("李队长").get(f"/review/cases/{world.case_id}").get_data(as_text=True)
+    stop = world.device.revision(str(uuid.uuid4()), record_type="interruption", parent_id=world.activity_id, payload={
+        "activity_id": world.activity_id, "camera_id": "DSJ-01", "stopped_at": iso(T0 + timedelta(minutes=10)),
+        "reason": "battery", "resumed_at": iso(T0 + timedelta(minutes=12)),
+        "explanation": "电量耗尽，已电话报告队长 13812345678", "cannot_continue": False})
+    push_results(sync_push(world.client("张伟"), world.device.batch(stop)))
+    lead_page = world.client("李队长").get(f"/review/cases/{world.case_id}").get_data(as_text=True)
+    assert "370305199001011234" in lead_page and "13812345678" in lead_page
     page = world.client("法规科").get(f"/review/cases/{world.case_id}").get_data(as_text=True)
     assert "370305199001011234" not in page and "370305********1234" in page
+    assert "13812345678" not in page and "138****5678" in page

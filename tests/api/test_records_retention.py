@@ -14,9 +14,8 @@ from fieldapp import db
 from fieldapp.media.service import media_storage
 from fieldapp.media.storage import S3Storage, original_key
 from fieldapp.models import CaseStage, RetentionHold, Disposal, EvidenceUse, Media, RetentionState, SyncedRecord, utcnow
-from fieldapp.records import retention
 from tests.support.flows import post_form, run_cli
-from tests.support.records_world import T0, build, detailed_jpeg, iso, one, rows, select
+from tests.support.records_world import T0, build, iso, one, rows, select
 
 
 @pytest.fixture

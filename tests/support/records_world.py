@@ -95,7 +95,11 @@ class World:
 
 
 def build(db_url, var_dir, **overrides) -> World:
-    app = make_app(db_url, var_dir, demo=True, **overrides)
+    return populate(make_app(db_url, var_dir, demo=True, **overrides))
+
+
+def populate(app) -> World:
+    """The bureau in ``app`` (made by ``make_app``, or served by a live server for the browser)."""
     users, units = {}, {}
     with app.app_context(), db.transaction():
         for code, name, kind in UNITS:
@@ -138,4 +142,4 @@ def rows(app, stmt) -> list:
         return found
 
 
-__all__ = ["World", "build", "detailed_jpeg", "iso", "one", "rows", "select", "T0", "uid"]
+__all__ = ["World", "build", "populate", "detailed_jpeg", "iso", "one", "rows", "select", "T0", "uid"]

@@ -15,12 +15,17 @@ RULES = rr.builtin()
 @pytest.mark.parametrize("kind, purpose, approver, article", [
     ("own_unit", "case_handling", "lead", "第二十九条第一款"),
     ("own_unit", "case_review", "lead", "第二十九条第一款"),
+    ("own_unit", "reconsideration_litigation", "lead", "第二十九条第一款"),
+    ("own_unit", "supervision", "lead", "第二十九条第一款"),
     ("internal_office", "case_review", "division_head", "第二十九条第二款"),
     ("internal_office", "reconsideration_litigation", "division_head", "第二十九条第二款"),
     ("internal_office", "supervision", "division_head", "第二十九条第二款"),
     ("internal_office", "efficiency_complaint", "division_head", "第二十九条第二款"),
     ("internal_office", "petition_check", "division_head", "第二十九条第二款"),
     ("other_enforcement", "case_handling", "division_head", "第二十九条第一款、第二款（从严）"),
+    ("other_enforcement", "case_review", "division_head", "第二十九条第一款、第二款（从严）"),
+    ("other_enforcement", "reconsideration_litigation", "division_head", "第二十九条第一款、第二款（从严）"),
+    ("other_enforcement", "supervision", "division_head", "第二十九条第一款、第二款（从严）"),
     ("outside_body", "enforcement_handover", "bureau_head", "第二十九条第三款"),
     ("outside_body", "reconsideration_litigation", "bureau_head", "第二十九条第三款"),
 ])
