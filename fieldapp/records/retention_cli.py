@@ -39,6 +39,12 @@ def digest(now=None) -> dict:
 @click.option("--json", "as_json", is_flag=True)
 def retention_review_command(no_purge, as_json):
     """Art. 26: recompute classes, mirror them in the store, purge disposals past 7 days, print the digest (run weekly or daily)."""
+    from ..media.service import media_storage
+    from ..media.storage import MediaError
+    try:  # versioning, object lock and the lifecycle for old versions and upload leftovers (S3; idempotent)
+        media_storage().ensure_retention_setup()
+    except MediaError as exc:  # the review still runs: the database keeps the rules whatever the store can do
+        click.echo(f"存储不能强制保存期限 / the store cannot enforce retention: {exc}", err=True)
     changes = retention.recompute_and_apply(None)
     purged = [] if no_purge else retention.purge_due()
     report = {"changed": len(changes), "purged": [f"{d.alg}:{d.hash}" for d in purged], "digest": digest(),

@@ -177,6 +177,8 @@ def test_on_s3_permanent_and_held_objects_carry_a_legal_hold(sqlite_url, tmp_pat
     w = build(sqlite_url, tmp_path / "var", **settings)
     try:
         review(w)
+        rules = store.client.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+        assert {r["ID"] for r in rules} >= {"fieldapp:media/expire-uploads", "fieldapp:media/noncurrent-derivatives"}
         key = store._k(original_key("sha-256", w.digest))
         head = store.client.head_object(Bucket=bucket, Key=key)
         assert head.get("ObjectLockMode") == "COMPLIANCE"  # six months: compliance retention only
