@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..models import AuditCheckpoint, AuditEvent, Base, Media, utcnow
+from ..models import AuditCheckpoint, AuditEvent, Base, Disposal, Media, utcnow
 from . import checkpoints as cp
 from .chain import ChainWalk, Sealed
 from .capture import CHANGE
@@ -214,7 +214,11 @@ def check_revisions(report: Report) -> None:
 
 def check_media(s: Session, report: Report, store, sample: int | None = None, seed: int | None = None,
                 progress: Callable[[int, int], None] | None = None) -> None:
-    stored = s.execute(select(Media.alg, Media.hash, Media.size).where(Media.original_at.is_not(None))
+    # A purged object's bytes were removed by an approved disposal (art. 26); its tombstone stands in
+    # for it. Any other original missing from the store is a fault: nothing else may delete one.
+    purged = select(Disposal.id).where(Disposal.alg == Media.alg, Disposal.hash == Media.hash,
+                                       Disposal.state == "purged")
+    stored = s.execute(select(Media.alg, Media.hash, Media.size).where(Media.original_at.is_not(None), ~purged.exists())
                        .order_by(Media.alg, Media.hash)).all()
     report.media_total = len(stored)
     chosen = stored if sample is None or sample >= len(stored) else random.Random(seed).sample(stored, sample)

@@ -14,6 +14,7 @@ from fieldapp import db
 from fieldapp.media.service import media_storage
 from fieldapp.media.storage import S3Storage, original_key
 from fieldapp.models import CaseStage, RetentionHold, Disposal, EvidenceUse, Media, RetentionState, SyncedRecord, utcnow
+from fieldapp.records.verification import Report, check_media
 from tests.support.flows import post_form, run_cli
 from tests.support.records_world import T0, build, iso, one, rows, select
 
@@ -132,6 +133,16 @@ def test_disposal_needs_both_approvals_is_recoverable_for_7_days_then_leaves_a_t
         world.digest, "six_months", world.users["孙管理"], world.users["分管局长"])
     with world.app.app_context():
         assert not media_storage().exists("sha-256", world.digest)
+        report = Report()
+        check_media(db.session(), report, media_storage())
+        assert report.faults == [] and report.media_checked == 0  # the tombstone stands in for the bytes
+        with db.transaction() as s:  # but a file gone without an approved disposal is a fault
+            s.get(Disposal, second.id).state = "disposed"
+        report = Report()
+        check_media(db.session(), report, media_storage())
+        assert [f.part for f in report.faults] == ["media"]
+        with db.transaction() as s:
+            s.get(Disposal, second.id).state = "purged"
     assert post_form(world.client("孙管理"), f"/records/disposals/{second.id}/recover", {}).status_code == 303
     assert one(world.app, select(Disposal).where(Disposal.id == second.id)).state == "purged"
 
