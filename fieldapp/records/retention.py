@@ -275,13 +275,15 @@ def recompute_and_apply(keys: Iterable[Key] | None = None) -> list[Change]:
 
 
 def keys_of_records(record_ids: Iterable[uuid.UUID]) -> set[Key]:
+    """The objects whose class these records may change: their own media, and for an interruption
+    every photo and footage of its activity (one for obstruction keeps them all, art. 26 (二))."""
     ids = list(record_ids)
     keys: set[Key] = set()
     s = db.session()
     for chunk in _chunks(sorted(ids)):
         keys |= {(a, h) for a, h in s.execute(select(MediaRef.alg, MediaRef.hash).where(MediaRef.record_id.in_(chunk)))}
-        # an interruption changes what its activity's photos and footage record
-        parents = {p for (p,) in s.execute(select(SyncedRecord.parent_id).where(SyncedRecord.id.in_(chunk))) if p}
+        parents = {p for (p,) in s.execute(select(SyncedRecord.parent_id).where(
+            SyncedRecord.id.in_(chunk), SyncedRecord.record_type == "interruption")) if p}
         if parents:
             siblings = [r for (r,) in s.execute(select(SyncedRecord.id).where(
                 or_(SyncedRecord.parent_id.in_(parents), SyncedRecord.id.in_(parents))))]
