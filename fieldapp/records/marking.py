@@ -31,7 +31,7 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from fractions import Fraction
 from functools import cache, lru_cache
 from pathlib import Path
@@ -42,15 +42,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 
 from fieldapp.footage.probe import MAX_DECODE_PIXELS, PREVIEW_ENCODERS
 
-try:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        LOCAL_ZONE: Any = ZoneInfo("Asia/Shanghai")
-    except ZoneInfoNotFoundError:  # no tz database: China has kept +08:00 without DST since 1991
-        LOCAL_ZONE = timezone(timedelta(hours=8), "Asia/Shanghai")
-except ImportError:  # pragma: no cover
-    LOCAL_ZONE = timezone(timedelta(hours=8), "Asia/Shanghai")
+from fieldapp.i18n import SHANGHAI as LOCAL_ZONE
 
 log = logging.getLogger(__name__)
 

@@ -391,40 +391,33 @@ def _disposal_or_404(disposal_id: uuid.UUID) -> Disposal:
     return disposal
 
 
-@bp.post("/disposals/<uuid:disposal_id>/approve")
-@allow(Role.DIVISION_HEAD)
-def disposal_approve(disposal_id: uuid.UUID):
+def _disposal_step(disposal_id: uuid.UUID, step):
+    """One step of a disposal, refused with its reason when the rules do not allow it now."""
     disposal = _disposal_or_404(disposal_id)
     try:
         with db.transaction():
-            retention.approve(disposal, current_user)
+            step(disposal, current_user)
     except DisposalRefused as exc:
         flash(str(exc), "error")
     return _back()
+
+
+@bp.post("/disposals/<uuid:disposal_id>/approve")
+@allow(Role.DIVISION_HEAD)
+def disposal_approve(disposal_id: uuid.UUID):
+    return _disposal_step(disposal_id, retention.approve)
 
 
 @bp.post("/disposals/<uuid:disposal_id>/withdraw")
 @allow(Role.RECORDS_ADMIN)
 def disposal_withdraw(disposal_id: uuid.UUID):
-    disposal = _disposal_or_404(disposal_id)
-    try:
-        with db.transaction():
-            retention.withdraw(disposal, current_user)
-    except DisposalRefused as exc:
-        flash(str(exc), "error")
-    return _back()
+    return _disposal_step(disposal_id, retention.withdraw)
 
 
 @bp.post("/disposals/<uuid:disposal_id>/recover")
 @allow(Role.RECORDS_ADMIN, Role.DIVISION_HEAD)
 def disposal_recover(disposal_id: uuid.UUID):
-    disposal = _disposal_or_404(disposal_id)
-    try:
-        with db.transaction():
-            retention.recover(disposal, current_user)
-    except DisposalRefused as exc:
-        flash(str(exc), "error")
-    return _back()
+    return _disposal_step(disposal_id, retention.recover)
 
 
 @bp.post("/holds")
