@@ -28,6 +28,10 @@ revisions_arrived = _events.signal("revisions-arrived")
 original_stored = _events.signal("original-stored")
 # Body-camera footage was linked to (or unlinked from) activities of these cases (keyword: case_ids).
 footage_linked = _events.signal("footage-linked")
+# Body-camera footage segments were stored (keyword: segment_ids), linked or not.
+footage_stored = _events.signal("footage-stored")
+# A lead changed what a case is (a stage done, its marks) (keyword: case_ids).
+case_changed = _events.signal("case-changed")
 
 
 def publish(event: Signal, **payload) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import func, select
 
-from .. import db
+from .. import db, events
 from ..media.sniff import SNIFF_BYTES, UnsupportedMedia, sniff
 from ..media.service import _insert, media_storage
 from ..models import Camera, FootageLink, FootageSegment, Media, Station, Unit, utcnow
@@ -295,6 +295,7 @@ def link_stored(report: Report) -> None:
     for unit_id in {seg.unit_id for seg in stored}:
         mine = [seg for seg in stored if seg.unit_id == unit_id]
         linker.relink_and_announce({unit_id}, min(seg.started_at for seg in mine), max(seg.ended_at for seg in mine))
+    events.publish(events.footage_stored, segment_ids=set(report.stored))
     linked = set(s.execute(select(FootageLink.segment_id).where(FootageLink.segment_id.in_(report.stored))
                            .distinct()).scalars())
     report.linked_share = round(len(linked) / len(stored), 4)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from ..media import service as media_service
 from ..media.service import MediaRefused, media_storage
 from ..media.storage import validate_digest
-from .. import db
+from .. import db, events
 from ..models import MediaUpload, Station, utcnow
 from . import linker
 from .digests import digest_stream
@@ -81,4 +81,5 @@ def register_segments(station: Station, body) -> Report:
     if report.stored:
         linker.relink_and_announce({station_unit}, min(r.started_at for r, _ in candidates),
                                    max(r.ended_at for r, _ in candidates))
+        events.publish(events.footage_stored, segment_ids=set(report.stored))
     return report

@@ -17,7 +17,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, new_id, utcnow
@@ -138,7 +138,11 @@ class Disposal(Base):
     """The approved disposal of one object, and afterwards its tombstone."""
 
     __tablename__ = "disposals"
-    __table_args__ = (Index("ix_disposals_media", "alg", "hash"), Index("ix_disposals_state", "state"))
+    __table_args__ = (Index("ix_disposals_media", "alg", "hash"), Index("ix_disposals_state", "state"),
+                      # One disposal under way (or done) per object: two proposals at once cannot both stand.
+                      Index("uq_disposals_active", "alg", "hash", unique=True,
+                            sqlite_where=text("state IN ('proposed', 'disposed', 'purging', 'purged')"),
+                            postgresql_where=text("state IN ('proposed', 'disposed', 'purging', 'purged')")))
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     alg: Mapped[str] = mapped_column(String(16))
@@ -148,7 +152,7 @@ class Disposal(Base):
     klass: Mapped[str] = mapped_column(String(12))
     keep_until: Mapped[datetime]
     reasons: Mapped[list] = mapped_column(JSON, default=list)
-    # proposed | disposed (hidden, recoverable) | recovered | purged (bytes gone) | withdrawn
+    # proposed | disposed (hidden, recoverable) | purging | purged (bytes gone) | recovered | withdrawn
     state: Mapped[str] = mapped_column(String(10), default="proposed")
     records_admin_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     records_admin_at: Mapped[datetime | None]

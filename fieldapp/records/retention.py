@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import IntegrityError
 
 from .. import db
 from ..models import (Case, CaseStage, Disposal, EvidenceUse, FootageLink, FootageSegment, Media, MediaRef,
@@ -30,7 +31,11 @@ from ..rules.records_rules import HELD, PERMANENT, SIX_MONTHS
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (alg, hash)
-HIDDEN_STATES = ("disposed", "purged")  # bytes no longer offered to anyone
+HIDDEN_STATES = ("disposed", "purging", "purged")  # bytes no longer offered to anyone
+ACTIVE_STATES = ("proposed", *HIDDEN_STATES)  # at most one such disposal per object (a partial unique index)
+
+
+UNDER_WAY = "该文件已在处置流程中 / A disposal of this file is already under way"
 
 
 class DisposalRefused(ValueError):
@@ -49,8 +54,10 @@ class ObjectFacts:
     holds: set[str] = field(default_factory=set)
 
     def seen(self, unit_id, at: datetime | None) -> None:
+        # The six months run from the latest record that took the object in: a record made today
+        # with bytes first captured last year keeps them six months from today (the longest wins).
         self.unit_id = self.unit_id or unit_id
-        if at is not None and (self.captured_at is None or at < self.captured_at):
+        if at is not None and (self.captured_at is None or at > self.captured_at):
             self.captured_at = at
 
 
@@ -275,13 +282,24 @@ def recompute_and_apply(keys: Iterable[Key] | None = None) -> list[Change]:
 
 
 def keys_of_records(record_ids: Iterable[uuid.UUID]) -> set[Key]:
-    """The objects whose class these records may change: their own media, and for an interruption
-    every photo and footage of its activity (one for obstruction keeps them all, art. 26 (二))."""
+    """The objects whose class these records may change: their own media; for an interruption every
+    photo and footage of its activity (one for obstruction keeps them all, art. 26 (二)); for a
+    decision step every object of its case (art. 26 (一))."""
     ids = list(record_ids)
     keys: set[Key] = set()
     s = db.session()
+    decision_types = None
     for chunk in _chunks(sorted(ids)):
         keys |= {(a, h) for a, h in s.execute(select(MediaRef.alg, MediaRef.hash).where(MediaRef.record_id.in_(chunk)))}
+        steps = s.execute(select(SyncedRecord.case_id, Revision.payload).join(Revision, and_(
+            Revision.record_id == SyncedRecord.id, Revision.revision == SyncedRecord.head_revision))
+            .where(SyncedRecord.id.in_(chunk), SyncedRecord.record_type == "step")).all()
+        if steps:
+            decision_types = decision_types if decision_types is not None else _decision_step_types()
+            decided = {case_id for case_id, payload in steps
+                       if case_id and (payload or {}).get("step_type") in decision_types}
+            if decided:
+                keys |= keys_of_cases(decided)
         parents = {p for (p,) in s.execute(select(SyncedRecord.parent_id).where(
             SyncedRecord.id.in_(chunk), SyncedRecord.record_type == "interruption")) if p}
         if parents:
@@ -291,6 +309,15 @@ def keys_of_records(record_ids: Iterable[uuid.UUID]) -> set[Key]:
                 keys |= {(a, h) for a, h in s.execute(select(MediaRef.alg, MediaRef.hash).where(MediaRef.record_id.in_(sub)))}
             keys |= {(a, h) for a, h in s.execute(select(FootageSegment.alg, FootageSegment.hash).join(
                 FootageLink, FootageLink.segment_id == FootageSegment.id).where(FootageLink.activity_id.in_(parents)))}
+    return keys
+
+
+def keys_of_segments(segment_ids: Iterable[uuid.UUID]) -> set[Key]:
+    ids = sorted(set(segment_ids))
+    keys: set[Key] = set()
+    for chunk in _chunks(ids):
+        keys |= {(a, h) for a, h in db.session().execute(select(FootageSegment.alg, FootageSegment.hash).where(
+            FootageSegment.id.in_(chunk)))}
     return keys
 
 
@@ -342,7 +369,7 @@ def keys_of_hold(hold: RetentionHold) -> set[Key]:
 def disposal_of(key: Key) -> Disposal | None:
     """The disposal in progress or done for this object (None: none, or withdrawn / recovered)."""
     return db.session().execute(select(Disposal).where(
-        Disposal.alg == key[0], Disposal.hash == key[1], Disposal.state.in_(("proposed", "disposed", "purged")))
+        Disposal.alg == key[0], Disposal.hash == key[1], Disposal.state.in_(ACTIVE_STATES))
         .order_by(Disposal.id).limit(1)).scalar_one_or_none()
 
 
@@ -359,7 +386,7 @@ def due(unit_ids: frozenset[uuid.UUID] | None, now: datetime | None = None) -> l
     if unit_ids is not None:
         stmt = stmt.where(RetentionState.unit_id.in_(unit_ids))
     begun = select(Disposal.id).where(Disposal.alg == RetentionState.alg, Disposal.hash == RetentionState.hash,
-                                      Disposal.state.in_(("proposed", "disposed", "purged")))
+                                      Disposal.state.in_(ACTIVE_STATES))
     return list(db.session().execute(stmt.where(~begun.exists()).order_by(RetentionState.keep_until)).scalars())
 
 
@@ -383,13 +410,16 @@ def propose(key: Key, by: User, note: str = "") -> Disposal:
     if state.unit_id is None or state.unit_id != by.unit_id:
         raise DisposalRefused("只能处置本单位采集的文件 / Only your own unit's files")
     if disposal_of(key) is not None:
-        raise DisposalRefused("该文件已在处置流程中 / A disposal of this file is already under way")
+        raise DisposalRefused(UNDER_WAY)
     media = db.session().get(Media, key)
     disposal = Disposal(alg=key[0], hash=key[1], unit_id=state.unit_id, size=media.size if media else None,
                         klass=state.klass, keep_until=state.keep_until, reasons=state.reasons, state="proposed",
                         records_admin_id=by.id, records_admin_at=now, note=(note or "").strip()[:2000])
-    db.session().add(disposal)
-    db.session().flush()
+    try:
+        with db.session().begin_nested():  # two administrators at once: the unique index lets one through
+            db.session().add(disposal)
+    except IntegrityError:
+        raise DisposalRefused(UNDER_WAY) from None
     return disposal
 
 
@@ -430,30 +460,46 @@ def recover(disposal: Disposal, by: User, now: datetime | None = None) -> None:
 
 
 def purge_due(now: datetime | None = None) -> list[Disposal]:
-    """Remove the bytes of disposals past their seven days; each row stays as the tombstone. The
-    object's class is checked once more: a hold placed during the seven days stops the purge."""
+    """Remove the bytes of disposals past their seven days; each row stays as the tombstone.
+
+    Each one is decided again under a row lock and marked ``purging`` before a byte goes, so a
+    recovery, a hold, a new fact or a second purger running at the same moment either wins before
+    the mark (and nothing is deleted) or finds the mark (and leaves it alone)."""
     from ..media.service import media_storage
     now = now or utcnow()
     with db.reading() as s:
         ids = [d.id for d in s.execute(select(Disposal).where(
-            Disposal.state == "disposed", Disposal.recoverable_until <= now)).scalars()]
+            Disposal.state.in_(("disposed", "purging")), Disposal.recoverable_until <= now)).scalars()]
     purged = []
     store = media_storage()
     for disposal_id in ids:
-        with db.transaction() as s:
-            disposal = s.get(Disposal, disposal_id)
-            key = (disposal.alg, disposal.hash)
-            changes = recompute([key])
-            state = s.get(RetentionState, key)
-            if state is not None and state.klass != SIX_MONTHS:
-                disposal.state = "recovered"
-                disposal.note = (disposal.note + "\n清除前复核：须继续保存 / kept: a rule or hold now applies").strip()
-                continue
-        apply_to_storage(changes)
-        # The bytes go before the row says so: a failure leaves the row "disposed", retried next time.
+        with db.reading() as s:
+            row = s.get(Disposal, disposal_id)
+            state, key = row.state, (row.alg, row.hash)
+        if state not in ("disposed", "purging") or (state == "disposed" and not _decide_purge(disposal_id, now)):
+            continue
+        # The bytes go before the row says so: a failure leaves the row "purging", finished next time.
         store.dispose_original(*key)
         with db.transaction() as s:
-            disposal = s.get(Disposal, disposal_id)
+            disposal = s.get(Disposal, disposal_id, with_for_update=True)
             disposal.state, disposal.purged_at = "purged", utcnow()
             purged.append(disposal)
     return purged
+
+
+def _decide_purge(disposal_id, now: datetime) -> bool:
+    """Under the row's lock: still due and held by nothing? Then mark it ``purging``."""
+    with db.transaction() as s:
+        disposal = s.get(Disposal, disposal_id, with_for_update=True)
+        if disposal.state != "disposed":
+            return False
+        key = (disposal.alg, disposal.hash)
+        recompute([key])
+        state = s.get(RetentionState, key)
+        if state is None or state.klass != SIX_MONTHS or state.keep_until is None or state.keep_until > now:
+            disposal.state = "recovered"
+            disposal.note = (disposal.note + "\n清除前复核：须继续保存 / kept: a rule, a hold or a new record "
+                                              "now keeps it").strip()
+            return False
+        disposal.state = "purging"
+        return True

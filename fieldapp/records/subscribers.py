@@ -21,3 +21,13 @@ def classify_stored_original(_sender, alg, digest) -> None:
 @events.footage_linked.connect
 def classify_linked_footage(_sender, case_ids) -> None:
     retention.recompute(retention.keys_of_cases(case_ids))
+
+
+@events.footage_stored.connect
+def classify_stored_footage(_sender, segment_ids) -> None:
+    retention.recompute(retention.keys_of_segments(segment_ids))
+
+
+@events.case_changed.connect
+def classify_changed_case(_sender, case_ids) -> None:
+    retention.recompute(retention.keys_of_cases(case_ids))

@@ -217,7 +217,7 @@ def check_media(s: Session, report: Report, store, sample: int | None = None, se
     # A purged object's bytes were removed by an approved disposal (art. 26); its tombstone stands in
     # for it. Any other original missing from the store is a fault: nothing else may delete one.
     purged = select(Disposal.id).where(Disposal.alg == Media.alg, Disposal.hash == Media.hash,
-                                       Disposal.state == "purged")
+                                       Disposal.state.in_(("purging", "purged")))
     stored = s.execute(select(Media.alg, Media.hash, Media.size).where(Media.original_at.is_not(None), ~purged.exists())
                        .order_by(Media.alg, Media.hash)).all()
     report.media_total = len(stored)

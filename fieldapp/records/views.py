@@ -385,7 +385,7 @@ def disposal_propose():
 
 
 def _disposal_or_404(disposal_id: uuid.UUID) -> Disposal:
-    disposal = db.session().get(Disposal, disposal_id)
+    disposal = db.session().get(Disposal, disposal_id, with_for_update=True)  # one decision at a time
     if disposal is None or disposal.unit_id is None or not can_see_unit(current_user, disposal.unit_id):
         abort(404)
     return disposal

@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from .. import db
+from .. import db, events
 from ..access import allow, require_unit, visible_unit_ids
 from ..compliance import engine, exceptions
 from ..footage import bars
@@ -265,8 +265,10 @@ def unassign(case_id: uuid.UUID):
 @allow(*DECIDERS)
 def stage_done(case_id: uuid.UUID):
     stages = {st["id"] for st in engine.catalogue_content().get("stages", [])}
-    return _case_action(case_id, lambda case: cases.mark_stage_done(case, request.form.get("stage", ""),
-                                                                    current_user.id, stages))
+    response = _case_action(case_id, lambda case: cases.mark_stage_done(case, request.form.get("stage", ""),
+                                                                        current_user.id, stages))
+    events.publish(events.case_changed, case_ids={case_id})  # a decision makes its records evidence (art. 26)
+    return response
 
 
 @bp.post("/cases/<uuid:case_id>/act-ended")

@@ -4,7 +4,6 @@ from __future__ import annotations
 import uuid
 
 from flask import Response, abort, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 

@@ -44,7 +44,6 @@ def frames(data: bytes) -> int:
 
 def test_a_grant_on_footage_views_and_copies_it_marked(footage_world):
     world, segment = footage_world
-    run_cli(world.app, "retention-review", "--no-purge")
     kept = one(world.app, select(RetentionState).where(RetentionState.hash == segment.hash))
     assert kept.klass == "permanent" and "station_important" in {r["rule"] for r in kept.reasons}
     made = post_form(world.client("孙管理"), "/records/access", {

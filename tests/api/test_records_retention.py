@@ -9,11 +9,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from fieldapp import db
 from fieldapp.media.service import media_storage
 from fieldapp.media.storage import S3Storage, original_key
 from fieldapp.models import CaseStage, RetentionHold, Disposal, EvidenceUse, Media, RetentionState, SyncedRecord, utcnow
+from fieldapp.records import retention
 from fieldapp.records.verification import Report, check_media
 from tests.support.flows import post_form, run_cli
 from tests.support.records_world import T0, build, iso, one, rows, select
@@ -36,15 +38,17 @@ def review(world):
     return result.output
 
 
-def age(world, months: int = 7, digest=None):
-    """Move the capture back ``months``: the media row and every record referring to it."""
+def age(world, months: int = 7, digest=None, case_id=None):
+    """Move the capture back ``months``: the media row and the records referring to it (of one case
+    only, when ``case_id`` is given)."""
     digest = digest or world.digest
     with world.app.app_context(), db.transaction() as s:
         back = utcnow() - timedelta(days=31 * months)
         media = s.get(Media, ("sha-256", digest))
         media.taken_at, media.created_at = back, back
         for record in s.execute(select(SyncedRecord)).scalars():
-            record.created_at = back
+            if case_id is None or str(record.case_id) == case_id or str(record.id) == case_id:
+                record.created_at = back
 
 
 def test_a_photo_is_kept_six_months_from_capture_once_it_arrives(world):
@@ -61,9 +65,8 @@ def test_the_class_follows_the_facts_both_ways(world):
     assert "第二十六条第（四）项" in {r["article"] for r in state(world).reasons}
     post_form(lead, f"/records/cases/{world.case_id}/marks", {})
     assert state(world).klass == "six_months"  # the mark taken back: six months again
-    with world.app.app_context(), db.transaction() as s:
-        s.add(CaseStage(case_id=uuid.UUID(world.case_id), stage="decision", done_by=world.users["李队长"]))
-    review(world)
+    post_form(lead, f"/review/cases/{world.case_id}/stage", {"stage": "decision"})
+    assert one(world.app, select(CaseStage.stage).where(CaseStage.case_id == uuid.UUID(world.case_id))) == "decision"
     assert state(world).klass == "permanent" and {r["rule"] for r in state(world).reasons} >= {"evidence"}
 
 
@@ -102,7 +105,7 @@ def test_disposal_needs_both_approvals_is_recoverable_for_7_days_then_leaves_a_t
     disposal = one(world.app, select(Disposal))
     assert disposal.state == "proposed" and disposal.records_admin_id == world.users["孙管理"]
     thumb = f"/review/media/sha-256/{world.digest}/preview"
-    assert world.client("李队长").get(thumb).status_code in (200, 404)  # still offered: only one approval
+    assert world.client("李队长").get(thumb).status_code == 200  # still offered: only one approval
     assert post_form(world.client("李队长"), f"/records/disposals/{disposal.id}/approve", {}).status_code == 403
     assert post_form(world.client("别的分管"), f"/records/disposals/{disposal.id}/approve", {}).status_code == 404
     assert one(world.app, select(Disposal)).state == "proposed"
@@ -116,7 +119,7 @@ def test_disposal_needs_both_approvals_is_recoverable_for_7_days_then_leaves_a_t
         assert media_storage().exists("sha-256", world.digest)  # hidden, not gone: recoverable
     assert post_form(world.client("孙管理"), f"/records/disposals/{disposal.id}/recover", {}).status_code == 303
     assert one(world.app, select(Disposal)).state == "recovered"
-    assert world.client("李队长").get(thumb).status_code != 410
+    assert world.client("李队长").get(thumb).status_code == 200
     # again, and this time the seven days pass
     post_form(world.client("孙管理"), "/records/retention/propose", key)
     second = one(world.app, select(Disposal).where(Disposal.state == "proposed"))
@@ -199,3 +202,47 @@ def test_on_s3_permanent_and_held_objects_carry_a_legal_hold(sqlite_url, tmp_pat
         assert head.get("ObjectLockLegalHoldStatus") == "ON"
     finally:
         w.app.extensions["fieldapp.engine"].dispose()
+
+
+def test_a_record_made_today_with_old_bytes_keeps_them_six_months_from_today(world):
+    age(world, case_id=world.case_id)  # the first case's record is seven months old
+    review(world)
+    assert state(world).keep_until < utcnow()  # on its own it would be due
+    other_case, other_activity = world.new_case()
+    world.push_photo(world.photo, case_id=other_case, activity_id=other_activity)  # the same bytes, today
+    kept = state(world)
+    assert kept.keep_until > utcnow() + timedelta(days=170)
+    assert 'data-testid="due-item"' not in world.client("孙管理").get("/records/retention").get_data(as_text=True)
+
+
+def test_one_disposal_per_object_and_the_purge_decides_again_under_its_lock(world):
+    age(world)
+    review(world)
+    key = {"alg": "sha-256", "hash": world.digest}
+    post_form(world.client("孙管理"), "/records/retention/propose", key)
+    post_form(world.client("孙管理"), "/records/retention/propose", key)
+    assert len(rows(world.app, select(Disposal))) == 1
+    with pytest.raises(IntegrityError), world.app.app_context(), db.transaction() as s:  # the index, not only the check
+        s.add(Disposal(alg="sha-256", hash=world.digest, klass="six_months", keep_until=utcnow(), state="proposed"))
+    disposal = one(world.app, select(Disposal))
+    post_form(world.client("分管局长"), f"/records/disposals/{disposal.id}/approve", {})
+    with world.app.app_context(), db.transaction() as s:  # a purge that stopped after its mark is finished
+        row = s.get(Disposal, disposal.id)
+        row.state, row.recoverable_until = "purging", utcnow() - timedelta(seconds=1)
+    assert post_form(world.client("孙管理"), f"/records/disposals/{disposal.id}/recover", {}).status_code == 303
+    assert one(world.app, select(Disposal)).state == "purging"  # too late to recover once purging
+    review(world)
+    assert one(world.app, select(Disposal)).state == "purged"
+    with world.app.app_context():
+        assert not media_storage().exists("sha-256", world.digest)
+
+
+def test_a_disposal_whose_object_is_not_due_is_never_purged_whatever_its_row_says(world):
+    with world.app.app_context(), db.transaction() as s:
+        s.delete(s.get(RetentionState, ("sha-256", world.digest)))
+        s.add(Disposal(alg="sha-256", hash=world.digest, klass="six_months", keep_until=utcnow(), state="disposed",
+                       recoverable_until=utcnow() - timedelta(seconds=1)))
+    with world.app.app_context():
+        retention.purge_due()
+        assert media_storage().exists("sha-256", world.digest)
+    assert one(world.app, select(Disposal)).state == "recovered"

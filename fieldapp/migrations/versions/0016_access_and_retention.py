@@ -100,6 +100,9 @@ def upgrade() -> None:
     with op.batch_alter_table('disposals', schema=None) as batch_op:
         batch_op.create_index('ix_disposals_media', ['alg', 'hash'], unique=False)
         batch_op.create_index('ix_disposals_state', ['state'], unique=False)
+        batch_op.create_index('uq_disposals_active', ['alg', 'hash'], unique=True,
+                              sqlite_where=sa.text("state IN ('proposed', 'disposed', 'purging', 'purged')"),
+                              postgresql_where=sa.text("state IN ('proposed', 'disposed', 'purging', 'purged')"))
 
     op.create_table('evidence_uses',
     sa.Column('id', sa.Uuid(), nullable=False),
@@ -188,6 +191,7 @@ def downgrade() -> None:
 
     op.drop_table('evidence_uses')
     with op.batch_alter_table('disposals', schema=None) as batch_op:
+        batch_op.drop_index('uq_disposals_active')
         batch_op.drop_index('ix_disposals_state')
         batch_op.drop_index('ix_disposals_media')
 
