@@ -36,6 +36,13 @@ bp.add_app_template_global(secrecy.mask, "mask_private")
 bp.add_app_template_global(secrecy.private_text, "private_text")
 bp.add_app_template_global(records_rules.builtin, "records_rules")
 
+
+@bp.app_template_global("records_label")
+def records_label(entry) -> str:
+    """A rule's label in the reader's language (the rules carry both)."""
+    from flask_babel import get_locale
+    return entry.label_zh if get_locale().language == "zh" else entry.label_en
+
 REGISTER_READERS = (Role.RECORDS_ADMIN, Role.LEAD, Role.DIVISION_HEAD, Role.BUREAU_HEAD, Role.SUPERVISOR)
 APPROVERS = (Role.LEAD, Role.DIVISION_HEAD, Role.BUREAU_HEAD)
 RETENTION_READERS = (Role.RECORDS_ADMIN, Role.DIVISION_HEAD, Role.LEAD)
@@ -86,6 +93,16 @@ def _csv(rows) -> Response:
         writer.writerow(row.csv())
     return Response(out.getvalue(), mimetype="text/csv; charset=utf-8",
                     headers={"Content-Disposition": "attachment; filename=access-register.csv"})
+
+
+@bp.get("/mine")
+@allow(signed_in=True)
+def my_grants():
+    """The grants made out to me: what I may view, until when, and what was decided."""
+    mine = list(db.session().execute(select(AccessGrant).where(AccessGrant.requester_id == current_user.id)
+                                     .order_by(AccessGrant.registered_at.desc()).limit(PAGE)).scalars())
+    return render_template("records/mine.html", grants=mine, status=grants.status, rules=records_rules.builtin(),
+                           label=lambda g: secrecy.subject_label_for(current_user, g))
 
 
 @bp.post("/access")
@@ -354,7 +371,9 @@ def retention_page():
     disposals = list(s.execute(disposals_stmt.order_by(Disposal.records_admin_at.desc()).limit(PAGE)).scalars())
     people_ids = {d.records_admin_id for d in disposals} | {d.division_head_id for d in disposals}
     people = {u.id: u for u in s.execute(select(User).where(User.id.in_(people_ids - {None}))).scalars()} if people_ids else {}
-    return render_template("records/retention.html", due=due[:PAGE], soon=list(s.execute(soon_stmt.limit(PAGE)).scalars()),
+    cases = list(s.execute(select(Case).where(Case.unit_id == current_user.unit_id)
+                           .order_by(Case.created_at.desc()).limit(PAGE)).scalars())
+    return render_template("records/retention.html", cases=cases, due=due[:PAGE], soon=list(s.execute(soon_stmt.limit(PAGE)).scalars()),
                            disposals=disposals, holds=list(s.execute(holds_stmt.limit(PAGE)).scalars()), people=people, now=now,
                            rules=records_rules.builtin())
 

@@ -189,7 +189,8 @@ def test_chinese_pages_have_no_latin_words(sqlite_url, tmp_path):
             "/review/", "/review/queue", "/review/cases", f"/review/cases/{scene.case_id}", "/review/findings",
             "/review/findings?severity=error", "/review/deadlines", "/review/reports", "/review/records",
             f"/review/records/{scene.activity_id}", f"/review/records/{scene.service_id}",
-            f"/review/media/sha-256/{scene.photo}/original")}
+            f"/review/media/sha-256/{scene.photo}/original", "/records/access", "/records/retention",
+            "/records/mine")}
         # An archive refused for what blocks it: the message and the page it lands on.
         refused = post_form(lead, f"/review/cases/{scene.case_id}/archive", follow_redirects=True)
         pages["archive refused"] = refused

@@ -117,6 +117,9 @@ def test_a_view_grant_shows_a_marked_preview_never_the_original_and_expires(worl
     view_url = f"{URL}/{grant_id}/view/sha-256/{world.digest}"
     assert viewer.get(view_url).status_code == 403  # not approved yet
     decide(world, "分管局长", grant_id)
+    mine = viewer.get("/records/mine").get_data(as_text=True)
+    assert f'href="{URL}/{grant_id}"' in mine and 'data-state="approved"' in mine
+    assert 'data-testid="my-grant"' not in world.client("他队员").get("/records/mine").get_data(as_text=True)
     page = viewer.get(f"{URL}/{grant_id}").get_data(as_text=True)
     assert world.digest in page
     shown = viewer.get(view_url)
@@ -188,7 +191,7 @@ def test_the_register_lists_every_step_filters_exports_and_is_in_the_chain(world
     views_only = world.client("分管局长").get(f"{URL}?action=view").get_data(as_text=True)
     assert views_only.count('data-testid="register-row"') == 1
     by_person = world.client("分管局长").get(f"{URL}?person=他队员").get_data(as_text=True)
-    assert by_person.count('data-testid="register-row"') == 1 and "refused" in by_person
+    assert by_person.count('data-testid="register-row"') == 1 and "不批准" in by_person
     exported = world.client("分管局长").get(f"{URL}?format=csv")
     text = exported.data.decode("utf-8-sig")
     assert exported.mimetype == "text/csv" and len(text.strip().splitlines()) == 5

@@ -137,6 +137,7 @@ ROUTES: dict[str, Access] = {
     "records.register_page": Access(frozenset({R.RECORDS_ADMIN, R.LEAD, R.DIVISION_HEAD, R.BUREAU_HEAD, R.SUPERVISOR})),
     "records.grant_register": Access(frozenset({R.RECORDS_ADMIN})),
     "records.grant_page": Access(SIGNED_IN),
+    "records.my_grants": Access(SIGNED_IN),
     "records.grant_decide": Access(frozenset({R.LEAD, R.DIVISION_HEAD, R.BUREAU_HEAD})),
     "records.grant_revoke": Access(frozenset({R.RECORDS_ADMIN})),
     "records.grant_view": Access(SIGNED_IN),

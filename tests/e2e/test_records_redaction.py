@@ -14,6 +14,7 @@ from fieldapp.media.service import media_storage
 from fieldapp.models import AccessGrant
 from fieldapp.records import marking
 from tests.e2e.journeys import lead_sign_in
+from tests.e2e.test_lead_review import assert_accessible
 from tests.support.appfactory import make_app
 from tests.support.flows import post_form
 from tests.support.live_server import serve
@@ -64,6 +65,8 @@ def test_the_records_administrator_draws_what_to_blur_and_hands_out_a_marked_cop
         with page.expect_download() as download:
             page.get_by_role("button", name="制作带水印的复制件").click()
         copy = open(download.value.path(), "rb").read()
+        assert_accessible(page, [f"{server.url}/records/access", f"{server.url}{grant_url}",
+                                 f"{server.url}/records/retention"])
     finally:
         context.close()
     number = one(world.app, select(AccessGrant.number))
