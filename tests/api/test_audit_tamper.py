@@ -157,6 +157,7 @@ def test_an_inserted_row_is_named(world, name):
         fresh = {c for c in table.columns if (c.primary_key and not c.foreign_keys) or c.unique}
         fresh |= {c for u in table.constraints if u.__class__.__name__ == "UniqueConstraint"
                   for c in u.columns if not c.foreign_keys}
+        fresh |= {c for index in table.indexes if index.unique for c in index.columns if not c.foreign_keys}
         if all(c.foreign_keys for c in table.primary_key.columns):  # a link table: a new pair
             fresh.add(list(table.primary_key.columns)[-1])
         for column in fresh:
