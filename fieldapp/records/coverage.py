@@ -23,6 +23,8 @@ COVERED: frozenset[str] = frozenset({
     "cameras", "camera_handouts", "stations", "footage_segments", "footage_links",
     # access by approval, retention and disposal (arts. 26, 29)
     "access_grants", "access_uses", "retention_holds", "evidence_uses", "retention_states", "disposals",
+    # evidence packages (art. 27)
+    "evidence_packages",
 })
 
 EXEMPT: dict[str, str] = {

@@ -138,6 +138,9 @@ ROUTES: dict[str, Access] = {
     "records.grant_register": Access(frozenset({R.RECORDS_ADMIN})),
     "records.grant_page": Access(SIGNED_IN),
     "records.my_grants": Access(SIGNED_IN),
+    "documents.package_build": Access(frozenset({R.RECORDS_ADMIN})),
+    "documents.package_page": Access(frozenset({R.RECORDS_ADMIN, R.LEAD})),
+    "documents.package_file": Access(frozenset({R.RECORDS_ADMIN})),
     "records.grant_decide": Access(frozenset({R.LEAD, R.DIVISION_HEAD, R.BUREAU_HEAD})),
     "records.grant_revoke": Access(frozenset({R.RECORDS_ADMIN})),
     "records.grant_view": Access(SIGNED_IN),
@@ -203,7 +206,8 @@ def url_variants(rule, ids) -> list[tuple[str, str]]:
               "case_id": ids["passkey"], "activity_id": ids["passkey"], "finding_id": ids["passkey"],
               "alg": "sha-256", "digest": "ab" * 32, "variant": "preview", "token": "not-a-link",
               "segment_id": ids["passkey"], "handout_id": ids["passkey"], "station_id": ids["passkey"],
-              "grant_id": ids["passkey"], "disposal_id": ids["passkey"], "hold_id": ids["passkey"]}
+              "grant_id": ids["passkey"], "disposal_id": ids["passkey"], "hold_id": ids["passkey"],
+              "package_id": ids["passkey"], "name": "x.zip"}
     values = {k: v for k, v in values.items() if k in rule.arguments}
     if "unit_id" in rule.arguments:
         return [(variant, rule.build({**values, "unit_id": ids[f"{variant}_unit"]})[1])

@@ -106,6 +106,8 @@ def build(app) -> dict:
                                  captured_at=T, keep_until=T + timedelta(days=182)),
                 m.Disposal(alg="sha-256", hash=sha(f"gone{uuid.uuid4()}"), unit_id=unit.id, klass="six_months",
                            keep_until=T, records_admin_id=user.id),
+                m.EvidencePackage(case_id=case.id, unit_id=unit.id, grant_id=grant.id, built_by=user.id,
+                                  items=[{"alg": "sha-256", "hash": digest, "proves": "现场情况"}]),
             ])
         populated = {name for name in COVERED
                      if db.session().execute(m.Base.metadata.tables[name].select().limit(1)).first()}

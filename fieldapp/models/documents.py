@@ -1,0 +1,36 @@
+"""Evidence packages (art. 27): what was extracted, under which grant, by whom, and where the
+finished ZIP and disc images are. A package is offered for download only once ``ready``: one cut
+short by a crash stays ``building`` (then ``failed``) and its partial files are never served."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, new_id, utcnow
+
+
+class EvidencePackage(Base):
+    __tablename__ = "evidence_packages"
+    __table_args__ = (Index("ix_evidence_packages_case", "case_id", "built_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id"))
+    unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("units.id"))
+    grant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("access_grants.id"))
+    built_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    built_at: Mapped[datetime] = mapped_column(default=utcnow)
+    state: Mapped[str] = mapped_column(String(10), default="building")  # building | ready | failed
+    # What the officer or lead states for each item: [{"alg", "hash", "proves", "transcript"}]
+    items: Mapped[list] = mapped_column(JSON, default=list)
+    method: Mapped[str] = mapped_column(Text, default="")
+    place: Mapped[str] = mapped_column(String(200), default="")
+    process: Mapped[str] = mapped_column(Text, default="")
+    finished_at: Mapped[datetime | None]
+    zip_name: Mapped[str | None] = mapped_column(String(200))
+    zip_size: Mapped[int | None] = mapped_column(BigInteger)
+    zip_sha256: Mapped[str | None] = mapped_column(String(64))
+    discs: Mapped[list] = mapped_column(JSON, default=list)  # [{"name", "label", "size", "sha256"}]
+    error: Mapped[str | None] = mapped_column(Text)
