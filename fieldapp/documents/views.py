@@ -43,6 +43,9 @@ def package_build(grant_id: uuid.UUID):
                                      method=request.form.get("method", ""), place=request.form.get("place", ""),
                                      process=request.form.get("process", ""))
     except packages.PackageRefused as exc:
+        # A refused extraction is in the chain too: who tried, under which grant, and why not.
+        audit.accessed("export_refused", f"grant:{grant.id}", reason=str(exc)[:300])
+        db.session().commit()
         flash(str(exc), "error")
         return redirect(url_for("records.grant_page", grant_id=grant.id), 303)
     try:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from fieldapp.models import EvidencePackage, EvidenceUse, RetentionState
+from fieldapp.models import AuditEvent, EvidencePackage, EvidenceUse, RetentionState
 from tests.support.flows import post_form
 from tests.support.records_world import build, one, rows, select
 
@@ -137,6 +137,8 @@ def test_no_package_without_an_active_copy_grant_and_none_offered_half_made(worl
     post_form(world.client("分管局长"), f"/records/access/{view_id}/decide", {"decision": "approve"})
     refused = build_package(world, view_id)
     assert refused.status_code == 303 and rows(world.app, select(EvidencePackage)) == []
+    logged = rows(world.app, select(AuditEvent).where(AuditEvent.action == "export_refused"))
+    assert [e.row_key for e in logged] == [f"grant:{view_id}"]
     assert build_package(world, str(uuid.uuid4())).status_code == 404
     grant_id = copy_grant(world)
     from fieldapp.documents import disc
