@@ -25,7 +25,7 @@ from importlib import resources
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import or_, select
+from sqlalchemy import String, and_, or_, select, type_coerce, update
 
 from .. import db
 from ..i18n import local_time
@@ -150,7 +150,7 @@ def plan(package: EvidencePackage) -> Plan:
     revisions: dict[tuple[str, int], dict] = {}
     devices: dict[str, bytes] = {}
     for number, wanted in enumerate(package.items, start=1):
-        item = _item(number, wanted["alg"], wanted["hash"], package.case_id)
+        item = _item(number, wanted["alg"], wanted["hash"], package.case_id, package.unit_id)
         item.proves, item.transcript = wanted.get("proves", ""), wanted.get("transcript", "")
         items.append(item)
         if item.record is not None:
@@ -172,7 +172,7 @@ def plan(package: EvidencePackage) -> Plan:
         process=package.process, **chain_range)
 
 
-def _item(number: int, alg: str, digest: str, case_id: uuid.UUID) -> Item:
+def _item(number: int, alg: str, digest: str, case_id: uuid.UUID, unit_id: uuid.UUID) -> Item:
     s = db.session()
     media = s.get(Media, (alg, digest))
     segment = s.execute(select(FootageSegment).where(FootageSegment.alg == alg, FootageSegment.hash == digest)
@@ -186,10 +186,12 @@ def _item(number: int, alg: str, digest: str, case_id: uuid.UUID) -> Item:
                      "device_key": None, "camera_serial": segment.camera_serial},
                     {"device": segment.started_at.isoformat(), "server": segment.ingested_at.isoformat()},
                     None, None, None, None, segment.sm3)
-    # A photo or clip: the newest revision of this case's records that names it.
+    # A photo or clip: the first revision of this unit's records of the case that names it — the
+    # capture itself: who took it, on which phone, when (a later edit of the record is not the capture).
     ref = s.execute(select(MediaRef, SyncedRecord).join(SyncedRecord, SyncedRecord.id == MediaRef.record_id)
-                    .where(MediaRef.alg == alg, MediaRef.hash == digest, SyncedRecord.case_id == case_id)
-                    .order_by(MediaRef.revision.desc())).first()
+                    .where(MediaRef.alg == alg, MediaRef.hash == digest, SyncedRecord.case_id == case_id,
+                           MediaRef.unit_id == unit_id)
+                    .order_by(MediaRef.revision, SyncedRecord.created_at)).first()
     if ref is None or media is None:
         raise PackageRefused(f"找不到文件 {digest[:12]} 的记录 / no record of file {digest[:12]}")
     media_ref, record = ref
@@ -204,6 +206,11 @@ def _item(number: int, alg: str, digest: str, case_id: uuid.UUID) -> Item:
     if media.lat_e6 is not None:
         place = {**(place or {}), "lat_e6": media.lat_e6, "lon_e6": media.lon_e6}
     kind = {"image": "photo", "video": "video", "audio": "audio"}.get(media.kind or "", media.kind or "file")
+    # Withdrawn: the whole record, or this file taken out of it by a later revision (art. 30: shown, not dropped).
+    later = s.execute(select(Revision.withdrawn_media).where(Revision.record_id == record.id,
+                                                             Revision.revision > rev.revision)).scalars()
+    withdrawn = bool(record.withdrawn) or any(m.get("hash") == digest for media_list in later
+                                               for m in (media_list or []) if isinstance(m, dict))
     return Item(number, alg, digest, kind, name, media.mime or "application/octet-stream", media.size or 0,
                 "preview" if "preview" in (media.previews or []) else None,
                 {"name": author.name, "cert_no": author.cert_no, "device_id": str(rev.device_id),
@@ -211,7 +218,7 @@ def _item(number: int, alg: str, digest: str, case_id: uuid.UUID) -> Item:
                 {"device": media.taken_at.isoformat() if media.taken_at else rev.device_time,
                  "server": rev.received_at.isoformat()},
                 place, {"id": str(record.id), "revision": rev.revision, "type": record.record_type,
-                        "withdrawn": bool(record.withdrawn)},
+                        "withdrawn": withdrawn},
                 rev.seq, str(rev.device_id), None)
 
 
@@ -219,15 +226,20 @@ def _chain_items(items: list[Item]) -> dict:
     """The events about each item, and the checkpoints that bracket them: A, the last signed before
     the first of them (or the chain's start), and B, signed now."""
     s = db.session()
-    for item in items:
-        needles = [item.hash] + ([item.record["id"], f'"[{item.revision_seq}]"'] if item.record else [])
-        rows = s.execute(select(AuditEvent.seq).where(
-            AuditEvent.seq.is_not(None), AuditEvent.tbl.in_(CHAIN_TABLES + ("",)),
-            or_(*[AuditEvent.detail.contains(n) for n in needles], AuditEvent.row_key.contains(item.hash)))
-            .order_by(AuditEvent.seq)).scalars()
-        item.chain = list(rows)
+    # B first: only events it vouches for can be named (an access logged a moment later is not).
     last = s.execute(select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc(), AuditCheckpoint.id.desc())
                      .limit(1)).scalar_one()
+    # The detail is searched as the text it is stored as (its type would JSON-encode the needle).
+    detail = type_coerce(AuditEvent.detail, String)
+    for item in items:
+        about = [detail.contains(item.hash), AuditEvent.row_key.contains(item.hash)]
+        if item.record:
+            about += [detail.contains(item.record["id"]),
+                      and_(AuditEvent.tbl == "revisions", detail.contains(f"[[{item.revision_seq}],"))]
+        rows = s.execute(select(AuditEvent.seq).where(
+            AuditEvent.seq.is_not(None), AuditEvent.seq <= last.seq, AuditEvent.tbl.in_(CHAIN_TABLES + ("",)),
+            or_(*about)).order_by(AuditEvent.seq)).scalars()
+        item.chain = list(rows)
     first = min((seq for item in items for seq in item.chain), default=last.seq)
     before = s.execute(select(AuditCheckpoint).where(AuditCheckpoint.seq < first)
                        .order_by(AuditCheckpoint.seq.desc(), AuditCheckpoint.id.desc()).limit(1)).scalar_one_or_none()
@@ -431,14 +443,22 @@ def write_zip(folder: Path, target: Path, root: str) -> tuple[str, int]:
         raise
 
 
-def build(package_id: uuid.UUID, *, disc_capacity: int | None = None) -> EvidencePackage:
-    """Make the package: sign a checkpoint so its newest events are vouched for, read the plan,
-    copy the bytes, write the ZIP and the disc images, then mark it ready (or failed, with why)."""
+def build(package_id: uuid.UUID, *, disc_capacity: int | None = None) -> EvidencePackage | None:
+    """Make the package: claim it (one builder only), sign a checkpoint so its newest events are
+    vouched for, read the plan, copy the bytes, write the ZIP and the disc images, then mark it
+    ready — or failed, with why, and nothing of it left. None when another builder has it."""
     from . import disc
-    audit.checkpoint_now("evidence package")
+    from ..records import retention
+    with db.transaction() as s:
+        claimed = s.execute(update(EvidencePackage).where(EvidencePackage.id == package_id,
+                                                          EvidencePackage.state == "queued")
+                            .values(state="building")).rowcount
+    if claimed != 1:
+        return None
     out = packages_dir() / str(package_id)
     work = Path(tempfile.mkdtemp(prefix="work-", dir=_ensure(packages_dir())))
     try:
+        audit.checkpoint_now("evidence package")
         with db.reading():
             p = plan(db.session().get(EvidencePackage, package_id))
         folder = work / "package"
@@ -451,6 +471,13 @@ def build(package_id: uuid.UUID, *, disc_capacity: int | None = None) -> Evidenc
         written = disc.write_discs(folder, out, capacity=disc_capacity or disc.DVD_BYTES, label="FIELDAPP")
         discs = [{"name": d.path.name, "label": d.label, "size": d.size, "files": len(d.files),
                   "sha256": _file_digests(d.path)[0]} for d in written]
+        with db.transaction() as s:
+            row = s.get(EvidencePackage, package_id)
+            row.state, row.finished_at = "ready", utcnow()
+            row.zip_name, row.zip_size, row.zip_sha256, row.discs = zip_name, size, digest, discs
+            for item in p.items:  # art. 26 (一): what went into a package is used as evidence, kept for ever
+                s.add(EvidenceUse(alg=item.alg, hash=item.hash, source="export", ref=str(package_id),
+                                  by_id=row.built_by))
     except Exception as exc:
         shutil.rmtree(out, ignore_errors=True)  # nothing of a failed package stays to be offered
         with db.transaction() as s:
@@ -459,13 +486,6 @@ def build(package_id: uuid.UUID, *, disc_capacity: int | None = None) -> Evidenc
         raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    with db.transaction() as s:
-        row = s.get(EvidencePackage, package_id)
-        row.state, row.finished_at = "ready", utcnow()
-        row.zip_name, row.zip_size, row.zip_sha256, row.discs = zip_name, size, digest, discs
-        for item in p.items:  # art. 26 (一): what went into a package is used as evidence, kept for ever
-            s.add(EvidenceUse(alg=item.alg, hash=item.hash, source="export", ref=str(package_id), by_id=row.built_by))
-    from ..records import retention
     retention.recompute_and_apply({(i.alg, i.hash) for i in p.items})
     return row
 

@@ -21,6 +21,9 @@ bp = Blueprint("documents", __name__, url_prefix="/records")
 def _grant_or_404(grant_id: uuid.UUID) -> AccessGrant:
     grant = db.session().get(AccessGrant, grant_id)
     if grant is None or grant.unit_id != current_user.unit_id:
+        # Asking to extract another unit's records (or under no grant) is refused and in the chain.
+        audit.accessed("export_refused", f"grant:{grant_id}", reason="no grant of this unit")
+        db.session().commit()
         abort(404)
     return grant
 

@@ -22,7 +22,7 @@ class EvidencePackage(Base):
     grant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("access_grants.id"))
     built_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
     built_at: Mapped[datetime] = mapped_column(default=utcnow)
-    state: Mapped[str] = mapped_column(String(10), default="building")  # building | ready | failed
+    state: Mapped[str] = mapped_column(String(10), default="queued")  # queued | building | ready | failed
     # What the officer or lead states for each item: [{"alg", "hash", "proves", "transcript"}]
     items: Mapped[list] = mapped_column(JSON, default=list)
     method: Mapped[str] = mapped_column(Text, default="")

@@ -73,6 +73,10 @@ def test_a_package_is_built_under_a_copy_grant_and_passes_its_own_verifier(world
                                                        "chain_checkpoints", "server_key", "explanation",
                                                        "extraction_record"}
     assert manifest["grant"]["number"].startswith("FZ-")
+    events = {e["seq"]: e for e in map(json.loads, (root / "chain" / "events.jsonl").read_text("utf-8").splitlines())}
+    about = {events[seq]["tbl"] for seq in item["chain"]}
+    assert {"media", "media_refs", "revisions", "records"} <= about  # the capture and its signed revision
+    assert max(item["chain"]) <= manifest["chain"]["to_seq"]
     result = verify(root)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "通过" in result.stdout
@@ -137,9 +141,11 @@ def test_no_package_without_an_active_copy_grant_and_none_offered_half_made(worl
     post_form(world.client("分管局长"), f"/records/access/{view_id}/decide", {"decision": "approve"})
     refused = build_package(world, view_id)
     assert refused.status_code == 303 and rows(world.app, select(EvidencePackage)) == []
-    logged = rows(world.app, select(AuditEvent).where(AuditEvent.action == "export_refused"))
-    assert [e.row_key for e in logged] == [f"grant:{view_id}"]
-    assert build_package(world, str(uuid.uuid4())).status_code == 404
+    logged = rows(world.app, select(AuditEvent.row_key).where(AuditEvent.action == "export_refused"))
+    assert logged == [f"grant:{view_id}"]
+    stranger = str(uuid.uuid4())
+    assert build_package(world, stranger).status_code == 404
+    assert rows(world.app, select(AuditEvent.row_key).where(AuditEvent.action == "export_refused"))[-1] == f"grant:{stranger}"
     grant_id = copy_grant(world)
     from fieldapp.documents import disc
 
@@ -153,3 +159,50 @@ def test_no_package_without_an_active_copy_grant_and_none_offered_half_made(worl
     leftovers = [p.name for p in (Path(world.app.config["FIELDAPP_SETTINGS"].var_dir) / "packages").rglob("*")
                  if p.is_file()]
     assert leftovers == []
+
+
+def test_three_hundred_photos_without_exif_and_a_withdrawn_record_make_one_package_that_verifies(sqlite_url, tmp_path):
+    """The bad input the field brings: 300 photos with no EXIF, in one case, one of their records
+    withdrawn — the package holds all of them, says which record is withdrawn, and verifies."""
+    from PIL import Image
+
+    world = build(sqlite_url, tmp_path / "var")
+    try:
+        from tests.support.flows import push_results, sync_push
+        digests = [world.digest]
+        for n in range(298):
+            out = io.BytesIO()
+            Image.new("RGB", (16, 16), (n % 256, (n * 7) % 256, (n * 13) % 256)).save(out, "JPEG")  # no EXIF
+            digests.append(world.push_photo(out.getvalue()))
+        # One more, on a step the officer then withdraws (with a reason, art. 30): still in the package.
+        out = io.BytesIO()
+        Image.new("RGB", (16, 16), (1, 2, 3)).save(out, "JPEG")
+        last = out.getvalue()
+        step_id = str(uuid.uuid4())
+        payload = {"activity_id": world.activity_id, "case_id": world.case_id,
+                   "step_type": "penalty_onsite_inspection", "at": "2026-11-27T01:00:00Z", "av_recorded": True}
+        import hashlib
+        digest = hashlib.sha256(last).hexdigest()
+        first = world.device.revision(step_id, parent_id=world.activity_id, payload=payload,
+                                      media=[{"alg": "sha-256", "hash": digest, "size": len(last), "type": "image/jpeg"}])
+        gone = world.device.revision(step_id, revision=2, parent_id=world.activity_id, reason="录入错误",
+                                     payload={**payload, "withdrawn": True})
+        push_results(sync_push(world.client("张伟"), world.device.batch(first, gone)))
+        assert world.upload(last) == digest
+        digests.append(digest)
+        grant_id = copy_grant(world)
+        form = {"item": [f"sha-256:{d}" for d in digests]}
+        made = post_form(world.client("孙管理"), f"/records/access/{grant_id}/package", form)
+        assert made.status_code == 303
+        package = one(world.app, select(EvidencePackage))
+        assert package.state == "ready", package.error
+        root = unpack(world, package, tmp_path / "unzipped")
+        manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+        assert len(manifest["items"]) == 300
+        assert sum(1 for i in manifest["items"] if i["captured_at"]["device"]) == 300  # the phone's time, no EXIF
+        (gone_item,) = [i for i in manifest["items"] if i["record"]["id"] == step_id]
+        assert gone_item["record"]["withdrawn"] is True  # shown as withdrawn, never dropped
+        result = verify(root)
+        assert result.returncode == 0, result.stdout[-3000:]
+    finally:
+        world.app.extensions["fieldapp.engine"].dispose()
