@@ -372,6 +372,7 @@ COMMANDS = [footage_import_command, footage_previews_command, init_db_command, s
 
 def init_app(app) -> None:
     from .records.cli import COMMANDS as AUDIT_COMMANDS
+    from .documents.cli import COMMANDS as DOCUMENT_COMMANDS
     from .records.retention_cli import COMMANDS as RETENTION_COMMANDS
-    for command in COMMANDS + AUDIT_COMMANDS + RETENTION_COMMANDS:
+    for command in COMMANDS + AUDIT_COMMANDS + RETENTION_COMMANDS + DOCUMENT_COMMANDS:
         app.cli.add_command(command)

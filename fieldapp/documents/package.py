@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import uuid
 import zipfile
 from dataclasses import dataclass, field
@@ -488,6 +489,55 @@ def build(package_id: uuid.UUID, *, disc_capacity: int | None = None) -> Evidenc
         shutil.rmtree(work, ignore_errors=True)
     retention.recompute_and_apply({(i.alg, i.hash) for i in p.items})
     return row
+
+
+INLINE_BYTES = 256 * 1024 * 1024  # larger packages are built beside the request
+STALE_HOURS = 6  # a build not finished by then died with its process
+
+
+def total_size(package: EvidencePackage) -> int:
+    s = db.session()
+    keys = [(i["alg"], i["hash"]) for i in package.items]
+    return sum(size or 0 for (size,) in s.execute(select(Media.size).where(
+        or_(*[and_(Media.alg == a, Media.hash == h) for a, h in keys])))) if keys else 0
+
+
+def build_in_background(app, package_id: uuid.UUID) -> threading.Thread:
+    """Build in a thread of this process; if the process dies first, ``build_queued`` (the CLI, from
+    cron) marks the package failed after STALE_HOURS, and a new one can be built."""
+    from ..records.capture import acting_as
+
+    def run():
+        with app.app_context(), acting_as("system:evidence-package"):
+            try:
+                build(package_id)
+            except Exception:  # noqa: BLE001 — the row says failed, with why
+                log.exception("evidence package %s failed", package_id)
+    thread = threading.Thread(target=run, name=f"evidence-package-{package_id}", daemon=True)
+    thread.start()
+    return thread
+
+
+def build_queued(now: datetime | None = None) -> dict:
+    """Build every queued package, and fail those whose builder died (still building after STALE_HOURS)."""
+    from datetime import timedelta
+    now = now or utcnow()
+    with db.transaction() as s:
+        stale = list(s.execute(select(EvidencePackage).where(
+            EvidencePackage.state == "building", EvidencePackage.built_at < now - timedelta(hours=STALE_HOURS))).scalars())
+        for row in stale:
+            row.state, row.finished_at = "failed", now
+            row.error = "制作过程被中断 / the build was interrupted"
+            shutil.rmtree(packages_dir() / str(row.id), ignore_errors=True)
+    with db.reading() as s:
+        queued = [row.id for row in s.execute(select(EvidencePackage).where(EvidencePackage.state == "queued")).scalars()]
+    built = failed = 0
+    for package_id in queued:
+        try:
+            built += build(package_id) is not None
+        except Exception:  # noqa: BLE001 — recorded on the row
+            failed += 1
+    return {"built": built, "failed": failed, "interrupted": len(stale)}
 
 
 def _ensure(path: Path) -> Path:

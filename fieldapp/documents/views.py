@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -51,6 +51,10 @@ def package_build(grant_id: uuid.UUID):
         db.session().commit()
         flash(str(exc), "error")
         return redirect(url_for("records.grant_page", grant_id=grant.id), 303)
+    if packages.total_size(package) > packages.INLINE_BYTES:
+        # Gigabytes of footage: built beside the request, the page refreshes until it is ready.
+        packages.build_in_background(current_app._get_current_object(), package.id)
+        return redirect(url_for(".package_page", package_id=package.id), 303)
     try:
         packages.build(package.id)
     except Exception as exc:  # noqa: BLE001 — stored as the package's error and shown; nothing half-made is offered

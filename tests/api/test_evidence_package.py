@@ -206,3 +206,28 @@ def test_three_hundred_photos_without_exif_and_a_withdrawn_record_make_one_packa
         assert result.returncode == 0, result.stdout[-3000:]
     finally:
         world.app.extensions["fieldapp.engine"].dispose()
+
+
+def test_a_large_package_is_built_beside_the_request_and_a_dead_builder_is_caught_up(world, monkeypatch):
+    from fieldapp.documents import package as packages
+    grant_id = copy_grant(world)
+    monkeypatch.setattr(packages, "INLINE_BYTES", 0)  # every package counts as large
+    threads = []
+    real = packages.build_in_background
+    monkeypatch.setattr(packages, "build_in_background", lambda app, pid: threads.append(real(app, pid)))
+    made = build_package(world, grant_id)
+    assert made.status_code == 303
+    threads[0].join(60)
+    package = one(world.app, select(EvidencePackage))
+    assert package.state == "ready", package.error
+    page = world.client("孙管理").get(made.headers["Location"]).get_data(as_text=True)
+    assert 'http-equiv="refresh"' not in page and package.zip_name in page
+    # a builder that died: queued ones are built by the command, stale ones failed
+    monkeypatch.setattr(packages, "build_in_background", lambda app, pid: None)
+    build_package(world, grant_id)
+    queued = one(world.app, select(EvidencePackage).where(EvidencePackage.state == "queued"))
+    assert 'http-equiv="refresh"' in world.client("孙管理").get(f"/records/packages/{queued.id}").get_data(as_text=True)
+    from tests.support.flows import run_cli
+    result = run_cli(world.app, "evidence-packages", "--json")
+    assert json.loads(result.output.strip().splitlines()[-1]) == {"built": 1, "failed": 0, "interrupted": 0}
+    assert one(world.app, select(EvidencePackage.state).where(EvidencePackage.id == queued.id)) == "ready"
