@@ -49,5 +49,6 @@ def subscribe_all() -> None:
     """Import the modules whose handlers subscribe (idempotent: a handler connects once)."""
     from .compliance import subscribers  # noqa: F401
     from .footage import subscribers as footage_subscribers  # noqa: F401
+    from .media import subscribers as media_subscribers  # noqa: F401
     from .records import subscribers as records_subscribers  # noqa: F401
     from .review import workflow  # noqa: F401

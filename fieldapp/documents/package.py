@@ -220,7 +220,7 @@ def _item(number: int, alg: str, digest: str, case_id: uuid.UUID, unit_id: uuid.
                  "server": rev.received_at.isoformat()},
                 place, {"id": str(record.id), "revision": rev.revision, "type": record.record_type,
                         "withdrawn": withdrawn},
-                rev.seq, str(rev.device_id), None)
+                rev.seq, str(rev.device_id), media.sm3)
 
 
 def _chain_items(items: list[Item]) -> dict:

@@ -40,6 +40,9 @@ class Media(Base):
     gps_accuracy_m: Mapped[int | None]
     camera_make: Mapped[str | None] = mapped_column(String(100))
     camera_model: Mapped[str | None] = mapped_column(String(100))
+    # SM3 (GB/T 32905) of the original, computed as it was stored: the national hash an evidence
+    # package lists beside SHA-256 (NULL for files stored before it was kept).
+    sm3: Mapped[str | None] = mapped_column(String(64))
     orientation: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -69,6 +69,10 @@ def test_a_package_is_built_under_a_copy_grant_and_passes_its_own_verifier(world
     original = root / item["original"]
     assert original.read_bytes() == world.photo  # byte for byte
     assert item["proves"] == "证明当事人经营场所存放过期食品" and item["record"]["revision"] >= 1
+    assert item["sm3_source"] == "ingest"  # SM3 taken as the original was stored, and checked on extraction
+    import hashlib
+    (listed,) = [f for f in manifest["files"] if f["path"] == item["original"]]
+    assert listed["sm3"] == hashlib.new("sm3", world.photo).hexdigest()
     assert {f["role"] for f in manifest["files"]} >= {"original", "revision", "device_key", "chain_events",
                                                        "chain_checkpoints", "server_key", "explanation",
                                                        "extraction_record"}
