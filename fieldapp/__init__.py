@@ -47,6 +47,7 @@ def _register_blueprints(app: Flask) -> None:
     from .admin import bp as admin_bp
     from .auth import bp as auth_bp
     from .capture import bp as capture_bp
+    from .documents.paper_views import bp as paper_bp
     from .documents.views import bp as documents_bp
     from .footage.views import bp as footage_bp
     from .ops import bp as ops_bp
@@ -54,7 +55,7 @@ def _register_blueprints(app: Flask) -> None:
     from .review import bp as review_bp
     from .sync import bp as sync_bp
 
-    for bp in (auth_bp, admin_bp, capture_bp, documents_bp, footage_bp, ops_bp, records_bp, review_bp, sync_bp):
+    for bp in (auth_bp, admin_bp, capture_bp, documents_bp, paper_bp, footage_bp, ops_bp, records_bp, review_bp, sync_bp):
         app.register_blueprint(bp)
     # Static files are the public app shell.
     allow(public=True)(app.view_functions["static"])

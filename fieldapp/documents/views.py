@@ -105,3 +105,4 @@ def package_list(grant: AccessGrant) -> list[EvidencePackage]:
 
 bp.add_app_template_global(package_list, "evidence_packages_of")
 bp.add_app_template_global(grants.active, "grant_active")
+

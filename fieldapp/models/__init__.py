@@ -17,7 +17,7 @@ from .review import (
     RecordReview,
     ReviewEvent,
 )
-from .documents import EvidencePackage
+from .documents import EvidencePackage, PaperDocument
 from .records_mgmt import AccessGrant, AccessUse, Disposal, EvidenceUse, RetentionHold, RetentionState
 from .sync import ChangeLog, Device, Revision, SyncedRecord
 from .identity import (
@@ -35,7 +35,7 @@ from .identity import (
 )
 
 __all__ = [
-    "EvidencePackage", "AccessGrant", "AccessUse", "Disposal", "EvidenceUse", "RetentionHold", "RetentionState",
+    "EvidencePackage", "PaperDocument", "AccessGrant", "AccessUse", "Disposal", "EvidenceUse", "RetentionHold", "RetentionState",
     "AuditCheckpoint", "AuditEvent", "Base", "utcnow", "CalendarDay", "CalendarYear", "CaseAssignment", "CaseDeadline", "CaseStage", "Finding", "FindingException",
     "InterruptionReport", "OriginalAccess", "RecordReview", "ReviewEvent", "Camera", "CameraHandout", "FootageLink", "FootageSegment", "Station", "Media", "MediaRef", "MediaUpload", "MediaUploadChunk", "Case", "CatalogueVersion", "UnitStepType", "ChangeLog", "Device", "Revision", "SyncedRecord", "DivisionOversight", "Enrollment", "EnrollmentEvent", "Passkey",
     "RateLimitCounter", "Role", "Unit", "User", "UserRole", "UserSession", "WebAuthnChallenge",

@@ -34,3 +34,20 @@ class EvidencePackage(Base):
     zip_sha256: Mapped[str | None] = mapped_column(String(64))
     discs: Mapped[list] = mapped_column(JSON, default=list)  # [{"name", "label", "size", "sha256"}]
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class PaperDocument(Base):
+    """A document generated for printing: what it was made from (each record and revision, by
+    content hash) so that ``/verify/<code>`` can say whether the paper still matches the records
+    or a later revision superseded them."""
+
+    __tablename__ = "paper_documents"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(20))  # photo_sheet | …
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))  # the record it is about
+    unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("units.id"))
+    sources: Mapped[list] = mapped_column(JSON, default=list)  # [[record id, revision, content hash], …]
+    digest: Mapped[str] = mapped_column(String(64))  # SHA-256 of the canonical sources
+    made_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    made_at: Mapped[datetime] = mapped_column(default=utcnow)

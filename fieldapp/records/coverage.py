@@ -24,7 +24,7 @@ COVERED: frozenset[str] = frozenset({
     # access by approval, retention and disposal (arts. 26, 29)
     "access_grants", "access_uses", "retention_holds", "evidence_uses", "retention_states", "disposals",
     # evidence packages (art. 27)
-    "evidence_packages",
+    "evidence_packages", "paper_documents",
 })
 
 EXEMPT: dict[str, str] = {

@@ -17,6 +17,7 @@ from .. import db
 from ..models import AccessGrant, Case, FootageLink, FootageSegment, MediaRef, Role, SyncedRecord, utcnow
 
 KEEPERS = (Role.LEAD, Role.RECORDS_ADMIN)
+READERS = (Role.SUPERVISOR, Role.DIVISION_HEAD, Role.BUREAU_HEAD)  # who read records beyond their unit
 _ID_NUMBER = re.compile(r"(?<![0-9])([1-9][0-9]{5})([0-9]{8})([0-9]{3}[0-9Xx])(?![0-9])")
 _MOBILE = re.compile(r"(?<![0-9])(1[3-9][0-9])([0-9]{4})([0-9]{4})(?![0-9])")
 
@@ -66,10 +67,13 @@ def marked_case_ids() -> set[uuid.UUID]:
             if c is not None}
 
 
-def require_record(user, record: SyncedRecord) -> None:
+def case_of(record: SyncedRecord) -> Case | None:
     case_id = record.case_id or (record.id if record.record_type == "case" else None)
-    if case_id is not None:
-        require_case(user, db.session().get(Case, case_id))
+    return db.session().get(Case, case_id) if case_id is not None else None
+
+
+def require_record(user, record: SyncedRecord) -> None:
+    require_case(user, case_of(record))
 
 
 def cases_of_object(alg: str, digest: str) -> list[Case]:

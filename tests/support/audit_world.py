@@ -108,6 +108,8 @@ def build(app) -> dict:
                            keep_until=T, records_admin_id=user.id),
                 m.EvidencePackage(case_id=case.id, unit_id=unit.id, grant_id=grant.id, built_by=user.id,
                                   items=[{"alg": "sha-256", "hash": digest, "proves": "现场情况"}]),
+                m.PaperDocument(kind="photo_sheet", record_id=activity.id, unit_id=unit.id,
+                                sources=[[str(activity.id), 1, sha("rev")]], digest=sha("doc"), made_by=user.id),
             ])
         populated = {name for name in COVERED
                      if db.session().execute(m.Base.metadata.tables[name].select().limit(1)).first()}
