@@ -32,13 +32,13 @@ def answer(text: str) -> Answer:
     document = s.get(PaperDocument, code.document_id)
     if document is None or not document.digest.startswith(code.digest_prefix):
         return Answer(False)
-    record = s.get(SyncedRecord, document.record_id)
-    now = codes.digest(sheets.sources(document.kind, record))
+    record, case = sheets.subject_of(document)
+    now = codes.digest(sheets.current_sources(document.kind, record, case))
+    withdrawn = bool(record.withdrawn) if record is not None else False
     shown = None
-    if current_user.is_authenticated and can_see_unit(current_user, record.unit_id) \
-            and current_user.has_role(*secrecy.KEEPERS, *secrecy.READERS):
-        if secrecy.may_see_case(current_user, secrecy.case_of(record)):
-            shown = record
-    return Answer(True, document.kind, document.sources[0][1] if document.sources else None,
-                  current=now == document.digest and not record.withdrawn,
-                  withdrawn=bool(record.withdrawn), record=shown)
+    if record is not None and current_user.is_authenticated and can_see_unit(current_user, record.unit_id) \
+            and current_user.has_role(*secrecy.KEEPERS, *secrecy.READERS) and secrecy.may_see_case(current_user, case):
+        shown = record
+    printed = next((n for r, n, _ in document.sources if not str(r).startswith("case:")), None)
+    return Answer(True, document.kind, printed, current=now == document.digest and not withdrawn,
+                  withdrawn=withdrawn, record=shown)

@@ -1,5 +1,5 @@
-"""Paper that proves itself: ``/verify/<code>`` for the QR code on every page of a generated
-document, and the documents themselves."""
+"""Paper that proves itself: the generated documents (现场照片, 送达回证, 卷内目录, 备考表), each
+recorded with what it was made from, and ``/verify/<code>`` for the QR code on every page."""
 from __future__ import annotations
 
 import uuid
@@ -10,7 +10,7 @@ from flask_login import current_user
 
 from .. import db
 from ..access import allow, require_unit
-from ..models import PaperDocument, SyncedRecord
+from ..models import Case, PaperDocument, Role, SyncedRecord
 from ..records import secrecy
 from ..records import service as audit
 from ..review.roles import REVIEWERS
@@ -28,15 +28,36 @@ def _record_or_404(record_id: uuid.UUID) -> SyncedRecord:
     return record
 
 
-@bp.post("/paper/activities/<uuid:activity_id>/photo-sheet")
+def _case_or_404(case_id: uuid.UUID) -> Case:
+    case = db.session().get(Case, case_id)
+    if case is None:
+        abort(404)
+    require_unit(current_user, case.unit_id)
+    secrecy.require_case(current_user, case)
+    return case
+
+
+@bp.post("/paper/records/<uuid:record_id>/<any(photo_sheet, service_receipt):kind>")
 @allow(*REVIEWERS)
-def photo_sheet_make(activity_id: uuid.UUID):
-    """Record what the sheet is made of (each revision, by content hash), then show it."""
-    activity = _record_or_404(activity_id)
-    if activity.record_type != "activity":
+def record_document(record_id: uuid.UUID, kind: str):
+    """Record what the document is made of (each revision, by content hash), then show it."""
+    record = _record_or_404(record_id)
+    if record.record_type != sheets.RECORD_KINDS[kind]:
         abort(404)
     with db.transaction():
-        document = sheets.make_photo_sheet(activity, current_user)
+        document = sheets.make(kind, current_user, record=record)
+    return redirect(url_for(".document_pdf", document_id=document.id), 303)
+
+
+@bp.post("/paper/cases/<uuid:case_id>/<any(file_index, file_notes):kind>")
+@allow(Role.LEAD, Role.RECORDS_ADMIN)
+def case_document(case_id: uuid.UUID, kind: str):
+    """The case file's 卷内目录 or 备考表 (art. 25), made by the unit that archives it."""
+    case = _case_or_404(case_id)
+    if case.unit_id != current_user.unit_id:
+        abort(404)
+    with db.transaction():
+        document = sheets.make(kind, current_user, case=case)
     return redirect(url_for(".document_pdf", document_id=document.id), 303)
 
 
@@ -47,11 +68,12 @@ def document_pdf(document_id: uuid.UUID):
     document = db.session().get(PaperDocument, document_id)
     if document is None:
         abort(404)
-    record = _record_or_404(document.record_id)
-    case = secrecy.case_of(record)
-    data = sheets.photo_sheet_pdf(document, case)
+    if document.record_id is not None:
+        _record_or_404(document.record_id)
+    if document.case_id is not None:
+        _case_or_404(document.case_id)
+    data, name = sheets.render(document)
     audit.accessed("print", f"paper:{document.id}", kind=document.kind)
-    name = f"现场照片-{(case.case_number or case.party_name) if case else record.id}.pdf"
     return Response(data, mimetype="application/pdf", headers={
         "Content-Disposition": f"inline; filename*=UTF-8''{quote(name)}", "Cache-Control": "private, no-store"})
 

@@ -1,8 +1,11 @@
-"""Generated paper (arts. 3, 8, 17): the 现场照片 sheet of an on-site activity, made from the exact
-revisions it shows, recorded as a ``PaperDocument`` so that the QR code on each page can be checked
-against the records later (``/verify/<code>``)."""
+"""Generated paper (arts. 3, 8, 17, 25): the 现场照片 sheet of an activity, the 送达回证 of a service,
+and the case file's 卷内目录 and 备考表 — each made from the exact revisions it shows and recorded as
+a ``PaperDocument``, so that the QR code on each page can be checked against the records later
+(``/verify/<code>``: current, or superseded by a later revision)."""
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 
 from flask import current_app, url_for
@@ -11,10 +14,15 @@ from sqlalchemy import and_, select
 from .. import db
 from ..media import storage as media_store
 from ..media.service import media_storage
-from ..models import Media, PaperDocument, Revision, SyncedRecord, User
+from ..models import Case, Media, PaperDocument, Revision, SyncedRecord, Unit, User, utcnow
 from . import codes
 
-PHOTO_SHEET = "photo_sheet"
+PHOTO_SHEET, SERVICE_RECEIPT, FILE_INDEX, FILE_NOTES = "photo_sheet", "service_receipt", "file_index", "file_notes"
+# kind → what it is made from: a record of this type, or (None) a whole case
+RECORD_KINDS = {PHOTO_SHEET: "activity", SERVICE_RECEIPT: "service"}
+CASE_KINDS = (FILE_INDEX, FILE_NOTES)
+TITLES = {PHOTO_SHEET: "现场照片", SERVICE_RECEIPT: "送达回证", FILE_INDEX: "卷内目录", FILE_NOTES: "备考表"}
+KIND_NAMES = {"penalty": "行政处罚", "licensing": "行政许可", "coercion": "行政强制", "inspection": "行政检查"}
 
 
 def _heads(records: list[SyncedRecord]) -> dict[uuid.UUID, Revision]:
@@ -26,36 +34,91 @@ def _heads(records: list[SyncedRecord]) -> dict[uuid.UUID, Revision]:
     return {rev.record_id: rev for rev in rows}
 
 
-def sources(kind: str, record: SyncedRecord) -> list[list]:
-    """What a document of ``kind`` about ``record`` is made of now: each record and its head
-    revision, by content hash. A later revision of any of them changes the digest."""
-    if kind != PHOTO_SHEET:
-        raise ValueError(f"unknown document kind {kind!r}")
-    children = list(db.session().execute(select(SyncedRecord).where(SyncedRecord.parent_id == record.id)
-                                         .order_by(SyncedRecord.created_at)).scalars())
-    heads = _heads([record, *children])
-    return [[str(r.id), heads[r.id].revision, heads[r.id].content_hash] for r in [record, *children] if r.id in heads]
+def _case_header(case: Case) -> list:
+    """The case's header as one source: a changed case number or party supersedes the paper too."""
+    header = {"number": case.case_number, "party": case.party_name, "status": case.status,
+              "archived_at": case.archived_at.isoformat() if case.archived_at else None}
+    return ["case:" + str(case.id), 0, hashlib.sha256(json.dumps(header, sort_keys=True).encode()).hexdigest()]
 
 
-def make_photo_sheet(activity: SyncedRecord, by: User) -> PaperDocument:
-    made = sources(PHOTO_SHEET, activity)
-    document = PaperDocument(kind=PHOTO_SHEET, record_id=activity.id, unit_id=activity.unit_id, sources=made,
+def _records_of(kind: str, record: SyncedRecord | None, case: Case | None) -> list[SyncedRecord]:
+    s = db.session()
+    if kind == PHOTO_SHEET:
+        return [record, *s.execute(select(SyncedRecord).where(SyncedRecord.parent_id == record.id)
+                                   .order_by(SyncedRecord.created_at)).scalars()]
+    if kind == SERVICE_RECEIPT:
+        return [record]
+    return list(s.execute(select(SyncedRecord).where(SyncedRecord.case_id == case.id)
+                          .order_by(SyncedRecord.created_at)).scalars())
+
+
+def current_sources(kind: str, record: SyncedRecord | None = None, case: Case | None = None) -> list[list]:
+    """What a document of ``kind`` is made of now: each record and its head revision, by content
+    hash (and the case header for the case's forms). A later revision of any changes the digest."""
+    records = _records_of(kind, record, case)
+    heads = _heads(records)
+    made = [[str(r.id), heads[r.id].revision, heads[r.id].content_hash] for r in records if r.id in heads]
+    return ([_case_header(case)] if kind in CASE_KINDS else []) + made
+
+
+def subject_of(document: PaperDocument) -> tuple[SyncedRecord | None, Case | None]:
+    s = db.session()
+    record = s.get(SyncedRecord, document.record_id) if document.record_id else None
+    case = s.get(Case, document.case_id) if document.case_id else None
+    if case is None and record is not None:
+        case_id = record.case_id or (record.id if record.record_type == "case" else None)
+        case = s.get(Case, case_id) if case_id else None
+    return record, case
+
+
+def make(kind: str, by: User, *, record: SyncedRecord | None = None, case: Case | None = None) -> PaperDocument:
+    made = current_sources(kind, record, case)
+    document = PaperDocument(kind=kind, record_id=record.id if record else None, case_id=case.id if case else None,
+                             unit_id=record.unit_id if record else case.unit_id, sources=made,
                              digest=codes.digest(made), made_by=by.id)
     db.session().add(document)
     db.session().flush()
     return document
 
 
-def photo_sheet_pdf(document: PaperDocument, case) -> bytes:
-    """The sheet as it was made: the photos of exactly the revisions recorded, two a page."""
+def _verify(document: PaperDocument) -> tuple[str, str]:
+    code = str(codes.make(document.id, document.digest))
+    # The origin officers reach the server by (FIELDAPP_ORIGINS), not whatever host a request named.
+    return code, current_app.config["FIELDAPP_SETTINGS"].base_url + url_for("paper.verify_code", code=code)
+
+
+def _revisions(document: PaperDocument) -> list[Revision]:
+    """The exact revisions the document was made from, in its order."""
+    s = db.session()
+    out = []
+    for record_id, number, _hash in document.sources:
+        if str(record_id).startswith("case:"):
+            continue
+        out.append(s.execute(select(Revision).where(Revision.record_id == uuid.UUID(record_id),
+                                                    Revision.revision == number)).scalar_one())
+    return out
+
+
+def render(document: PaperDocument) -> tuple[bytes, str]:
+    """The document as it was made, and a file name."""
+    record, case = subject_of(document)
+    code, url = _verify(document)
+    data = {PHOTO_SHEET: _photo_sheet, SERVICE_RECEIPT: _service_receipt, FILE_INDEX: _file_index,
+            FILE_NOTES: _file_notes}[document.kind](document, record, case, code, url)
+    label = (case.case_number or case.party_name) if case else str(document.record_id)[:8]
+    return data, f"{TITLES[document.kind]}-{label}.pdf"
+
+
+# --------------------------------------------------------------------------- 现场照片
+
+
+def _photo_sheet(document, record, case, code, url) -> bytes:
     from ..review.labels import step_label
     from . import paper
     s = db.session()
     store = media_storage()
     photos = []
-    for record_id, number, _hash in document.sources:
-        rev = s.execute(select(Revision).where(Revision.record_id == uuid.UUID(record_id),
-                                               Revision.revision == number)).scalar_one()
+    for rev in _revisions(document):
         author = s.get(User, rev.author_id)
         payload = rev.payload or {}
         for entry in rev.media or []:
@@ -66,7 +129,7 @@ def photo_sheet_pdf(document: PaperDocument, case) -> bytes:
             if image is None:
                 continue
             place = payload.get("place") or {}
-            where = place.get("text") or ""
+            where = (place.get("text") or "") if isinstance(place, dict) else str(place)
             if media.lat_e6 is not None:
                 where = f"{where} {media.lat_e6 / 1e6:.6f}, {media.lon_e6 / 1e6:.6f}".strip()
             what = " ".join(x for x in (step_label(payload.get("step_type")) if payload.get("step_type") else "",
@@ -74,12 +137,9 @@ def photo_sheet_pdf(document: PaperDocument, case) -> bytes:
             photos.append(paper.SheetPhoto(image=image, number=len(photos) + 1,
                                            taken_at=media.taken_at or rev.device_time, place=where,
                                            officer=f"{author.name}（执法证号 {author.cert_no}）", description=what))
-    code = str(codes.make(document.id, document.digest))
     return paper.photo_sheet_pdf(paper.PhotoSheetDoc(
         case_number=case.case_number if case else None, party=case.party_name if case else "",
-        case_id=str(case.id) if case else "", photos=photos, code=code,
-        # The origin officers reach the server by (FIELDAPP_ORIGINS), not whatever host a request named.
-        verify_url=current_app.config["FIELDAPP_SETTINGS"].base_url + url_for("paper.verify_code", code=code)))
+        case_id=str(case.id) if case else "", photos=photos, code=code, verify_url=url))
 
 
 def _preview(store, media: Media) -> bytes | None:
@@ -93,3 +153,99 @@ def _preview(store, media: Media) -> bytes | None:
         except media_store.MediaNotFound:
             continue
     return None
+
+
+# --------------------------------------------------------------------------- 送达回证
+
+
+def _signature(store, digest: str | None) -> bytes | None:
+    if not digest:
+        return None
+    media = db.session().get(Media, ("sha-256", digest))
+    if media is None:
+        return None
+    if media.original_at is not None:
+        with store.open("sha-256", digest) as fh:
+            return fh.read()
+    return _preview(store, media)
+
+
+def _service_receipt(document, record, case, code, url) -> bytes:
+    from . import receipt
+    (rev,) = _revisions(document)
+    p = rev.payload or {}
+    store = media_storage()
+    recipient = p.get("recipient") or {}
+    refusal = p.get("refusal") or {}
+    refused_text = "；".join(x for x in (refusal.get("words"), refusal.get("acts")) if x) or None
+    witnesses = [receipt.Signer(name=w.get("name") or "", role=w.get("org") or w.get("role") or "",
+                                signed=w.get("confirmation") == "signed",
+                                signature_png=_signature(store, w.get("signature")),
+                                refused=w.get("confirmation") == "refused",
+                                note=w.get("refused_reason") or w.get("confirmed_how") or "")
+                 for w in p.get("witnesses") or []]
+    officers = [receipt.Signer(name=o.get("name") or "", role=f"执法证号 {o.get('cert_no') or ''}",
+                               signed=bool(o.get("signature")), signature_png=_signature(store, o.get("signature")))
+                for o in p.get("officers") or []]
+    documents = "；".join(f"{d.get('name')}{'（' + d['number'] + '）' if d.get('number') else ''}"
+                         for d in p.get("documents") or [] if isinstance(d, dict))
+    photos = [m for m in p.get("media") or []]
+    # On-site records are signed on site: a receipt whose officers did not all sign prints as a copy.
+    unsigned = not officers or any(not o.signed for o in officers)
+    return receipt.service_receipt_pdf(receipt.ServiceReceiptDoc(
+        case_number=case.case_number if case else None, party=case.party_name if case else "",
+        document_name=documents, served_at=p.get("at") or rev.device_time, place=str(p.get("place") or ""),
+        method="留置送达" if refused_text else "直接送达",
+        recipient=receipt.Signer(name=recipient.get("name") or "", role=recipient.get("relation") or "",
+                                 refused=bool(refused_text)),
+        refusal=refused_text, witnesses=witnesses, officers=officers,
+        photos_note=f"已拍摄照片或视频 {len(photos)} 个，留置文书于受送达人住所" if photos else "",
+        verify_url=url, code=code, copy=unsigned))
+
+
+# --------------------------------------------------------------------------- 卷内目录、备考表
+
+
+def _file_index(document, record, case, code, url) -> bytes:
+    from ..review.labels import record_type_label, step_label
+    from . import archive_forms
+    s = db.session()
+    unit = s.get(Unit, case.unit_id)
+    entries = []
+    for rev in _revisions(document):
+        row = s.get(SyncedRecord, rev.record_id)
+        p = rev.payload or {}
+        names = [d.get("name") if isinstance(d, dict) else str(d) for d in p.get("documents") or []]
+        numbers = [d.get("number") for d in p.get("documents") or [] if isinstance(d, dict) and d.get("number")]
+        title = step_label(p.get("step_type")) if p.get("step_type") else str(record_type_label(row.record_type))
+        if names:
+            title = f"{title}：{'、'.join(n for n in names if n)}"
+        author = s.get(User, rev.author_id)
+        entries.append(archive_forms.IndexEntry(
+            number=len(entries) + 1, doc_number="；".join(numbers), responsible=f"{unit.name} {author.name}",
+            title=title, date=(p.get("at") or p.get("arrived_at") or rev.device_time)[:10], pages="",
+            note="已撤回" if row.withdrawn else ""))
+    return archive_forms.file_index_pdf(archive_forms.FileIndexDoc(
+        case_number=case.case_number, party=case.party_name, case_kind=KIND_NAMES.get(case.kind, case.kind),
+        entries=entries, verify_url=url, code=code))
+
+
+def _file_notes(document, record, case, code, url) -> bytes:
+    from . import archive_forms
+    s = db.session()
+    revisions = _revisions(document)
+    counts = {"文书": 0, "照片": 0, "音像资料": 0, "电子数据": 0}
+    for rev in revisions:
+        counts["文书"] += sum(1 for d in (rev.payload or {}).get("documents") or [] if d)
+        for entry in rev.media or []:
+            media = s.get(Media, (entry.get("alg"), entry.get("hash")))
+            kind = media.kind if media else None
+            counts["照片" if kind == "image" else "音像资料" if kind in ("video", "audio") else "电子数据"] += 1
+    maker = s.get(User, document.made_by)
+    withdrawn = sum(1 for rev in revisions if s.get(SyncedRecord, rev.record_id).withdrawn)
+    notes = (f"本卷由执法记录系统按记录生成，共 {len(revisions)} 条记录"
+             + (f"，其中 {withdrawn} 条已撤回（保留在卷，未删除）" if withdrawn else "") + "。")
+    return archive_forms.file_notes_pdf(archive_forms.FileNotesDoc(
+        case_number=case.case_number, party=case.party_name, counts=counts, notes=notes,
+        filed_by=maker.name, checked_by="", filed_at=case.archived_at or document.made_at or utcnow(),
+        verify_url=url, code=code))

@@ -44,8 +44,10 @@ class PaperDocument(Base):
     __tablename__ = "paper_documents"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    kind: Mapped[str] = mapped_column(String(20))  # photo_sheet | …
-    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))  # the record it is about
+    kind: Mapped[str] = mapped_column(String(20))  # photo_sheet | service_receipt | file_index | file_notes
+    # What it is about: a record (an activity's photos, a service), or a whole case (the archive forms).
+    record_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("records.id"))
+    case_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("cases.id"))
     unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("units.id"))
     sources: Mapped[list] = mapped_column(JSON, default=list)  # [[record id, revision, content hash], …]
     digest: Mapped[str] = mapped_column(String(64))  # SHA-256 of the canonical sources

@@ -26,6 +26,7 @@ def world(db_url, tmp_path):
 
 
 def decoded_qr_codes(pdf: bytes, tmp_path: Path) -> list[str]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     for tool in ("pdftoppm", "zbarimg", "pdftotext"):
         if shutil.which(tool) is None:
             skip_or_fail(f"{tool} is not installed (scripts/test installs it)")
@@ -40,7 +41,7 @@ def decoded_qr_codes(pdf: bytes, tmp_path: Path) -> list[str]:
 
 def test_a_photo_sheet_carries_a_code_that_verify_accepts_until_a_record_changes(world, tmp_path):
     lead = world.client("李队长")
-    made = post_form(lead, f"/paper/activities/{world.activity_id}/photo-sheet", {})
+    made = post_form(lead, f"/paper/records/{world.activity_id}/photo_sheet", {})
     assert made.status_code == 303
     sheet = lead.get(made.headers["Location"])
     assert sheet.status_code == 200 and sheet.mimetype == "application/pdf"
@@ -71,5 +72,65 @@ def test_a_photo_sheet_carries_a_code_that_verify_accepts_until_a_record_changes
 
 
 def test_another_units_lead_cannot_print_this_units_sheet(world):
-    assert post_form(world.client("他队长"), f"/paper/activities/{world.activity_id}/photo-sheet", {}).status_code == 404
-    assert post_form(world.client("李队长"), f"/paper/activities/{uuid.uuid4()}/photo-sheet", {}).status_code == 404
+    assert post_form(world.client("他队长"), f"/paper/records/{world.activity_id}/photo_sheet", {}).status_code == 404
+    assert post_form(world.client("李队长"), f"/paper/records/{uuid.uuid4()}/photo_sheet", {}).status_code == 404
+
+
+def _signature_png(seed: int) -> bytes:
+    import io
+
+    from PIL import Image, ImageDraw
+    picture = Image.new("RGB", (300, 120), "white")
+    draw = ImageDraw.Draw(picture)
+    for k in range(6):
+        draw.line([(20 + 40 * k, 30 + (seed * 7 + k * 13) % 60), (60 + 40 * k, 90 - (seed + k * 11) % 50)],
+                  fill="black", width=6)
+    out = io.BytesIO()
+    picture.save(out, "PNG")
+    return out.getvalue()
+
+
+def test_a_proof_of_service_prints_the_refusal_witnesses_and_signatures_and_the_archive_forms_list_the_case(world, tmp_path):
+    import hashlib
+    sig_witness, sig_officer = _signature_png(1), _signature_png(2)
+    h_w, h_o = hashlib.sha256(sig_witness).hexdigest(), hashlib.sha256(sig_officer).hexdigest()
+    service_id = str(uuid.uuid4())
+    media = [{"alg": "sha-256", "hash": h, "size": len(b), "type": "image/png"} for h, b in ((h_w, sig_witness),
+                                                                                             (h_o, sig_officer))]
+    payload = {"activity_id": world.activity_id, "case_id": world.case_id,
+               "documents": [{"name": "行政处罚决定书", "number": "临市监罚〔2026〕88号"}],
+               "recipient": {"name": "王某", "relation": "法定代表人", "id_no": None}, "place": "齐都镇鲜果超市店内",
+               "refusal": {"words": "当事人称不认可处罚，拒绝签收", "acts": "将文书推回"},
+               "at": "2026-12-01T02:30:00Z",
+               "witnesses": [{"name": "刘见证", "org": "齐都镇居委会", "org_kind": "grassroots", "role": "工作人员",
+                              "id_no": None, "confirmation": "signed", "confirmed_how": None, "signature": h_w,
+                              "refused_reason": None},
+                             {"name": "赵邻居", "org": "隔壁商户", "org_kind": "other", "role": "", "id_no": None,
+                              "confirmation": "refused", "confirmed_how": None, "signature": None,
+                              "refused_reason": "不愿卷入"}],
+               "officers": [{"name": "张伟", "cert_no": "37030300001", "signature": h_o}], "media": []}
+    service = world.device.revision(service_id, record_type="service", parent_id=world.activity_id,
+                                    payload=payload, media=media)
+    push_results(sync_push(world.client("张伟"), world.device.batch(service)))
+    world.upload(sig_witness)
+    world.upload(sig_officer)
+    lead = world.client("李队长")
+    made = post_form(lead, f"/paper/records/{service_id}/service_receipt", {})
+    assert made.status_code == 303
+    receipt = lead.get(made.headers["Location"])
+    text = subprocess.run(["pdftotext", "-", "-"], input=receipt.data, capture_output=True).stdout.decode()
+    for fact in ("送达回证", "行政处罚决定书", "临市监罚〔2026〕88号", "留置送达", "拒绝签收", "刘见证", "齐都镇居委会",
+                 "赵邻居", "不愿卷入", "张伟", "37030300001"):
+        assert fact in text, fact
+    assert "副本" not in text  # every officer signed on the phone: the receipt itself, not a copy
+    urls = decoded_qr_codes(receipt.data, tmp_path / "receipt")
+    assert urls and all(u.endswith(urls[0].rsplit("/", 1)[1]) for u in urls)
+    # The case file's forms
+    for kind, facts in (("file_index", ("卷内", "鲜果超市", "送达")), ("file_notes", ("备考表", "照片"))):
+        made = post_form(lead, f"/paper/cases/{world.case_id}/{kind}", {})
+        assert made.status_code == 303, kind
+        pdf = lead.get(made.headers["Location"])
+        text = subprocess.run(["pdftotext", "-", "-"], input=pdf.data, capture_output=True).stdout.decode()
+        assert all(f in text for f in facts), (kind, text[:500])
+    # Only the unit's own lead or records administrator makes them
+    assert post_form(world.client("法规科"), f"/paper/cases/{world.case_id}/file_index", {}).status_code == 403

@@ -140,7 +140,8 @@ ROUTES: dict[str, Access] = {
     "records.my_grants": Access(SIGNED_IN),
     "documents.package_build": Access(frozenset({R.RECORDS_ADMIN})),
     "paper.verify_code": Access(PUBLIC),
-    "paper.photo_sheet_make": Access(REVIEWERS),
+    "paper.record_document": Access(REVIEWERS),
+    "paper.case_document": Access(frozenset({R.LEAD, R.RECORDS_ADMIN})),
     "paper.document_pdf": Access(REVIEWERS),
     "documents.package_page": Access(frozenset({R.RECORDS_ADMIN, R.LEAD})),
     "documents.package_file": Access(frozenset({R.RECORDS_ADMIN})),
@@ -210,7 +211,9 @@ def url_variants(rule, ids) -> list[tuple[str, str]]:
               "alg": "sha-256", "digest": "ab" * 32, "variant": "preview", "token": "not-a-link",
               "segment_id": ids["passkey"], "handout_id": ids["passkey"], "station_id": ids["passkey"],
               "grant_id": ids["passkey"], "disposal_id": ids["passkey"], "hold_id": ids["passkey"],
-              "package_id": ids["passkey"], "name": "x.zip", "document_id": ids["passkey"]}
+              "package_id": ids["passkey"], "name": "x.zip", "document_id": ids["passkey"], "kind": "photo_sheet"}
+    if rule.endpoint == "paper.case_document":
+        values["kind"] = "file_index"
     values = {k: v for k, v in values.items() if k in rule.arguments}
     if "unit_id" in rule.arguments:
         return [(variant, rule.build({**values, "unit_id": ids[f"{variant}_unit"]})[1])

@@ -50,7 +50,8 @@ def upgrade() -> None:
     op.create_table('paper_documents',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('kind', sa.String(length=20), nullable=False),
-    sa.Column('record_id', sa.Uuid(), nullable=False),
+    sa.Column('record_id', sa.Uuid(), nullable=True),
+    sa.Column('case_id', sa.Uuid(), nullable=True),
     sa.Column('unit_id', sa.Uuid(), nullable=False),
     sa.Column('sources', sa.JSON(), nullable=False),
     sa.Column('digest', sa.String(length=64), nullable=False),
@@ -58,6 +59,7 @@ def upgrade() -> None:
     sa.Column('made_at', fieldapp.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['made_by'], ['users.id'], name=op.f('fk_paper_documents_made_by_users')),
     sa.ForeignKeyConstraint(['record_id'], ['records.id'], name=op.f('fk_paper_documents_record_id_records')),
+    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_paper_documents_case_id_cases')),
     sa.ForeignKeyConstraint(['unit_id'], ['units.id'], name=op.f('fk_paper_documents_unit_id_units')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_paper_documents'))
     )
