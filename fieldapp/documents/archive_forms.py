@@ -33,6 +33,7 @@ from functools import cache
 from fieldapp.documents.paper import qr_svg
 from fieldapp.documents.pdf import BUREAU, MONO_FAMILY, _environment, _families, _warn_missing_fonts, url_fetcher
 from fieldapp.i18n import SHANGHAI, parse_when
+from .weasy import weasyprint as _weasy
 
 UNNUMBERED = "尚未编号"
 """Printed in place of a case number the case does not have yet."""
@@ -100,7 +101,7 @@ def file_notes_pdf(doc: FileNotesDoc) -> bytes:
 
 
 def _render(template: str, **context) -> bytes:
-    import weasyprint  # loads Pango: only when a document is made, not when the app starts
+    weasyprint = _weasy()  # loads Pango (and puts back what its import changes): only when a document is made
 
     _warn_missing_fonts()
     doc = context["doc"]

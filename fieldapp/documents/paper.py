@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from functools import cache
 
 from fieldapp.documents.pdf import BUREAU, MONO_FAMILY, _environment, _families, _warn_missing_fonts
+from .weasy import weasyprint as _weasy
 
 PHOTOS_PER_PAGE = 2
 UNRECORDED = "未记录"
@@ -70,7 +71,7 @@ class PhotoSheetDoc:
 
 def photo_sheet_pdf(doc: PhotoSheetDoc) -> bytes:
     """现场照片 as PDF bytes."""
-    import weasyprint  # loads Pango: only when a document is made, not when the app starts
+    weasyprint = _weasy()  # loads Pango (and puts back what its import changes): only when a document is made
 
     _warn_missing_fonts()
     images: dict[str, tuple[bytes, str]] = {}
@@ -132,7 +133,7 @@ def _fetcher(images: dict[str, tuple[bytes, str]]):
     """A fetcher that answers the sheet's ``photo:<n>`` addresses from memory and refuses every other
     URL (as :func:`fieldapp.documents.pdf.url_fetcher` does), so no text on the sheet can make the
     renderer open a file or reach the network."""
-    import weasyprint.urls
+    weasyprint = _weasy()
 
     base = getattr(weasyprint.urls, "URLFetcher", None)
     if base is None:  # WeasyPrint before 70: a plain function returning a dict
@@ -147,7 +148,7 @@ def _fetcher(images: dict[str, tuple[bytes, str]]):
 
 @cache
 def _fetcher_class(base: type) -> type:
-    import weasyprint.urls
+    weasyprint = _weasy()
 
     class PhotoFetcher(base):
         def __init__(self, images: dict[str, tuple[bytes, str]]):

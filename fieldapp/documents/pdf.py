@@ -37,6 +37,7 @@ from functools import cache
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from fieldapp.i18n import local_time, parse_when
+from .weasy import weasyprint as _weasy
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +240,7 @@ def extraction_record_pdf(doc: ExtractionDoc) -> bytes:
 
 
 def _render(template: str, **context) -> bytes:
-    import weasyprint  # loads Pango: only when a document is made, not when the app starts
+    weasyprint = _weasy()  # loads Pango (and puts back what its import changes): only when a document is made
 
     _warn_missing_fonts()
     html = _environment().get_template(template).render(**context)
@@ -251,7 +252,7 @@ def url_fetcher():
     """A fetcher that refuses every URL: the documents load nothing, so no text in them can make the
     renderer open a file or reach the network. WeasyPrint 70 takes a ``URLFetcher`` (here one that
     allows no protocol at all); earlier releases take a plain function."""
-    import weasyprint.urls
+    weasyprint = _weasy()
 
     try:
         return weasyprint.urls.URLFetcher(allowed_protocols=())

@@ -42,6 +42,7 @@ from functools import cache
 from fieldapp.documents.paper import _fetcher, _mime, qr_svg
 from fieldapp.documents.pdf import BUREAU, MONO_FAMILY, _environment, _families, _warn_missing_fonts
 from fieldapp.i18n import SHANGHAI, parse_when
+from .weasy import weasyprint as _weasy
 
 UNRECORDED = "未记录"
 """Printed where a fact is missing, so a blank is never mistaken for a field someone forgot to fill in."""
@@ -112,7 +113,7 @@ class _Line:
 
 def service_receipt_pdf(doc: ServiceReceiptDoc) -> bytes:
     """送达回证 as PDF bytes."""
-    import weasyprint  # loads Pango: only when a document is made, not when the app starts
+    weasyprint = _weasy()  # loads Pango (and puts back what its import changes): only when a document is made
 
     _warn_missing_fonts()
     images: dict[str, tuple[bytes, str]] = {}
