@@ -31,7 +31,7 @@ import pytest
 from sqlalchemy import select
 
 from fieldapp import db
-from fieldapp.models import Media, Revision, User
+from fieldapp.models import Media, Revision, SyncedRecord, User
 from fieldapp.review import workflow
 from tests.e2e.capture_support import (
     READ_STORE, add_step_with_photo, jpeg_with_exif, sign_in_fresh_officer, start_visit,
@@ -238,7 +238,18 @@ def test_a_hung_request_stalls_nothing_and_a_return_is_pulled_and_shown_at_once(
     sign_in_fresh_officer(page, authenticators, server, app, offline=False)
     activity_url = start_visit(page, party="临淄区齐都镇百货商店")
     activity_id = activity_url.rsplit("/", 1)[1]
-    wait_until(page, "async () => await window.fieldappSync.syncNow('test-setup')", 20)
+    # Synced means the server holds the activity (an attempt can end before the visit reached the
+    # outbox on a loaded machine): sync again until it does.
+    deadline = time.monotonic() + 30
+    while True:
+        wait_until(page, "async () => await window.fieldappSync.syncNow('test-setup')", 20)
+        with app.app_context():
+            held = db.session().get(SyncedRecord, uuid.UUID(activity_id)) is not None
+            db.session().commit()
+        if held or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert held, "the visit never reached the server"
     lead = seed_user(app, "李队长", "37030300488", "ZF1", roles="lead")
 
     # The sync path hangs: its heartbeat is never answered (a dead kept-alive connection).
