@@ -14,7 +14,7 @@ with its 卷内备考表 (national form 56):
   electronic data the file holds, in the order given, and the filer's notes, printed in full however
   long), then 立卷人, 检查人 and 立卷时间.
 
-As on the photo sheet (:mod:`fieldapp.documents.paper`), every page carries in its top margin the
+As on every generated form (:mod:`fieldapp.documents.page_frame`), every page carries in its top margin the
 form's name, the case number and the party, and the QR code of the form's verification address with
 the address and the verification code beside it, and "第 N 页 共 M 页" at its foot, so a single page
 taken out of the file still says what it belongs to and where to check it.
@@ -27,16 +27,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from functools import cache
+from datetime import date, datetime
 
-from fieldapp.documents.paper import qr_svg
-from fieldapp.documents.pdf import BUREAU, MONO_FAMILY, _environment, _families, _warn_missing_fonts, url_fetcher
+from fieldapp.documents.pdf import BUREAU
 from fieldapp.i18n import SHANGHAI, parse_when
-from .weasy import weasyprint as _weasy
-
-UNNUMBERED = "尚未编号"
-"""Printed in place of a case number the case does not have yet."""
+from .page_frame import render_pdf
 
 COUNT_UNITS = {"件数": "件", "文书": "件", "文件": "件", "页数": "页", "照片": "张", "音像资料": "件",
                "电子数据": "件", "光盘": "张"}
@@ -101,15 +96,8 @@ def file_notes_pdf(doc: FileNotesDoc) -> bytes:
 
 
 def _render(template: str, **context) -> bytes:
-    weasyprint = _weasy()  # loads Pango (and puts back what its import changes): only when a document is made
-
-    _warn_missing_fonts()
-    doc = context["doc"]
-    html = _environment().get_template(template).render(
-        qr=qr_svg(doc.verify_url), unnumbered=UNNUMBERED, day=_day, long_day=_long_day,
-        created=datetime.now(UTC).replace(microsecond=0), **context)
-    return weasyprint.HTML(string=html, url_fetcher=url_fetcher()).write_pdf(
-        stylesheets=[weasyprint.CSS(string=_stylesheet())])
+    return render_pdf(template, STYLESHEET, verify_url=context["doc"].verify_url, day=_day, long_day=_long_day,
+                      **context)
 
 
 def _as_date(value) -> date | None:
@@ -147,44 +135,12 @@ def _long_day(value) -> str:
     return f"{day.year}年{day.month}月{day.day}日"
 
 
-# --- style ----------------------------------------------------------------------------------------
-
-@cache
-def _stylesheet() -> str:
-    return STYLESHEET.replace("FAMILIES", _families()).replace("MONO", _families(MONO_FAMILY))
-
+# --- style (the forms' own; the frame's is page_frame.FRAME_STYLESHEET) --------------------------
 
 STYLESHEET = """
-@page {
-  size: A4 portrait;
-  margin: 36mm 18mm 20mm 22mm;
-  @top-left { content: element(head); width: 104mm; vertical-align: bottom; padding-bottom: 3mm; }
-  @top-right { content: element(qr); width: 66mm; vertical-align: bottom; padding-bottom: 2mm; }
-  @bottom-center { content: "第 " counter(page) " 页 共 " counter(pages) " 页"; font-size: 9pt;
-                   vertical-align: top; padding-top: 4mm; }
-}
-html { font-family: FAMILIES; font-size: 10.5pt; line-height: 1.5; color: #000; }
-body { margin: 0; }
-h1 { font-size: 18pt; text-align: center; letter-spacing: 0.5em; margin: 0 0 3mm; }
-p { margin: 0; }
-.bureau { text-align: center; font-size: 12pt; margin: 0 0 1mm; }
-.code { font-family: MONO; font-size: 8pt; overflow-wrap: anywhere; }
-
-.head { position: running(head); font-size: 8.5pt; line-height: 1.45; color: #222; }
-.head .form { font-size: 11pt; font-weight: bold; letter-spacing: 0.2em; color: #000; }
-
-.qr { position: running(qr); font-size: 7pt; line-height: 1.3; }
-.qr table { width: 100%; border-collapse: collapse; table-layout: fixed; }
-.qr td { padding: 0; border: none; vertical-align: bottom; text-align: left; }
-.qr td.symbol { width: 24mm; }
-.qr svg { display: block; width: 24mm; height: 24mm; }
-.qr .label { font-size: 7.5pt; }
-.qr .url { font-family: MONO; font-size: 6.5pt; overflow-wrap: anywhere; word-break: break-all; margin-top: 0.8mm; }
-
-table.facts { width: 100%; border-collapse: collapse; table-layout: fixed; margin: 0 0 3mm; font-size: 10pt; }
-table.facts th, table.facts td { border: 0.5pt solid #000; padding: 0.8mm 1.5mm; text-align: left;
-                                 vertical-align: top; overflow-wrap: anywhere; }
-table.facts th { width: 18mm; font-weight: bold; }
+@page { margin-bottom: 20mm; }
+h1 { margin-bottom: 3mm; }
+table.facts { margin-top: 0; }
 
 table.index { width: 100%; border-collapse: collapse; table-layout: fixed; font-size: 9pt; line-height: 1.4; }
 table.index thead { display: table-header-group; }

@@ -23,16 +23,14 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from functools import cache
+from datetime import datetime
 
-from fieldapp.documents.pdf import BUREAU, MONO_FAMILY, _environment, _families, _warn_missing_fonts
-from .weasy import weasyprint as _weasy
+from fieldapp.documents.pdf import BUREAU
+from .page_frame import Images, qr_svg, render_pdf
+
+__all__ = ["PhotoSheetDoc", "SheetPhoto", "photo_sheet_pdf", "qr_svg"]
 
 PHOTOS_PER_PAGE = 2
-UNRECORDED = "未记录"
-"""Printed where a fact is missing (a photo without a capture time, say), so a blank is never
-mistaken for a field someone forgot to fill in."""
 
 BESIDE_CHARS = 120
 BESIDE_LINE = 13
@@ -71,31 +69,12 @@ class PhotoSheetDoc:
 
 def photo_sheet_pdf(doc: PhotoSheetDoc) -> bytes:
     """现场照片 as PDF bytes."""
-    weasyprint = _weasy()  # loads Pango (and puts back what its import changes): only when a document is made
-
-    _warn_missing_fonts()
-    images: dict[str, tuple[bytes, str]] = {}
-    photos = []
-    for index, photo in enumerate(doc.photos):
-        url = f"photo:{index}"
-        images[url] = (photo.image, _mime(photo.image))
-        photos.append((photo, url, _upright(photo.image), _fits_beside(photo.description)))
+    images = Images()
+    photos = [(photo, images.add(photo.image), _upright(photo.image), _fits_beside(photo.description))
+              for photo in doc.photos]
     pages = [photos[i:i + PHOTOS_PER_PAGE] for i in range(0, len(photos), PHOTOS_PER_PAGE)] or [[]]
-    html = _environment().get_template("documents/photo_sheet.html").render(
-        doc=doc, pages=pages, qr=qr_svg(doc.verify_url), title="现场照片",
-        created=datetime.now(UTC).replace(microsecond=0),
-        unrecorded=UNRECORDED)
-    return weasyprint.HTML(string=html, url_fetcher=_fetcher(images)).write_pdf(
-        stylesheets=[weasyprint.CSS(string=_stylesheet())])
-
-
-def qr_svg(data: str) -> str:
-    """The QR code of ``data`` as an inline SVG element (a viewBox and no size: CSS sizes it), with
-    the four-module quiet zone the standard asks for."""
-    import segno
-
-    return segno.make(data, error="m", micro=False).svg_inline(omitsize=True, border=4, svgclass="qr-code",
-                                                               lineclass=None)
+    return render_pdf("documents/photo_sheet.html", STYLESHEET, verify_url=doc.verify_url, images=images,
+                      doc=doc, pages=pages, title="现场照片")
 
 
 def _fits_beside(text: str) -> bool:
@@ -106,14 +85,6 @@ def _fits_beside(text: str) -> bool:
 
 
 # --- images ---------------------------------------------------------------------------------------
-
-def _mime(data: bytes) -> str:
-    if data[:3] == b"\xff\xd8\xff":
-        return "image/jpeg"
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return "image/png"
-    return "application/octet-stream"  # WeasyPrint still tries Pillow on it
-
 
 def _upright(data: bytes) -> bool:
     """Whether the image needs no EXIF rotation, so WeasyPrint may skip decoding it to apply one.
@@ -129,85 +100,14 @@ def _upright(data: bytes) -> bool:
         return True
 
 
-def _fetcher(images: dict[str, tuple[bytes, str]]):
-    """A fetcher that answers the sheet's ``photo:<n>`` addresses from memory and refuses every other
-    URL (as :func:`fieldapp.documents.pdf.url_fetcher` does), so no text on the sheet can make the
-    renderer open a file or reach the network."""
-    weasyprint = _weasy()
-
-    base = getattr(weasyprint.urls, "URLFetcher", None)
-    if base is None:  # WeasyPrint before 70: a plain function returning a dict
-        def fetch(url: str, *args, **kwargs):
-            if url not in images:
-                raise ValueError(f"the photo sheet loads no resources but its photos ({url[:80]})")
-            data, mime = images[url]
-            return {"string": data, "mime_type": mime, "redirected_url": url}
-        return fetch
-    return _fetcher_class(base)(images)
-
-
-@cache
-def _fetcher_class(base: type) -> type:
-    weasyprint = _weasy()
-
-    class PhotoFetcher(base):
-        def __init__(self, images: dict[str, tuple[bytes, str]]):
-            super().__init__(allowed_protocols=())
-            self._images = images
-
-        def fetch(self, url, headers=None):
-            if url not in self._images:
-                raise ValueError(f"the photo sheet loads no resources but its photos ({url[:80]})")
-            data, mime = self._images[url]
-            return weasyprint.urls.URLFetcherResponse(url, data, {"Content-Type": mime})
-
-    return PhotoFetcher
-
-
-# --- style ----------------------------------------------------------------------------------------
-
-@cache
-def _stylesheet() -> str:
-    return STYLESHEET.replace("FAMILIES", _families()).replace("MONO", _families(MONO_FAMILY))
-
+# --- style (the sheet's own; the frame's is page_frame.FRAME_STYLESHEET) --------------------------
 
 STYLESHEET = """
-@page {
-  size: A4 portrait;
-  margin: 36mm 18mm 24mm 22mm;
-  @top-left { content: element(head); width: 104mm; vertical-align: bottom; padding-bottom: 3mm; }
-  @top-right { content: element(qr); width: 66mm; vertical-align: bottom; padding-bottom: 2mm; }
-  @bottom-center { content: element(sign); width: 170mm; vertical-align: top; padding-top: 3mm; }
-}
-html { font-family: FAMILIES; font-size: 10.5pt; line-height: 1.5; color: #000; }
-body { margin: 0; }
-h1 { font-size: 18pt; text-align: center; letter-spacing: 0.5em; margin: 0 0 2mm; }
-p { margin: 0; }
-.bureau { text-align: center; font-size: 12pt; margin: 0 0 1mm; }
-.code { font-family: MONO; font-size: 8pt; overflow-wrap: anywhere; }
-
-.head { position: running(head); font-size: 8.5pt; line-height: 1.45; color: #222; }
-.head .form { font-size: 11pt; font-weight: bold; letter-spacing: 0.2em; color: #000; }
-
-.qr { position: running(qr); font-size: 7pt; line-height: 1.3; }
-.qr table { width: 100%; border-collapse: collapse; table-layout: fixed; }
-.qr td { padding: 0; border: none; vertical-align: bottom; text-align: left; }
-.qr td.symbol { width: 24mm; }
-.qr svg { display: block; width: 24mm; height: 24mm; }
-.qr .label { font-size: 7.5pt; }
-.qr .url { font-family: MONO; font-size: 6.5pt; overflow-wrap: anywhere; word-break: break-all; margin-top: 0.8mm; }
-
-.sign { position: running(sign); font-size: 10pt; line-height: 2; white-space: nowrap; }
+.sign { font-size: 10pt; line-height: 2; white-space: nowrap; text-align: left; }
 .sign .line { display: inline-block; width: 28mm; border-bottom: 0.5pt solid #000; }
 .sign .date { display: inline-block; width: 10mm; border-bottom: 0.5pt solid #000; }
 .sign .year { width: 13mm; }
-.sign .pages::before { content: "第 " counter(page) " 页 共 " counter(pages) " 页"; }
-.sign .pages { text-align: center; font-size: 9pt; line-height: 1.5; margin-top: 1mm; }
-
-table.facts { width: 100%; border-collapse: collapse; table-layout: fixed; margin: 1mm 0 3mm; font-size: 10pt; }
-table.facts th, table.facts td { border: 0.5pt solid #000; padding: 0.8mm 1.5mm; text-align: left;
-                                 vertical-align: top; overflow-wrap: anywhere; }
-table.facts th { width: 18mm; font-weight: bold; }
+.foot .pages { margin-top: 1mm; }
 
 .page { break-before: page; }
 .page.first { break-before: auto; }
@@ -229,5 +129,4 @@ table.caption th, table.caption td { border: 0.5pt solid #000; padding: 0.8mm 1.
 table.caption th { width: 16mm; font-weight: bold; }
 td.below table.caption th { width: 17.2mm; }
 table.caption td.text { white-space: pre-wrap; }
-.empty { color: #444; }
 """

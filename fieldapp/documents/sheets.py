@@ -18,10 +18,12 @@ from ..models import Case, Media, PaperDocument, Revision, SyncedRecord, Unit, U
 from . import codes
 
 PHOTO_SHEET, SERVICE_RECEIPT, FILE_INDEX, FILE_NOTES = "photo_sheet", "service_receipt", "file_index", "file_notes"
+ONSITE_RECORD = "onsite_record"  # 现场笔录 or 询问笔录, as the record's payload says
 # kind → what it is made from: a record of this type, or (None) a whole case
-RECORD_KINDS = {PHOTO_SHEET: "activity", SERVICE_RECEIPT: "service"}
+RECORD_KINDS = {PHOTO_SHEET: "activity", SERVICE_RECEIPT: "service", ONSITE_RECORD: "onsite_record"}
 CASE_KINDS = (FILE_INDEX, FILE_NOTES)
-TITLES = {PHOTO_SHEET: "现场照片", SERVICE_RECEIPT: "送达回证", FILE_INDEX: "卷内目录", FILE_NOTES: "备考表"}
+TITLES = {PHOTO_SHEET: "现场照片", SERVICE_RECEIPT: "送达回证", FILE_INDEX: "卷内目录", FILE_NOTES: "备考表",
+          ONSITE_RECORD: "笔录"}
 KIND_NAMES = {"penalty": "行政处罚", "licensing": "行政许可", "coercion": "行政强制", "inspection": "行政检查"}
 
 
@@ -46,7 +48,7 @@ def _records_of(kind: str, record: SyncedRecord | None, case: Case | None) -> li
     if kind == PHOTO_SHEET:
         return [record, *s.execute(select(SyncedRecord).where(SyncedRecord.parent_id == record.id)
                                    .order_by(SyncedRecord.created_at)).scalars()]
-    if kind == SERVICE_RECEIPT:
+    if kind in (SERVICE_RECEIPT, ONSITE_RECORD):
         return [record]
     return list(s.execute(select(SyncedRecord).where(SyncedRecord.case_id == case.id)
                           .order_by(SyncedRecord.created_at)).scalars())
@@ -72,7 +74,16 @@ def subject_of(document: PaperDocument) -> tuple[SyncedRecord | None, Case | Non
 
 
 def make(kind: str, by: User, *, record: SyncedRecord | None = None, case: Case | None = None) -> PaperDocument:
+    """The document of ``kind`` made of what the record or case holds now: the one already made of
+    exactly these sources (a second tap on 打印 gives the same paper and the same code, and its
+    scans stay together), else a new one."""
     made = current_sources(kind, record, case)
+    query = select(PaperDocument).where(PaperDocument.kind == kind, PaperDocument.digest == codes.digest(made))
+    query = query.where(PaperDocument.record_id == record.id if record else PaperDocument.record_id.is_(None))
+    query = query.where(PaperDocument.case_id == case.id if case else PaperDocument.case_id.is_(None))
+    same = db.session().execute(query.order_by(PaperDocument.made_at).limit(1)).scalar_one_or_none()
+    if same is not None:
+        return same
     document = PaperDocument(kind=kind, record_id=record.id if record else None, case_id=case.id if case else None,
                              unit_id=record.unit_id if record else case.unit_id, sources=made,
                              digest=codes.digest(made), made_by=by.id)
@@ -104,9 +115,17 @@ def render(document: PaperDocument) -> tuple[bytes, str]:
     record, case = subject_of(document)
     code, url = _verify(document)
     data = {PHOTO_SHEET: _photo_sheet, SERVICE_RECEIPT: _service_receipt, FILE_INDEX: _file_index,
-            FILE_NOTES: _file_notes}[document.kind](document, record, case, code, url)
+            FILE_NOTES: _file_notes, ONSITE_RECORD: _onsite_record}[document.kind](document, record, case, code, url)
     label = (case.case_number or case.party_name) if case else str(document.record_id)[:8]
-    return data, f"{TITLES[document.kind]}-{label}.pdf"
+    return data, f"{title_of(document)}-{label}.pdf"
+
+
+def title_of(document: PaperDocument) -> str:
+    """The document's name: a 笔录 is a 现场笔录 or a 询问笔录 as the revision it shows says."""
+    if document.kind == ONSITE_RECORD:
+        from .onsite_record import title
+        return title(_revisions(document)[0].payload or {})
+    return TITLES[document.kind]
 
 
 # --------------------------------------------------------------------------- 现场照片
@@ -158,15 +177,21 @@ def _preview(store, media: Media) -> bytes | None:
 # --------------------------------------------------------------------------- 送达回证
 
 
-def _signature(store, digest: str | None) -> bytes | None:
-    if not digest:
+def _signature(store, digest, rev: Revision) -> bytes | None:
+    """The signature image ``digest`` names, if it is one of the revision's own files, an image, and
+    of a signature's size: a payload naming someone else's signature, or a photo or a video of the
+    record, must not print it (nor load a video into memory)."""
+    from ..rules.onsite_records import SIGNATURE_MAX_BYTES
+
+    if not isinstance(digest, str) or not any(
+            isinstance(m, dict) and m.get("alg") == "sha-256" and m.get("hash") == digest for m in rev.media or []):
         return None
     media = db.session().get(Media, ("sha-256", digest))
-    if media is None:
+    if media is None or (media.kind or "") != "image" or (media.size or 0) > SIGNATURE_MAX_BYTES:
         return None
     if media.original_at is not None:
         with store.open("sha-256", digest) as fh:
-            return fh.read()
+            return fh.read(SIGNATURE_MAX_BYTES + 1)[:SIGNATURE_MAX_BYTES]
     return _preview(store, media)
 
 
@@ -180,18 +205,19 @@ def _service_receipt(document, record, case, code, url) -> bytes:
     refused_text = "；".join(x for x in (refusal.get("words"), refusal.get("acts")) if x) or None
     witnesses = [receipt.Signer(name=w.get("name") or "", role=w.get("org") or w.get("role") or "",
                                 signed=w.get("confirmation") == "signed",
-                                signature_png=_signature(store, w.get("signature")),
+                                signature_png=_signature(store, w.get("signature"), rev),
                                 refused=w.get("confirmation") == "refused",
                                 note=w.get("refused_reason") or w.get("confirmed_how") or "")
                  for w in p.get("witnesses") or []]
     officers = [receipt.Signer(name=o.get("name") or "", role=f"执法证号 {o.get('cert_no') or ''}",
-                               signed=bool(o.get("signature")), signature_png=_signature(store, o.get("signature")))
-                for o in p.get("officers") or []]
+                               signed=bool(o.get("signature")), signature_png=_signature(store, o.get("signature"), rev))
+                for o in p.get("officers") or [] if isinstance(o, dict)]
     documents = "；".join(f"{d.get('name')}{'（' + d['number'] + '）' if d.get('number') else ''}"
                          for d in p.get("documents") or [] if isinstance(d, dict))
     photos = [m for m in p.get("media") or []]
-    # On-site records are signed on site: a receipt whose officers did not all sign prints as a copy.
-    unsigned = not officers or any(not o.signed for o in officers)
+    # On-site records are signed on site: a receipt whose officers did not all sign on the phone — or
+    # whose signature images have not arrived — prints as a copy.
+    unsigned = not officers or any(o.signature_png is None for o in officers)
     return receipt.service_receipt_pdf(receipt.ServiceReceiptDoc(
         case_number=case.case_number if case else None, party=case.party_name if case else "",
         document_name=documents, served_at=p.get("at") or rev.device_time, place=str(p.get("place") or ""),
@@ -201,6 +227,34 @@ def _service_receipt(document, record, case, code, url) -> bytes:
         refusal=refused_text, witnesses=witnesses, officers=officers,
         photos_note=f"已拍摄照片或视频 {len(photos)} 个，留置文书于受送达人住所" if photos else "",
         verify_url=url, code=code, copy=unsigned))
+
+
+# --------------------------------------------------------------------------- 现场笔录、询问笔录
+
+
+def _onsite_record(document, record, case, code, url) -> bytes:
+    from .onsite_record import OnsiteRecordDoc, onsite_record_pdf
+    (rev,) = _revisions(document)
+    return onsite_record_pdf(OnsiteRecordDoc(
+        case_number=case.case_number if case else None, party=case.party_name if case else "",
+        payload=rev.payload or {}, verify_url=url, code=code, signatures=onsite_signatures(rev),
+        earlier=tuple(earlier_payloads(rev))))
+
+
+def onsite_signatures(rev: Revision) -> dict[str, bytes]:
+    """The signature images an on-site record's revision carries and the server holds, by hash."""
+    from ..rules.onsite_records import normalised
+    signing = normalised(rev.payload or {})[0]["signing"]
+    wanted = [signing["party"].get("signature"), (signing["witness"] or {}).get("signature"),
+              *[o.get("signature") for o in signing["officers"]]]
+    store = media_storage()
+    return {d: png for d in wanted if (png := _signature(store, d, rev)) is not None}
+
+
+def earlier_payloads(rev: Revision) -> list[dict]:
+    return [r.payload or {} for r in db.session().execute(
+        select(Revision).where(Revision.record_id == rev.record_id, Revision.revision < rev.revision)
+        .order_by(Revision.revision)).scalars()]
 
 
 # --------------------------------------------------------------------------- 卷内目录、备考表

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, new_id, utcnow
@@ -53,3 +53,23 @@ class PaperDocument(Base):
     digest: Mapped[str] = mapped_column(String(64))  # SHA-256 of the canonical sources
     made_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
     made_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PaperScan(Base):
+    """A scan of the signed paper, uploaded back and kept with the document it was printed from.
+    The bytes are an original in the content-addressed media storage, under their SHA-256; the
+    SM3 (GB/T 32905) is kept beside it. The same bytes are kept once per document."""
+
+    __tablename__ = "paper_scans"
+    __table_args__ = (UniqueConstraint("document_id", "alg", "hash", name="uq_paper_scans_document_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("paper_documents.id"))
+    alg: Mapped[str] = mapped_column(String(10), default="sha-256")
+    hash: Mapped[str] = mapped_column(String(64))
+    sm3: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    content_type: Mapped[str] = mapped_column(String(40))  # application/pdf | image/jpeg | image/png
+    pages: Mapped[int | None]  # an image: 1; a PDF: counted when pypdf is installed, else unknown
+    uploaded_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -23,7 +23,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import db
-from ..models import (Case, CaseStage, Disposal, EvidenceUse, FootageLink, FootageSegment, Media, MediaRef,
+from ..models import (ACTIVITY_CHILD_TYPES, Case, CaseStage, Disposal, EvidenceUse, FootageLink, FootageSegment, Media, MediaRef,
                       RetentionHold, RetentionState, Revision, Role, SyncedRecord, User, utcnow)
 from ..rules import records_rules
 from ..rules.records_rules import HELD, PERMANENT, SIX_MONTHS
@@ -95,7 +95,7 @@ def gather(keys: Iterable[Key] | None = None) -> dict[Key, ObjectFacts]:
         for row in s.execute(select(SyncedRecord.id, SyncedRecord.record_type, SyncedRecord.parent_id,
                                     SyncedRecord.case_id, SyncedRecord.created_at).where(SyncedRecord.id.in_(chunk))):
             records[row.id] = row
-    activity_of = {rid: (row.parent_id if row.record_type in ("step", "interruption", "service") else rid)
+    activity_of = {rid: (row.parent_id if row.record_type in ACTIVITY_CHILD_TYPES else rid)
                    for rid, row in records.items()}
     obstructed = _obstructed_activities({a for a in activity_of.values() if a})
     for key, ids in record_of.items():

@@ -11,7 +11,7 @@ from ..rules.catalogue import format_citation, format_citations_in
 RECORD_TYPES = {
     "case": _l("Case"), "activity": _l("On-site activity"), "step": _l("Step"),
     "interruption": _l("Interruption of recording"), "service": _l("Service by leaving"),
-    "camera_use": _l("Body camera hand-out"),
+    "camera_use": _l("Body camera hand-out"), "onsite_record": _l("On-site record"),
 }
 EXTRA_FLAGS = {
     "pipeline_failed": ("服务器处理该文件时出错；原件已按原样保存并已核验。",
@@ -295,6 +295,35 @@ def record_type_label(record_type: str) -> str:
     return str(RECORD_TYPES.get(record_type, record_type))
 
 
+def onsite_record_signing(head) -> dict:
+    """An on-site record's title (现场笔录 / 询问笔录) and whether its head revision is the signed 笔录
+    as paper would print it (signature images received, none carried over from earlier content),
+    with what it misses in the reader's language, each with its article."""
+    from sqlalchemy import select
+
+    from .. import db
+    from ..documents.sheets import earlier_payloads
+    from ..models import Media
+    from ..rules import onsite_records
+
+    payload = head.payload if isinstance(head.payload, dict) else {}
+    signing = onsite_records.normalised(payload)[0]["signing"]
+    named = {e.get("signature") for e in (signing["party"], signing["witness"] or {}, *signing["officers"])} - {None}
+    own = {m.get("hash") for m in head.media or [] if isinstance(m, dict) and m.get("alg") == "sha-256"}
+    held = set(db.session().execute(select(Media.hash).where(
+        Media.alg == "sha-256", Media.hash.in_(named & own), Media.kind == "image",
+        Media.original_at.is_not(None))).scalars()) if named & own else set()
+    assessment = onsite_records.assess(payload, present=held, earlier=earlier_payloads(head))
+    form = onsite_records.form(onsite_records.normalised(payload)[0]["form"])
+    separator = "；" if _zh() else "; "
+    clean = onsite_records.normalised(payload)[0]
+    return {"title": form.title if form else str(_l("On-site record")), "complete": assessment.signed_original,
+            "subject": clean["subject"].get("name") or "", "started_at": clean["started_at"],
+            "outcome": assessment.outcome,
+            "problems": separator.join(f"{r.zh if _zh() else r.en}（{format_citations_in(r.article, zh=_zh())}）"
+                                       for r in assessment.problems)}
+
+
 def media_flag_label(code: str) -> str:
     zh, en = FLAG_MESSAGES.get(code) or EXTRA_FLAGS.get(code) or (code, code)
     return zh if _zh() else en
@@ -313,4 +342,5 @@ def init_app(app) -> None:
         cite=cite, kind_label=kind_label, stage_label=stage_label, finding_title=finding_title,
         history_label=history_label, revision_reason_label=revision_reason_label, media_kind_label=media_kind_label,
         mime_label=mime_label, interruption_reason_label=interruption_reason_label, relation_label=relation_label,
-        device_time_note=device_time_note, case_flag_label=case_flag_label, case_flag_article=case_flag_article)
+        device_time_note=device_time_note, case_flag_label=case_flag_label, case_flag_article=case_flag_article,
+        onsite_record_signing=onsite_record_signing)

@@ -21,7 +21,8 @@ from .answers import Answer, answer_to_last_return
 from .media_state import MediaView, media_of_head
 from .workflow import history
 
-_WHEN = {"activity": "arrived_at", "step": "at", "interruption": "stopped_at", "service": "at"}
+_WHEN = {"activity": "arrived_at", "step": "at", "interruption": "stopped_at", "service": "at",
+         "onsite_record": "started_at"}
 
 
 @dataclass
@@ -60,7 +61,9 @@ class Entry:
 
     @property
     def captions(self) -> dict[str, str]:
-        """Whose signature, or what photo, each file of a service by leaving is (by hash)."""
+        """Whose signature, or what photo, each file of a service by leaving or an on-site record is (by hash)."""
+        if self.record.record_type == "onsite_record":
+            return self._onsite_captions()
         if self.record.record_type != "service":
             return {}
         p = self.payload
@@ -70,6 +73,22 @@ class Entry:
                 out[w["signature"]] = _("Signature of witness %(name)s", name=w.get("name") or "")
         for o in p.get("officers") or []:
             if isinstance(o, dict) and o.get("signature"):
+                out[o["signature"]] = _("Signature of officer %(name)s", name=o.get("name") or "")
+        return out
+
+
+    def _onsite_captions(self) -> dict[str, str]:
+        from ..rules.onsite_records import normalised
+        clean = normalised(self.payload)[0]
+        signing = clean["signing"]
+        out = {}
+        if signing["party"].get("signature"):
+            out[signing["party"]["signature"]] = _("Signature of %(name)s", name=clean["subject"].get("name") or "")
+        if (signing["witness"] or {}).get("signature"):
+            out[signing["witness"]["signature"]] = _("Signature of witness %(name)s",
+                                                     name=signing["witness"].get("name") or "")
+        for o in signing["officers"]:
+            if o.get("signature"):
                 out[o["signature"]] = _("Signature of officer %(name)s", name=o.get("name") or "")
         return out
 

@@ -13,7 +13,7 @@ from ..media import storage as media_store
 from ..media.service import first_referrer, media_storage
 from ..records import retention, secrecy
 from ..records import service as audit
-from ..models import FootageSegment, Media, OriginalAccess, Revision, Role, SyncedRecord, User
+from ..models import ACTIVITY_CHILD_TYPES, FootageSegment, Media, OriginalAccess, Revision, Role, SyncedRecord, User
 from . import bp, download_names, original_links, ranges
 from .media_state import media_of_head, pending_originals_by_record
 from .roles import REVIEWERS
@@ -34,7 +34,7 @@ def _visible(stmt, unit_column):
 def records_page():
     """The latest synced activities and steps of the units the reviewer may see."""
     stmt = _visible(select(SyncedRecord, User).join(User, User.id == SyncedRecord.author_id)
-                    .where(SyncedRecord.record_type.in_(("activity", "step", "interruption", "service")))
+                    .where(SyncedRecord.record_type.in_(("activity", *ACTIVITY_CHILD_TYPES)))
                     .order_by(SyncedRecord.updated_at.desc()).limit(200), SyncedRecord.unit_id)
     rows = db.session().execute(stmt).all()
     pending = pending_originals_by_record([r.id for r, _ in rows])

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from sqlalchemy import and_, select
 
 from .. import db, events
-from ..models import InterruptionReport, RecordReview, Revision, ReviewEvent, SyncedRecord, utcnow
+from ..models import ACTIVITY_CHILD_TYPES, InterruptionReport, RecordReview, Revision, ReviewEvent, SyncedRecord, utcnow
 from ..sync.changes import record_change
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ class ReviewError(Exception):
 def _activity_of(record: SyncedRecord) -> uuid.UUID | None:
     if record.record_type == "activity":
         return record.id
-    if record.record_type in ("step", "interruption", "service"):
+    if record.record_type in ACTIVITY_CHILD_TYPES:
         return record.parent_id
     return None
 

@@ -19,12 +19,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from .. import db
-from ..models import Case, CatalogueVersion, MediaRef, Revision, SyncedRecord, utcnow
+from ..models import ACTIVITY_CHILD_TYPES, Case, CatalogueVersion, MediaRef, Revision, SyncedRecord, utcnow
 from .changes import record_change
 from .signing import NotCanonicalizable, b64url_decode, canonical_bytes, contains_float, verify
 
 # camera_use: an officer took a body camera (and later returned it), logged on the phone (art. 7).
-RECORD_TYPES = frozenset({"case", "activity", "step", "interruption", "service", "camera_use"})
+RECORD_TYPES = frozenset({"case", "activity", *ACTIVITY_CHILD_TYPES, "camera_use"})
 # The fields of a revision the phone signs, in the envelope the server re-canonicalises.
 SIGNED_FIELDS = ("record_id", "record_type", "revision", "parent", "parent_id", "catalogue_version", "author",
                  "device_id", "device_time", "reason", "payload", "media", "withdrawn_media")

@@ -25,6 +25,15 @@ def world(db_url, tmp_path):
     w.app.extensions["fieldapp.engine"].dispose()
 
 
+def pdf_of(client, made) -> str:
+    """The PDF a generated document's page links to (making a document shows its page)."""
+    page = client.get(made.headers["Location"])
+    assert page.status_code == 200 and page.mimetype == "text/html", page.status_code
+    found = re.search(r'href="(/paper/[0-9a-f-]{36}\.pdf)"', page.get_data(as_text=True))
+    assert found, "the document page links to its PDF"
+    return found[1]
+
+
 def decoded_qr_codes(pdf: bytes, tmp_path: Path) -> list[str]:
     tmp_path.mkdir(parents=True, exist_ok=True)
     for tool in ("pdftoppm", "zbarimg", "pdftotext"):
@@ -43,7 +52,7 @@ def test_a_photo_sheet_carries_a_code_that_verify_accepts_until_a_record_changes
     lead = world.client("李队长")
     made = post_form(lead, f"/paper/records/{world.activity_id}/photo_sheet", {})
     assert made.status_code == 303
-    sheet = lead.get(made.headers["Location"])
+    sheet = lead.get(pdf_of(lead, made))
     assert sheet.status_code == 200 and sheet.mimetype == "application/pdf"
     text = subprocess.run(["pdftotext", "-", "-"], input=sheet.data, capture_output=True).stdout.decode()
     assert "张伟" in text and "鲜果超市" in text
@@ -117,7 +126,7 @@ def test_a_proof_of_service_prints_the_refusal_witnesses_and_signatures_and_the_
     lead = world.client("李队长")
     made = post_form(lead, f"/paper/records/{service_id}/service_receipt", {})
     assert made.status_code == 303
-    receipt = lead.get(made.headers["Location"])
+    receipt = lead.get(pdf_of(lead, made))
     text = subprocess.run(["pdftotext", "-", "-"], input=receipt.data, capture_output=True).stdout.decode()
     for fact in ("送达回证", "行政处罚决定书", "临市监罚〔2026〕88号", "留置送达", "拒绝签收", "刘见证", "齐都镇居委会",
                  "赵邻居", "不愿卷入", "张伟", "37030300001"):
@@ -129,7 +138,7 @@ def test_a_proof_of_service_prints_the_refusal_witnesses_and_signatures_and_the_
     for kind, facts in (("file_index", ("卷内", "鲜果超市", "送达")), ("file_notes", ("备考表", "照片"))):
         made = post_form(lead, f"/paper/cases/{world.case_id}/{kind}", {})
         assert made.status_code == 303, kind
-        pdf = lead.get(made.headers["Location"])
+        pdf = lead.get(pdf_of(lead, made))
         text = subprocess.run(["pdftotext", "-", "-"], input=pdf.data, capture_output=True).stdout.decode()
         assert all(f in text for f in facts), (kind, text[:500])
     # Only the unit's own lead or records administrator makes them

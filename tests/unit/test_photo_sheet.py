@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from fieldapp.documents import paper
+from fieldapp.documents import page_frame
 from fieldapp.documents.paper import PhotoSheetDoc, SheetPhoto, photo_sheet_pdf, qr_svg
 from tests.conftest import skip_or_fail
 
@@ -215,7 +215,7 @@ def test_qr_svg_is_an_inline_svg_sized_by_css():
 
 def test_the_fetcher_answers_only_the_sheets_photos():
     image = photo_bytes(1)
-    fetcher = paper._fetcher({"photo:0": (image, "image/jpeg")})
+    fetcher = page_frame.fetcher({"photo:0": (image, "image/jpeg")})
     response = fetcher("photo:0")
     assert (response.read() if hasattr(response, "read") else response["string"]) == image
     for url in ("file:///etc/passwd", "http://127.0.0.1/", "photo:1", "data:image/png;base64,AAAA"):

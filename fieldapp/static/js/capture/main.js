@@ -14,6 +14,7 @@ import { me } from "./session.js";
 import { caseView, casesView, newCaseForm } from "./views/cases.js";
 import { activityView, endActivityForm, newActivityForm, returnedForm } from "./views/activity.js";
 import { interruptionForm, resumeForm, serviceForm, stepForm, withdrawForm, writtenExplanationForm } from "./views/forms.js";
+import { onsiteRecordForm } from "./views/onsite_record.js";
 import { outboxView } from "./views/outbox.js";
 import { camerasView } from "./views/cameras.js";
 import { paintFootageBadges } from "./footage.js";
@@ -37,6 +38,7 @@ const ROUTES = [
   [/^#\/activities\/([\w-]+)$/, (id) => activityView(root, id)],
   [/^#\/activities\/([\w-]+)\/step\/new$/, (id) => stepForm(root, id)],
   [/^#\/activities\/([\w-]+)\/service\/new$/, (id) => serviceForm(root, id)],
+  [/^#\/activities\/([\w-]+)\/record\/(scene|inquiry)\/new$/, (id, form) => onsiteRecordForm(root, id, form)],
   [/^#\/activities\/([\w-]+)\/end$/, (id) => endActivityForm(root, id)],
   [/^#\/activities\/([\w-]+)\/return$/, (id) => returnedForm(root, id)],
   [/^#\/activities\/([\w-]+)\/answer$/, (id) => answerForm(root, id)],

@@ -3,6 +3,7 @@
 
 import { h } from "./dom.js";
 import { t } from "../i18n.js";
+import { sha256Hex } from "./media.js";
 
 export function signaturePad(labelText) {
   const canvas = h("canvas", { class: "signature", width: 720, height: 360, role: "img",
@@ -33,13 +34,24 @@ export function signaturePad(labelText) {
   const stop = () => { drawing = false; };
   canvas.addEventListener("pointerup", stop);
   canvas.addEventListener("pointercancel", stop);
-  const clearButton = h("button", { type: "button", class: "button small", onclick: () => {
+  const clear = () => {
     ctx.clearRect(0, 0, canvas.width, canvas.height);
     strokes = 0;
-  } }, t("clear_signature"));
+  };
+  const clearButton = h("button", { type: "button", class: "button small", onclick: clear }, t("clear_signature"));
   return {
     element: h("div", { class: "signature-box" }, canvas, clearButton),
     isEmpty: () => strokes === 0,
+    clear,
     toBlob: () => new Promise((resolve) => canvas.toBlob(resolve, "image/png")),
   };
+}
+
+// The drawn signature as a file of the record (hashed like a photo), or null for an empty pad.
+export async function signatureMedia(pad, ownerId) {
+  if (pad.isEmpty()) return null;
+  const blob = await pad.toBlob();
+  const hash = await sha256Hex(await blob.arrayBuffer());
+  return { alg: "sha-256", hash, size: blob.size, type: "image/png", blob, preview: blob, exif: null,
+           name: "signature.png", captured_at: new Date().toISOString(), owner_id: ownerId };
 }

@@ -229,6 +229,7 @@ export async function activityView(root, activityId) {
     if (item.type === "step") text = `${label(stepTypes[item.payload.step_type]) || item.payload.step_type} · ${showTime(item.payload.at)}`;
     else if (item.type === "interruption") text = `${t("interruption")} ${item.payload.camera_id} · ${showTime(item.payload.stopped_at)}${item.payload.resumed_at ? ` – ${showTime(item.payload.resumed_at)}` : ` (${t("not_resumed")})`}`;
     else if (item.type === "service") text = `${t("service_by_leaving")} · ${item.payload.recipient?.name || ""} · ${showTime(item.payload.at)}`;
+    else if (item.type === "onsite_record") text = `${t(`${item.payload.form}_record`)} · ${item.payload.subject?.name || ""} · ${showTime(item.payload.started_at)}`;
     else text = item.type;
     // The line opens in place into what was saved, read-only, with its photos.
     return h("li", { class: "row", "data-testid": `item-${item.type}` },
@@ -263,6 +264,8 @@ export async function activityView(root, activityId) {
     ended ? null : h("nav", { class: "tiles" },
       h("a", { class: "tile", href: `#/activities/${activityId}/step/new` }, t("add_step")),
       h("a", { class: "tile", href: `#/activities/${activityId}/service/new` }, t("service_by_leaving")),
+      h("a", { class: "tile", href: `#/activities/${activityId}/record/scene/new`, "data-testid": "new-scene-record" }, t("scene_record")),
+      h("a", { class: "tile", href: `#/activities/${activityId}/record/inquiry/new`, "data-testid": "new-inquiry-record" }, t("inquiry_record")),
       h("a", { class: "tile", href: `#/activities/${activityId}/end` }, t("end_activity"))),
     ended && !p.returned_at ? h("nav", { class: "tiles" },
       h("a", { class: "tile", href: `#/activities/${activityId}/return`, "data-testid": "return-to-unit" }, t("returned_to_unit"))) : null,

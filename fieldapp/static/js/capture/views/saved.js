@@ -27,6 +27,7 @@ export function recordName(record, look) {
     case "step": return `${t("step_type")}：${label(look.stepTypes[p.step_type]) || p.step_type || ""}`;
     case "interruption": return `${t("interruption")}：${p.camera_id || ""} · ${showTime(p.stopped_at)}`;
     case "service": return `${t("service_by_leaving")}：${p.recipient?.name || ""}`;
+    case "onsite_record": return `${t(`${p.form}_record`)}：${p.subject?.name || ""}`;
     case "camera_use": return `${tc("camera_use_record")}：${p.camera_serial || ""} · ${showTime(p.taken_at)}`;
     default: return record.type;
   }
@@ -78,6 +79,13 @@ function rows(type, p, look) {
       [t("place"), p.place], [t("refusal_words"), p.refusal?.words], [t("refusal_acts"), p.refusal?.acts],
       [t("served_at"), showTime(p.at)], [t("av_question"), avSummary(p)],
       [t("av_reason"), p.av === "not_recorded" ? p.av_reason : null]];
+    case "onsite_record": return [
+      [t("record_started"), showTime(p.started_at)], [t("place"), p.place],
+      [t(p.form === "inquiry" ? "interviewee" : "party_name"), p.subject?.name], [t("recorder"), p.recorder],
+      [t("scene_content"), p.content], [t("party_opinion"), p.opinion],
+      [t("questions_and_answers"), (p.qa || []).map((x) => `问：${x.q} 答：${x.a}`).join("\n")],
+      [t("party_outcome"), p.signing?.party?.outcome ? t(`party_${p.signing.party.outcome}`) : null],
+      [t("witness"), p.signing?.witness?.name]];
     case "camera_use": return [
       [tc("camera_serial"), p.camera_serial], [tc("camera_taken_at"), showTime(p.taken_at)],
       [tc("camera_returned_at"), p.returned_at ? showTime(p.returned_at) : tc("camera_not_returned")]];

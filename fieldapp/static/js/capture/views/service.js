@@ -13,8 +13,8 @@ import { findCase } from "./cases.js";
 import { attachments } from "../photos.js";
 import { idNumberField } from "./idfield.js";
 import { avQuestion, isClip } from "./av.js";
-import { signaturePad } from "../signature.js";
-import { sha256Hex } from "../media.js";
+import { signatureMedia, signaturePad } from "../signature.js";
+import { stepper } from "./stepper.js";
 import { backLink, navigate, saveWithFeedback, screen, setCaptureInProgress } from "../ui.js";
 
 function repeatable(makeRow, addLabel) {
@@ -90,33 +90,6 @@ function witnessProblem(w) {
 // confirmed (民事诉讼法第八十九条); otherwise photos or video of the document left must show it.
 export const qualifiedWitness = (w) => ["grassroots", "employer"].includes(w.org_kind)
   && ["signed", "confirmed"].includes(w.confirmation);
-
-async function signatureMedia(pad, ownerId) {
-  if (pad.isEmpty()) return null;
-  const blob = await pad.toBlob();
-  const hash = await sha256Hex(await blob.arrayBuffer());
-  return { alg: "sha-256", hash, size: blob.size, type: "image/png", blob, preview: blob, exif: null,
-           name: "signature.png", captured_at: new Date().toISOString(), owner_id: ownerId };
-}
-
-// Steps as sections of one form, one shown at a time; 上一步 keeps everything typed. (The buttons
-// are not pinned to the bottom of the screen: there they would cover part of a signature pad.)
-function stepper(sections, { onShow }) {
-  let current = 0;
-  const progress = h("p", { class: "step-progress", "data-testid": "service-progress", "aria-live": "polite" });
-  const back = h("button", { type: "button", class: "button", onclick: () => show(current - 1) }, t("previous_step"));
-  const next = h("button", { type: "button", class: "button primary", onclick: () => show(current + 1) }, t("next_step"));
-  function show(index) {
-    current = Math.max(0, Math.min(sections.length - 1, index));
-    sections.forEach((section, i) => { section.element.hidden = i !== current; });
-    progress.textContent = t("step_n_of").replace("{i}", String(current + 1)).replace("{n}", String(sections.length));
-    back.hidden = current === 0;
-    next.hidden = current === sections.length - 1;
-    onShow(sections[current].id);
-    window.scrollTo(0, 0);
-  }
-  return { progress, nav: h("div", { class: "step-nav" }, back, next), show, isLast: () => current === sections.length - 1 };
-}
 
 export async function serviceForm(root, activityId) {
   const [activity, catalogue] = await Promise.all([get("records", activityId), currentCatalogue()]);
