@@ -374,5 +374,8 @@ def init_app(app) -> None:
     from .records.cli import COMMANDS as AUDIT_COMMANDS
     from .documents.cli import COMMANDS as DOCUMENT_COMMANDS
     from .records.retention_cli import COMMANDS as RETENTION_COMMANDS
-    for command in COMMANDS + AUDIT_COMMANDS + RETENTION_COMMANDS + DOCUMENT_COMMANDS:
+    from .backup.cli import COMMANDS as BACKUP_COMMANDS
+    from .backup.audit_cli import COMMANDS as MEDIA_AUDIT_COMMANDS
+    for command in (COMMANDS + AUDIT_COMMANDS + RETENTION_COMMANDS + DOCUMENT_COMMANDS + BACKUP_COMMANDS
+                    + MEDIA_AUDIT_COMMANDS):
         app.cli.add_command(command)

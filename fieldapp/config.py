@@ -89,6 +89,9 @@ class Settings:
     trusted_proxies: int = field(default_factory=lambda: _env_int("TRUSTED_PROXIES", 0))
     # A phone clock further off than this (seconds) is flagged on the records it sends.
     clock_skew_seconds: int = field(default_factory=lambda: _env_int("CLOCK_SKEW_SECONDS", 300))
+    # After a restore (a new server epoch) phones offer again the revisions the server acknowledged
+    # to them within this many days (the session answer tells them; capture/epoch.js).
+    resend_window_days: int = field(default_factory=lambda: _env_int("RESEND_WINDOW_DAYS", 30))
     log_requests: bool = field(default_factory=lambda: _env_bool("LOG_REQUESTS", True))
     # SQLite: a write inside a transaction begun without the write lock is an error (tests set this,
     # so every such path fails at once) instead of being retried with the lock (production).
@@ -155,6 +158,23 @@ class Settings:
     # Art. 29 does not name who approves another enforcement unit's request: the division head over
     # the collecting unit (the stricter reading, default) or the collecting unit's lead.
     access_other_unit_approver: str = field(default_factory=lambda: _env("ACCESS_OTHER_UNIT_APPROVER", "division_head"))
+    # Backups (`flask backup DEST`): the age public keys (age1…, comma-separated) every backup is
+    # encrypted to — none: not encrypted (the destination must then be trusted as much as the server).
+    # The identity that decrypts is given only to `flask restore --identity`, never kept here.
+    backup_age_recipients: str = field(default_factory=lambda: _env("BACKUP_AGE_RECIPIENTS", ""))
+    # An S3 destination at another site (s3://bucket/prefix): its endpoint and keys, apart from the
+    # media store's own.
+    backup_s3_endpoint: str | None = field(default_factory=lambda: _env("BACKUP_S3_ENDPOINT"))
+    backup_s3_region: str = field(default_factory=lambda: _env("BACKUP_S3_REGION", "us-east-1"))
+    backup_s3_access_key: str | None = field(default_factory=lambda: _env("BACKUP_S3_ACCESS_KEY"))
+    backup_s3_secret_key: str | None = field(default_factory=lambda: _env("BACKUP_S3_SECRET_KEY"))
+    # Prometheus metrics at GET /metrics (ops/metrics.py), answered only to these client addresses
+    # (comma-separated CIDRs; others get 404): loopback and the private ranges by default.
+    metrics: bool = field(default_factory=lambda: _env_bool("METRICS", True))
+    metrics_allow: str = field(default_factory=lambda: _env(
+        "METRICS_ALLOW", "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"))
+    # The request log's lines: "text" (one line as before) or "json" (one JSON object per request).
+    log_format: str = field(default_factory=lambda: _env("LOG_FORMAT", "text"))
 
     def __post_init__(self) -> None:
         if self.media_dir is None:

@@ -30,6 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from .. import db, events
 from ..models import Media, MediaRef, MediaUpload, MediaUploadChunk, Revision, SyncedRecord, utcnow
+from ..ops import metrics
 from . import pipeline
 from .sniff import SNIFF_BYTES, UnsupportedMedia, sniff
 from .storage import (
@@ -178,6 +179,7 @@ def _insert(table):
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
+@metrics.counts_upload_refusals
 def begin(who: uuid.UUID | Uploader, body) -> dict:
     who = _uploader(who)
     if not isinstance(body, dict):
@@ -199,13 +201,15 @@ def begin(who: uuid.UUID | Uploader, body) -> dict:
     s.commit()  # no SQLite write lock across a storage request
     store = media_storage()
     if media is not None and media.original_at is not None and store.exists(alg, digest):
+        metrics.upload_state("already_stored")
         return {"status": "stored", "media": media_json(media)}
     upload_id = upload_id_for(who, alg, digest, size)
-    s.execute(_insert(MediaUpload.__table__).values(
+    began = s.execute(_insert(MediaUpload.__table__).values(
         id=upload_id, alg=alg, hash=digest, size=size, declared_type=declared, began_by=who.user_id,
         station_id=who.station_id,
         began_at=utcnow()).on_conflict_do_nothing(index_elements=["id"]))
     s.commit()
+    metrics.upload_state("begun" if began.rowcount else "resumed")
     store.begin(str(upload_id), alg, digest, size)
     return {"status": "uploading", "upload_id": str(upload_id), "offset": store.offset(str(upload_id)),
             "size": size, "chunk_bytes": lim.to_json()["chunk_bytes"]}
@@ -240,6 +244,7 @@ class _HeadTee:
         return data
 
 
+@metrics.counts_upload_refusals
 def append(who: uuid.UUID | Uploader, upload_id: uuid.UUID, at: int, stream: BinaryIO, length: int) -> dict:
     who = _uploader(who)
     s = db.session()
@@ -263,6 +268,7 @@ def append(who: uuid.UUID | Uploader, upload_id: uuid.UUID, at: int, stream: Bin
         raise MediaRefused(413, "past_declared_size", str(exc)) from None
     except UnknownUpload:
         raise MediaRefused(404, "unknown_upload", "no such upload; begin it again") from None
+    metrics.upload_bytes(new_offset - at)
     if new_offset == at:
         return {"upload_id": str(upload_id), "offset": new_offset, "size": size}
     if grows_head:
@@ -305,6 +311,7 @@ def discard_upload(upload_id: uuid.UUID) -> None:
 def _discard(upload_id: uuid.UUID) -> None:
     """Drop an upload's bytes and its record of chunks: a later upload of the same file starts
     afresh, and the chunk rows keep describing bytes that exist (no range is recorded twice)."""
+    metrics.upload_state("discarded")
     media_storage().abort(str(upload_id))
     with db.transaction() as s:
         s.execute(MediaUploadChunk.__table__.delete().where(MediaUploadChunk.upload_id == upload_id))
@@ -334,6 +341,7 @@ def original_file(store: MediaStorage, alg: str, digest: str) -> Iterator[Path]:
         yield Path(tmp.name)
 
 
+@metrics.counts_upload_refusals
 def complete(who: uuid.UUID | Uploader, upload_id: uuid.UUID) -> dict:
     s = db.session()
     row = _upload_row(upload_id, who)
@@ -342,6 +350,7 @@ def complete(who: uuid.UUID | Uploader, upload_id: uuid.UUID) -> dict:
     s.commit()
     store = media_storage()
     if media is not None and media.original_at is not None and row.completed_at is not None:
+        metrics.upload_state("already_stored")
         return {"status": "stored", "media": media_json(media)}
     try:
         held = store.offset(str(upload_id))
@@ -387,6 +396,7 @@ def complete(who: uuid.UUID | Uploader, upload_id: uuid.UUID) -> dict:
                                                     MediaRef.original_stored.is_(False)).values(original_stored=True))
         media = s.get(Media, (alg, digest), populate_existing=True)
     events.publish(events.original_stored, alg=alg, digest=digest)
+    metrics.upload_state("completed")
     return {"status": "stored", "media": media_json(media)}
 
 

@@ -31,6 +31,14 @@ class Device(Base):
     bytes_pending: Mapped[int | None] = mapped_column(BigInteger)
     oldest_unsynced_at: Mapped[datetime | None]
     clock_skew_seconds: Mapped[int | None]
+    # What the phone offered again after the server's epoch changed (a restore), and what it could
+    # not: {epoch, at, revisions, beyond_window, lost_originals: [hash, …]} (models/backup.py).
+    reoffer: Mapped[dict | None] = mapped_column(JSON)
+
+
+ACTIVITY_CHILD_TYPES = ("step", "interruption", "service", "onsite_record")
+"""Record types made inside an on-site activity (their parent is the activity): a step, an
+interruption of recording, a service by leaving (留置送达), an on-site record (现场笔录, 询问笔录)."""
 
 
 class SyncedRecord(Base):

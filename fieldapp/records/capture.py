@@ -256,15 +256,18 @@ def _read_back(s: Session, table, lookup: list, values: list[tuple]):
     read as ``verify`` reads it. On the session's connection, not through the ORM: this runs at
     every commit, and the statement is built once per table and lookup.
 
-    Rows are found by the lookup's *leading* column and the rest is matched here: SQLite does not
-    use an index for a row-value ``(a, b) IN (…)`` and would scan the whole table at every commit."""
+    Rows are found by each lookup column ``IN`` its own list (``a IN (…) AND b IN (…)``) and the exact
+    pairs are matched here: SQLite does not use an index for a row-value ``(a, b) IN (…)`` and would
+    scan the whole table at every commit; nor would the leading column alone help when it hardly
+    varies (every ``media`` row's ``alg`` is "sha-256")."""
     statement, width, names = _read_back_statement(table, tuple(c.name for c in lookup), s.get_bind().dialect.name)
     connection = s.connection()
     span = len(lookup)
     wanted = set(values) if span > 1 else None
     for start in range(0, len(values), _READ_BACK_BATCH):
         batch = values[start:start + _READ_BACK_BATCH]
-        for row in connection.execute(statement, {"wanted": list({v[0] for v in batch})}):
+        params = {f"wanted{i}": list({v[i] for v in batch}) for i in range(span)}
+        for row in connection.execute(statement, params):
             if wanted is not None and tuple(row[:span]) not in wanted:
                 continue
             yield tuple(row[span:span + width]), dict(zip(names, row[span + width:], strict=True))
@@ -275,7 +278,8 @@ def _read_back_statement(table, lookup_names: tuple[str, ...], dialect_name: str
     pk = list(table.primary_key.columns)
     content = content_columns(table, dialect_name)
     lookup = [table.c[name] for name in lookup_names]
-    statement = select(*lookup, *pk, *content).where(lookup[0].in_(bindparam("wanted", expanding=True)))
+    statement = select(*lookup, *pk, *content).where(
+        *(column.in_(bindparam(f"wanted{i}", expanding=True)) for i, column in enumerate(lookup)))
     return statement, len(pk), [c.name for c in content]
 
 

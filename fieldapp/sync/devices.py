@@ -1,6 +1,7 @@
 """Devices: a phone registers the public half of its signing key under the signed-in user."""
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -68,6 +69,44 @@ class Heartbeat:
     unsynced_items: int | None = None
     bytes_pending: int | None = None
     oldest_unsynced_at: datetime | None = None
+    reoffer: dict | None = None
+
+
+# What a phone reports of its re-offer after the server's epoch changed (capture/epoch.js).
+MAX_LOST_ORIGINALS = 500
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_COUNTS = ("revisions", "beyond_window")
+_OPTIONAL_COUNTS = ("records", "lost_originals_total")
+
+
+def _count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 2**31 - 1
+
+
+def parse_reoffer(data) -> dict | None:
+    """The phone's report of what it offered again after a restore, checked strictly: the epoch it
+    saw (a string of at most 40 characters), when, how many revisions it offered again and how many
+    acknowledged ones were older than the window, and the originals it no longer holds (at most 500
+    SHA-256 hashes, lower-case hex). Anything else is None: a malformed report is ignored, never a
+    reason to refuse the heartbeat."""
+    if not isinstance(data, dict):
+        return None
+    epoch, lost = data.get("epoch"), data.get("lost_originals")
+    at = parse_time(data.get("at"))
+    if not isinstance(epoch, str) or not 0 < len(epoch) <= 40 or "\x00" in epoch or at is None:
+        return None
+    if not all(_count(data.get(key)) for key in _COUNTS):
+        return None
+    if not all(data.get(key) is None or _count(data.get(key)) for key in _OPTIONAL_COUNTS):
+        return None
+    if not isinstance(lost, list) or len(lost) > MAX_LOST_ORIGINALS:
+        return None
+    if not all(isinstance(h, str) and _SHA256_HEX.fullmatch(h) for h in lost):
+        return None
+    report = {"epoch": epoch, "at": at.isoformat(), **{key: data[key] for key in _COUNTS},
+              "lost_originals": list(dict.fromkeys(lost))}
+    report.update({key: data[key] for key in _OPTIONAL_COUNTS if data.get(key) is not None})
+    return report
 
 
 def parse_heartbeat(data) -> Heartbeat:
@@ -83,7 +122,8 @@ def parse_heartbeat(data) -> Heartbeat:
     app_version = data.get("app_version")
     return Heartbeat(app_version=_clean(app_version, 40) if isinstance(app_version, str) else None,
                      catalogue_version=intish("catalogue_version"), unsynced_items=intish("unsynced_items"),
-                     bytes_pending=intish("bytes_pending", 2**63 - 1), oldest_unsynced_at=parsed)
+                     bytes_pending=intish("bytes_pending", 2**63 - 1), oldest_unsynced_at=parsed,
+                     reoffer=parse_reoffer(data.get("reoffer")))
 
 
 def apply_heartbeat(device: Device, heartbeat: Heartbeat, skew_seconds: int | None) -> None:
@@ -95,3 +135,7 @@ def apply_heartbeat(device: Device, heartbeat: Heartbeat, skew_seconds: int | No
     device.oldest_unsynced_at = heartbeat.oldest_unsynced_at
     if skew_seconds is not None:
         device.clock_skew_seconds = skew_seconds
+    # The last re-offer the phone reports stays until it reports another (a heartbeat without one,
+    # or with a malformed one, leaves it as it was).
+    if heartbeat.reoffer is not None and heartbeat.reoffer != device.reoffer:
+        device.reoffer = heartbeat.reoffer

@@ -177,12 +177,27 @@ def _session_schemas() -> dict:
             "unit": unit,
             "roles": array(string(enum=sorted(r.value for r in Role)), "Sorted role names."),
         }, required=["id", "name", "cert_no", "unit", "roles"]),
+        "ServerEpoch": obj({
+            "id": uuid_string("Which history the database continues; "
+                              "`00000000-0000-0000-0000-000000000000` for a database never restored. "
+                              "When it changes, the phone offers again what the server had acknowledged."),
+            "since": nullable(date_time("When the restore that started this epoch was made.")),
+            "restored_from": nullable(obj({
+                "backup_id": string("The backup restored."),
+                "taken_at": date_time("When that backup was taken."),
+            }, required=["backup_id", "taken_at"])),
+        }, required=["id", "since", "restored_from"],
+            description="The server's epoch: a restore to an earlier point starts a new one."),
         "SessionState": obj({
             "authenticated": {"type": "boolean"},
             "csrf_token": string("Send it back in the `X-CSRFToken` header on every POST."),
             "user": ref("SessionUser"),
+            "server_epoch": ref("ServerEpoch"),
+            "resend_window_days": integer("After an epoch change, revisions acknowledged within this many "
+                                          "days are offered again.", 0),
         }, required=["authenticated", "csrf_token"],
-            description="`user` is present only when `authenticated` is true."),
+            description="`user`, `server_epoch` and `resend_window_days` are present only when "
+                        "`authenticated` is true."),
     }
 
 
@@ -260,8 +275,24 @@ def _device_schemas() -> dict:
             "bytes_pending": integer(None, 0, maximum=INT64_MAX, format="int64"),
             "oldest_unsynced_at": date_time("With a time zone; otherwise ignored."),
             "sent_at": date_time("The phone's clock when sending; the server records the skew."),
+            "reoffer": ref("Reoffer"),
         }, description="What is still on the phone. Every field is optional; a value of the wrong type "
                        "or out of range is ignored."),
+        "Reoffer": obj({
+            "epoch": string("The server epoch id the phone saw change.", minLength=1, maxLength=40),
+            "at": date_time("When the phone offered again."),
+            "revisions": integer("Revisions offered again.", 0, maximum=INT32_MAX),
+            "beyond_window": integer("Acknowledged revisions older than the resend window, not offered "
+                                     "again.", 0, maximum=INT32_MAX),
+            "lost_originals": array(string(pattern=SHA256_HEX), "Originals the phone no longer holds "
+                                    "(released after the server confirmed them): the server may lack them.",
+                                    maxItems=500),
+            "records": integer("Records those revisions belong to.", 0, maximum=INT32_MAX),
+            "lost_originals_total": integer("How many originals are released in all (the list is kept to "
+                                            "500).", 0, maximum=INT32_MAX),
+        }, required=["epoch", "at", "revisions", "beyond_window", "lost_originals"],
+            description="What the phone offered again after the server's epoch changed (a restore). A "
+                        "malformed report is ignored; the heartbeat still succeeds."),
         "HeartbeatAck": obj({"ok": {"type": "boolean", "enum": [True]}, "server_time": date_time()},
                             required=["ok", "server_time"]),
     }
@@ -337,8 +368,9 @@ def _sync_schemas() -> dict:
             "server_time": date_time(),
             "clock_skew_seconds": nullable(integer("Server receipt time minus `sent_at` (kept within "
                                                    "±(2^31 - 1)); null without it.")),
+            "server_epoch": ref("ServerEpoch"),
             "results": array(ref("PushResult"), "One per item, in order."),
-        }, required=["server_time", "clock_skew_seconds", "results"]),
+        }, required=["server_time", "clock_skew_seconds", "server_epoch", "results"]),
         "PullResponse": obj({
             "cursor": string("Opaque: send it back as `cursor` next time.", pattern=CURSOR_PATTERN),
             "more": {"type": "boolean", "description": "More changes wait: pull again at once."},
@@ -351,8 +383,9 @@ def _sync_schemas() -> dict:
             "cases": array(ref("Case")),
             "assignments": array(uuid_string(), "Every case assigned to the user."),
             "comments": array({"type": "object"}),
+            "server_epoch": ref("ServerEpoch"),
         }, required=["cursor", "more", "full", "resync", "resync_complete", "catalogue_version", "cases",
-                    "assignments", "comments"]),
+                    "assignments", "comments", "server_epoch"]),
     }
 
 

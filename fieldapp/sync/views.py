@@ -11,6 +11,7 @@ from sqlalchemy import select, tuple_
 
 from .. import db, events
 from ..access import allow, visible_unit_ids
+from ..backup import epoch
 from ..models import Case, Device, Media, MediaRef, Revision, Role, SyncedRecord, User, UserRole
 from ..compliance import deadline_source
 from ..rules import publication
@@ -18,6 +19,7 @@ from . import bp
 from . import devices as device_service
 from . import openapi
 from ..media.service import stored_originals
+from ..ops import metrics
 from ..review.roles import REVIEWERS
 from . import feed
 from .pull import assigned_case_ids, pull_page
@@ -35,6 +37,10 @@ def session_state():
     return jsonify(
         authenticated=True,
         csrf_token=generate_csrf(),
+        # Which history the database continues (a restore starts a new epoch), and for how many days
+        # after their acknowledgement phones offer revisions again when it changes (capture/epoch.js).
+        server_epoch=epoch.current(),
+        resend_window_days=current_app.config["FIELDAPP_SETTINGS"].resend_window_days,
         user={
             "id": str(current_user.id),
             "name": current_user.name,
@@ -228,12 +234,14 @@ def push():
               .values(original_stored=True))
     device = s.get(Device, device_id)
     device_service.apply_heartbeat(device, device_service.parse_heartbeat(body.get("heartbeat")), skew)
+    server_epoch = epoch.current()  # the history these answers were written in
     s.commit()
+    metrics.count_push(results)
     created = [uuid.UUID(r.record_id) for r in results if r.status == "created"]
     if created:  # review, compliance and whatever follows subscribe; the protocol knows none of them
         events.publish(events.revisions_arrived, record_ids=created)
     return jsonify(server_time=datetime.now(UTC).isoformat(), clock_skew_seconds=skew,
-                   results=[r.to_json() for r in results])
+                   server_epoch=server_epoch, results=[r.to_json() for r in results])
 
 
 def _readable_units(user):
@@ -258,7 +266,7 @@ def pull():
     running = deadline_source.running_deadlines(c.id for c in page.cases)
     desk = desk_steps_of(c.id for c in page.cases)
     return jsonify(cursor=page.cursor.text(), more=page.more, full=page.full, resync=page.resync,
-                   resync_complete=page.resync_complete,
+                   resync_complete=page.resync_complete, server_epoch=epoch.current(),
                    catalogue_version=latest_catalogue.version if latest_catalogue else None,
                    cases=[{**case_json(c, running.get(c.id), desk.get(c.id)), "assigned_to_me": c.id in assigned}
                           for c in page.cases],

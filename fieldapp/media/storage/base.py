@@ -236,6 +236,38 @@ class StoredMedia:
 
 
 @dataclass(frozen=True)
+class StoredObject:
+    """An object the store holds: an original, or a derivative (``name``) of one."""
+    alg: str
+    digest: str
+    name: str | None
+    size: int
+
+    @property
+    def key(self) -> str:
+        return original_key(self.alg, self.digest) if self.name is None else derivative_key(self.alg, self.digest, self.name)
+
+
+def parse_object_key(key: str) -> tuple[str, str, str | None] | None:
+    """(alg, digest, derivative name or None) of an ``originals/…`` or ``derivatives/…`` key; None
+    for anything else (uploads, temporary files, objects that are not ours)."""
+    parts = key.split("/")
+    by_key = {a.key: a for a in ALGORITHMS.values()}
+    if len(parts) == 5 and parts[0] == "originals" and parts[1] in by_key:
+        alg, digest, name = by_key[parts[1]], parts[4], None
+    elif len(parts) == 6 and parts[0] == "derivatives" and parts[1] in by_key:
+        alg, digest, name = by_key[parts[1]], parts[4], parts[5]
+        if name not in DERIVATIVE_NAMES:
+            return None
+    else:
+        return None
+    if len(digest) != alg.hex_length or parts[2] != digest[:2] or parts[3] != digest[2:4] \
+            or any(c not in "0123456789abcdef" for c in digest):
+        return None
+    return alg.name, digest, name
+
+
+@dataclass(frozen=True)
 class UploadState:
     """An upload as the store holds it, for the sweeper (fieldapp.media.sweep)."""
 
@@ -311,6 +343,10 @@ class MediaStorage(Protocol):
     def probe(self, timeout: float = 2.0) -> None:
         """Raise unless the store answers now (readiness): cheap, no retries, bounded by ``timeout``
         where the backend can bound it."""
+
+    def objects(self) -> Iterator[StoredObject]:
+        """Every original and derivative held, in no particular order (backups and the media audit)."""
+        ...
 
     def uploads(self) -> Iterator[UploadState]:
         """Every upload that has state in the store, with its age; removed with ``abort``."""

@@ -29,6 +29,8 @@ from .base import (
     MediaNotFound,
     OffsetMismatch,
     StoredMedia,
+    StoredObject,
+    parse_object_key,
     Swept,
     UnknownUpload,
     UploadIncomplete,
@@ -319,6 +321,22 @@ class LocalStorage:
         finally:
             os.close(fd)
             os.unlink(tmp)
+
+    # -- listing
+    def objects(self) -> Iterator[StoredObject]:
+        for top in ("originals", "derivatives"):
+            base = self.root / top
+            for folder, _dirs, files in os.walk(base):
+                for name in files:
+                    path = Path(folder) / name
+                    found = parse_object_key(path.relative_to(self.root).as_posix())
+                    if found is None:
+                        continue
+                    try:
+                        size = path.stat().st_size
+                    except FileNotFoundError:  # disposed of meanwhile
+                        continue
+                    yield StoredObject(found[0], found[1], found[2], size)
 
     # -- sweeping
     def uploads(self) -> Iterator[UploadState]:

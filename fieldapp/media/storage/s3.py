@@ -39,6 +39,8 @@ from .base import (
     RetentionLocked,
     RetentionUnavailable,
     StoredMedia,
+    StoredObject,
+    parse_object_key,
     Swept,
     UnknownUpload,
     UploadIncomplete,
@@ -502,6 +504,14 @@ class S3Storage:
         self._probe_client(timeout).list_objects_v2(Bucket=self.bucket, Prefix=self._k("uploads/"), MaxKeys=1)
 
     # -- sweeping
+    def objects(self) -> Iterator[StoredObject]:
+        for top in ("originals/", "derivatives/"):
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self._k(top)):
+                for item in page.get("Contents", []):
+                    found = parse_object_key(item["Key"][len(self.prefix):])
+                    if found is not None:
+                        yield StoredObject(found[0], found[1], found[2], item["Size"])
+
     def uploads(self) -> Iterator[UploadState]:
         base = self._k("uploads/")
         found: dict[str, tuple[bool, datetime]] = {}

@@ -97,7 +97,7 @@ export async function saveRevision({ id, type, head = null, parentId = null, pay
         read.transaction.abort();
         return;
       }
-      stores.revisions.add(revision); // add, not put: a revision is never overwritten
+      stores.revisions.add(revision); // add, not put: what was signed is never overwritten (only acked_at is noted on it later)
       stores.records.put(record);
       stores.outbox.put({ key: revision.key, record_id: recordId, revision: envelope.revision,
                           queued_at: envelope.device_time, bytes: envelope.media.reduce((sum, m) => sum + m.size, 0) });

@@ -67,7 +67,8 @@ export function emit(name, detail = {}) {
   window.dispatchEvent(new CustomEvent(name, { detail }));
 }
 
-function logged(record) {
+// Exported for epoch.js, whose re-offer changes statuses too.
+export function logged(record) {
   const entry = { at: new Date().toISOString(), record_id: record.id, revision: record.revision, status: record.status };
   statusLog.push(entry);
   emit("fieldapp:status", entry);
@@ -131,12 +132,21 @@ export async function markSending(revisions) {
 // The server's answers to one pushed batch, applied in one transaction: answered revisions leave
 // the outbox; a record whose latest revision the server holds, with nothing else queued, becomes
 // 已同步 — or stays 同步中 while originals it references are missing; a conflict or a refusal
-// marks the record 有问题 with what the server said.
+// marks the record 有问题 with what the server said. A revision the server holds (created or
+// duplicate) is marked with when it said so (`acked_at`, on the revision row, outside what was
+// signed): should the server later be restored to an earlier point, the phone offers again what
+// was acknowledged within the resend window (epoch.js).
 export async function applyPushResults(results) {
   const changed = [];
   const answered = results.filter((r) => ["created", "duplicate", "conflict", "rejected"].includes(r.status));
-  await write(["records", "outbox"], ({ records, outbox }) => {
+  const ackedAt = new Date().toISOString();
+  await write(["records", "outbox", "revisions"], ({ records, outbox, revisions }) => {
     for (const result of answered) outbox.delete(`${result.record_id}:${result.revision}`);
+    for (const result of answered) {
+      if (result.status !== "created" && result.status !== "duplicate") continue;
+      const read = revisions.get(`${result.record_id}:${result.revision}`);
+      read.onsuccess = () => { if (read.result) revisions.put({ ...read.result, acked_at: ackedAt }); };
+    }
     for (const result of answered) {
       const read = records.get(result.record_id);
       read.onsuccess = () => {

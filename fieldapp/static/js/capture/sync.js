@@ -18,6 +18,7 @@ import { link, NetworkFailure, noteBrowserOffline, request, setCsrfToken, Unauth
 import { probeSession } from "./session.js";
 import { uploadMedia } from "./uploader.js";
 import { applyPushResults, emit, markSending, pendingFacts, statusLog } from "./status.js";
+import { noteServerAnswer, reofferReport } from "./epoch.js";
 
 // Records are small (a few kB): one batch of 50 is one round trip on a slow link; a cut batch
 // is simply sent again (the server answers duplicates).
@@ -37,8 +38,10 @@ class DeviceRefused extends Error {}
 const state = { running: false, paused: false, backoff: BACKOFF_START_MS, timer: null };
 
 // What the lead sees of this phone: the same facts the officer's status line is made of.
+// After a restore of the server, also what this phone offered again and could not (epoch.js).
 async function heartbeatBody() {
   const facts = await pendingFacts();
+  const reoffer = await reofferReport();
   return {
     app_version: APP_VERSION,
     catalogue_version: await getMeta("catalogue_version"),
@@ -46,6 +49,7 @@ async function heartbeatBody() {
     bytes_pending: facts.bytesLeft,
     oldest_unsynced_at: facts.oldest,
     sent_at: new Date().toISOString(),
+    ...(reoffer ? { reoffer } : {}),
   };
 }
 
@@ -59,9 +63,23 @@ async function ensureRegistered(identity, userId) {
 }
 
 function pushItem(revision) {
-  const { key, ...item } = revision; // everything else is what was signed, plus the signature
+  // Everything else is what was signed, plus the signature; when the server acknowledged it is the
+  // phone's own note.
+  const { key, acked_at: ackedAt, ...item } = revision;
   void key;
+  void ackedAt;
   return item;
+}
+
+// The heartbeat; a server that does not know this device (restored from a backup taken before it
+// was registered) gets it registered again, with the same id and key, and the heartbeat again.
+async function sendHeartbeat(identity, userId) {
+  const url = `/api/v1/devices/${identity.deviceId}/heartbeat`;
+  const answer = await request("POST", url, await heartbeatBody());
+  if (answer.status !== 404 || answer.data?.error !== "unknown_device") return;
+  await putMeta("device_registered_for", null);
+  await ensureRegistered(identity, userId);
+  await request("POST", url, await heartbeatBody());
 }
 
 async function pushOutbox(identity, progress) {
@@ -77,10 +95,17 @@ async function pushOutbox(identity, progress) {
                    heartbeat: await heartbeatBody() };
     const { status, data } = await request("POST", "/api/v1/sync/push", body);
     if (status === 403 || status === 404) {
-      if (data?.error === "unknown_device") await putMeta("device_registered_for", null);
+      if (data?.error === "unknown_device") {
+        // Registered again on the next attempt (soon: this is retried like a failure of the link).
+        await putMeta("device_registered_for", null);
+        throw new Error("push: device unknown to the server");
+      }
       throw new DeviceRefused(data?.message || data?.error);
     }
     if (status !== 200 || !Array.isArray(data?.results)) throw new Error(`push: HTTP ${status}`);
+    // A new server epoch first: the revisions it acknowledged before are queued again, and then
+    // these answers take out of the outbox what the server holds now.
+    await noteServerAnswer(data);
     await applyPushResults(data.results);
     done += slice.length;
     progress(done, queued.length);
@@ -88,9 +113,14 @@ async function pushOutbox(identity, progress) {
 }
 
 async function pull() {
+  const epoch = await getMeta("server_epoch");
   const cursor = (await getMeta("pull_cursor")) || "0";
   const { status, data } = await request("GET", `/api/v1/sync/pull?cursor=${encodeURIComponent(cursor)}`);
   if (status !== 200 || !data) throw new Error(`pull: HTTP ${status}`);
+  // A cursor of another history than the server's (it was restored): this page is of no use; the
+  // pull starts over from cursor 0 (epoch.js reset it).
+  await noteServerAnswer(data);
+  if (epoch && data.server_epoch?.id && data.server_epoch.id !== epoch) return pull();
   const assigned = new Set(data.assignments || []);
   // A full resync comes in pages; its cases are kept aside until the last page, so that a link cut
   // half-way never leaves the officer with half a case list. Changes merge at once.
@@ -223,11 +253,13 @@ async function attempt(reason) {
     // a body cut after its headers, or any other failure, is the network being the network.
     const session = await probeSession();
     setCsrfToken(session.csrf_token);
+    // A server restored to an earlier point: offer again what it had acknowledged (epoch.js).
+    await noteServerAnswer(session);
     const identity = await deviceIdentity();
     await ensureRegistered(identity, session.user.id);
     // The heartbeat goes first, on its own: a small request gets through a link that drops the
     // big ones, and the lead then knows what is waiting on this phone even if the push fails.
-    await request("POST", `/api/v1/devices/${identity.deviceId}/heartbeat`, await heartbeatBody());
+    await sendHeartbeat(identity, session.user.id);
     await pushOutbox(identity, (done, total) => emit("fieldapp:sync", { phase: "progress", done, total }));
     // Records captured while originals upload go first: they are small, and a lead waits for them.
     await uploadMedia((detail) => emit("fieldapp:sync", { phase: "progress", ...detail }), async () => {

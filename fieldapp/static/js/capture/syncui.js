@@ -12,7 +12,7 @@ import { t } from "../i18n.js";
 import { getPasskey, postJSON } from "../webauthn.js";
 import { linkDown, linkDownAt, send } from "./http.js";
 import { pendingFacts } from "./status.js";
-import { get, getMeta } from "./store.js";
+import { get, getMeta, putMeta } from "./store.js";
 import { resumeAfterSignIn, syncNow } from "./sync.js";
 
 // What the engine is doing, as far as the line needs it.
@@ -45,8 +45,12 @@ export function mountSyncUi() {
   }
   window.addEventListener("fieldapp:saved", refreshReturns);
   window.addEventListener("hashchange", refreshReturns);
+  const reoffer = reofferNotice(banner);
+  const refreshReoffer = coalesced(() => renderReoffer(reoffer));
+  window.addEventListener("fieldapp:reoffer", refreshReoffer);
   refreshLine();
   refreshReturns();
+  refreshReoffer();
 }
 
 // app.js (on every page) writes its own guess of connectivity into #sync-status. On the capture
@@ -181,6 +185,49 @@ async function renderReturns(box) {
     item.append(title, " ", comment, " ", open);
     return item;
   }));
+}
+
+// ---- after a restore of the server ---------------------------------------------------------------
+
+// One line under the header after the phone offered again what a restored server had acknowledged
+// (epoch.js), until the officer has read it.
+function reofferNotice(after) {
+  const box = document.createElement("div");
+  box.className = "banner";
+  box.setAttribute("role", "status");
+  box.dataset.testid = "reoffer-notice";
+  box.hidden = true;
+  after.after(box);
+  return box;
+}
+
+export function describeReoffer(report) {
+  const parts = [fill(t("reoffer_notice"), { n: report.records ?? report.revisions ?? 0 })];
+  if (report.beyond_window) parts.push(fill(t("reoffer_beyond"), { n: report.beyond_window }));
+  const lost = report.lost_originals_total ?? report.lost_originals?.length ?? 0;
+  if (lost) parts.push(fill(t("reoffer_lost"), { n: lost }));
+  return parts.join(" · ");
+}
+
+async function renderReoffer(box) {
+  const report = await getMeta("reoffer");
+  if (!report || (await getMeta("reoffer_seen")) === report.at) {
+    box.hidden = true;
+    return;
+  }
+  const text = document.createElement("span");
+  text.dataset.testid = "reoffer-text";
+  text.textContent = `${describeReoffer(report)} `;
+  const ok = document.createElement("button");
+  ok.type = "button";
+  ok.className = "button";
+  ok.textContent = t("reoffer_dismiss");
+  ok.addEventListener("click", async () => {
+    box.hidden = true;
+    await putMeta("reoffer_seen", report.at);
+  });
+  box.replaceChildren(text, ok);
+  box.hidden = false;
 }
 
 // ---- signing in again ----------------------------------------------------------------------------
