@@ -46,6 +46,7 @@ def _register_blueprints(app: Flask) -> None:
     from .access import allow
     from .admin import bp as admin_bp
     from .auth import bp as auth_bp
+    from .backup.views import bp as backups_bp
     from .capture import bp as capture_bp
     from .documents.paper_views import bp as paper_bp
     from .documents.views import bp as documents_bp
@@ -53,9 +54,11 @@ def _register_blueprints(app: Flask) -> None:
     from .ops import bp as ops_bp
     from .records.views import bp as records_bp
     from .review import bp as review_bp
+    from .statistics.views import bp as statistics_bp
     from .sync import bp as sync_bp
 
-    for bp in (auth_bp, admin_bp, capture_bp, documents_bp, paper_bp, footage_bp, ops_bp, records_bp, review_bp, sync_bp):
+    for bp in (auth_bp, admin_bp, backups_bp, capture_bp, documents_bp, paper_bp, footage_bp, ops_bp, records_bp, review_bp,
+               statistics_bp, sync_bp):
         app.register_blueprint(bp)
     # Static files are the public app shell.
     allow(public=True)(app.view_functions["static"])
@@ -101,9 +104,11 @@ def _register_template_helpers(app: Flask) -> None:
 
 def _register_request_log(app: Flask, settings: Settings) -> None:
     from . import http_hygiene
-    from .ops import request_log
+    from .ops import metrics, request_log
 
-    request_log.init_app(app, enabled=settings.log_requests)
+    metrics.init_app(app, settings)
+    request_log.init_app(app, enabled=settings.log_requests, log_format=settings.log_format,
+                         observe=metrics.observe_request)
     # Outermost: closing a connection is asked of the server's own start_response.
     http_hygiene.init_app(app, max_bytes=settings.request_drain_max_bytes,
                           max_seconds=settings.request_drain_seconds)

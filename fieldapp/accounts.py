@@ -88,6 +88,8 @@ def create_user(name: str, cert_no: str, unit: Unit, roles: set[Role]) -> User:
     user.set_roles(roles)
     db.session().add(user)
     db.session().flush()
+    from .statistics import history  # the unit history statistics attribute records by (art. 32)
+    history.open_first(user)
     return user
 
 
@@ -98,8 +100,9 @@ def update_user(user: User, *, name: str | None = None, unit: Unit | None = None
         if not name.strip():
             raise AccountError("name is required")
         user.name = name.strip()[:80]
-    if unit is not None:
-        user.unit = unit
+    if unit is not None and unit.id != user.unit_id:
+        from .statistics import history  # close the open stretch, open one in the new unit
+        history.move(user, unit.id)
     if roles is not None:
         if not roles:
             raise AccountError("give the user at least one role")

@@ -17,9 +17,11 @@ from .review import (
     RecordReview,
     ReviewEvent,
 )
-from .documents import EvidencePackage, PaperDocument
+from .backup import INSTALL_EPOCH, BackupRun, ServerEpoch
+from .documents import EvidencePackage, PaperDocument, PaperScan
 from .records_mgmt import AccessGrant, AccessUse, Disposal, EvidenceUse, RetentionHold, RetentionState
-from .sync import ChangeLog, Device, Revision, SyncedRecord
+from .sync import ACTIVITY_CHILD_TYPES, ChangeLog, Device, Revision, SyncedRecord
+from .statistics import MonthlyFigure, UserUnitHistory
 from .identity import (
     DivisionOversight,
     Enrollment,
@@ -35,8 +37,10 @@ from .identity import (
 )
 
 __all__ = [
-    "EvidencePackage", "PaperDocument", "AccessGrant", "AccessUse", "Disposal", "EvidenceUse", "RetentionHold", "RetentionState",
+    "INSTALL_EPOCH", "BackupRun", "ServerEpoch",
+    "EvidencePackage", "PaperDocument", "PaperScan", "AccessGrant", "AccessUse", "Disposal", "EvidenceUse", "RetentionHold", "RetentionState",
     "AuditCheckpoint", "AuditEvent", "Base", "utcnow", "CalendarDay", "CalendarYear", "CaseAssignment", "CaseDeadline", "CaseStage", "Finding", "FindingException",
-    "InterruptionReport", "OriginalAccess", "RecordReview", "ReviewEvent", "Camera", "CameraHandout", "FootageLink", "FootageSegment", "Station", "Media", "MediaRef", "MediaUpload", "MediaUploadChunk", "Case", "CatalogueVersion", "UnitStepType", "ChangeLog", "Device", "Revision", "SyncedRecord", "DivisionOversight", "Enrollment", "EnrollmentEvent", "Passkey",
+    "InterruptionReport", "OriginalAccess", "RecordReview", "ReviewEvent", "Camera", "CameraHandout", "FootageLink", "FootageSegment", "Station", "Media", "MediaRef", "MediaUpload", "MediaUploadChunk", "Case", "CatalogueVersion", "UnitStepType", "ChangeLog", "Device", "Revision", "SyncedRecord", "ACTIVITY_CHILD_TYPES", "DivisionOversight", "Enrollment", "EnrollmentEvent", "Passkey",
     "RateLimitCounter", "Role", "Unit", "User", "UserRole", "UserSession", "WebAuthnChallenge",
+    "MonthlyFigure", "UserUnitHistory",
 ]

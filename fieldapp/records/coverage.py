@@ -24,7 +24,11 @@ COVERED: frozenset[str] = frozenset({
     # access by approval, retention and disposal (arts. 26, 29)
     "access_grants", "access_uses", "retention_holds", "evidence_uses", "retention_states", "disposals",
     # evidence packages (art. 27)
-    "evidence_packages", "paper_documents",
+    "evidence_packages", "paper_documents", "paper_scans",
+    # backups taken, and restores (the server epochs phones compare) (arts. 7, 25)
+    "backup_runs", "server_epochs",
+    # which unit each officer belonged to when (statistics attribute records by it, art. 32)
+    "user_unit_history",
 })
 
 EXEMPT: dict[str, str] = {
@@ -39,4 +43,6 @@ EXEMPT: dict[str, str] = {
     "webauthn_challenges": "one-time sign-in nonces that live for minutes; the sign-in they serve is "
                            "a covered user_sessions row",
     "rate_limit_counters": "counters that throttle sign-in attempts and expire within the window",
+    "monthly_figures": "statistics derived from covered tables and rebuilt from them by "
+                       "`flask statistics-refresh`; no fact is recorded only here",
 }

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import Boolean, Date, DateTime, Integer, LargeBinary, BigInteger, String, Text, JSON, Uuid, func, select, text, update
+from sqlalchemy import Boolean, Date, DateTime, Integer, LargeBinary, BigInteger, String, Text, JSON, Uuid, select, text, update
 from sqlalchemy.orm import Session
 
-from fieldapp import db
 from fieldapp.models import AuditCheckpoint, AuditEvent, Base
 from fieldapp.records import service
 from fieldapp.records.chain import event_bytes, link

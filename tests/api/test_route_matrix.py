@@ -39,6 +39,7 @@ ROUTES: dict[str, Access] = {
     "static": Access(PUBLIC),
     "ops.healthz": Access(PUBLIC),
     "ops.livez": Access(PUBLIC),
+    "ops.metrics": Access(PUBLIC),  # no sign-in; answered only to FIELDAPP_METRICS_ALLOW (test client: 127.0.0.1)
     "ops.manifest": Access(PUBLIC),
     "ops.service_worker": Access(PUBLIC),
     "ops.set_language": Access(PUBLIC),
@@ -143,6 +144,9 @@ ROUTES: dict[str, Access] = {
     "paper.record_document": Access(REVIEWERS),
     "paper.case_document": Access(frozenset({R.LEAD, R.RECORDS_ADMIN})),
     "paper.document_pdf": Access(REVIEWERS),
+    "paper.document_page": Access(REVIEWERS),
+    "paper.upload_scan": Access(frozenset({R.OFFICER, R.LEAD, R.RECORDS_ADMIN})),
+    "paper.scan_file": Access(REVIEWERS),
     "documents.package_page": Access(frozenset({R.RECORDS_ADMIN, R.LEAD})),
     "documents.package_file": Access(frozenset({R.RECORDS_ADMIN})),
     "records.grant_decide": Access(frozenset({R.LEAD, R.DIVISION_HEAD, R.BUREAU_HEAD})),
@@ -150,6 +154,7 @@ ROUTES: dict[str, Access] = {
     "records.grant_view": Access(SIGNED_IN),
     "records.grant_copy": Access(frozenset({R.RECORDS_ADMIN})),
     "records.retention_page": Access(frozenset({R.RECORDS_ADMIN, R.DIVISION_HEAD, R.LEAD})),
+    "backups.backups_page": Access(frozenset({R.RECORDS_ADMIN, R.LEAD})),
     "records.disposal_propose": Access(frozenset({R.RECORDS_ADMIN})),
     "records.disposal_approve": Access(frozenset({R.DIVISION_HEAD})),
     "records.disposal_withdraw": Access(frozenset({R.RECORDS_ADMIN})),
@@ -160,6 +165,11 @@ ROUTES: dict[str, Access] = {
     "footage.segment_link": Access(frozenset({R.LEAD, R.RECORDS_ADMIN})),
     "footage.segment_derivative": Access(REVIEWERS),
     "footage.segment_open": Access(REVIEWERS),
+    # Statistics (art. 32): the policy section and the bureau's leaders, each lead for their unit.
+    "statistics.index": Access(frozenset({R.SUPERVISOR, R.DIVISION_HEAD, R.BUREAU_HEAD, R.LEAD})),
+    "statistics.drill": Access(frozenset({R.SUPERVISOR, R.DIVISION_HEAD, R.BUREAU_HEAD, R.LEAD})),
+    "statistics.export_xlsx": Access(frozenset({R.SUPERVISOR, R.DIVISION_HEAD, R.BUREAU_HEAD, R.LEAD})),
+    "statistics.refresh": Access(frozenset({R.SUPERVISOR})),
 }
 
 # Who sees which unit's data (art. 5 and art. 29's leaders).
@@ -211,7 +221,8 @@ def url_variants(rule, ids) -> list[tuple[str, str]]:
               "alg": "sha-256", "digest": "ab" * 32, "variant": "preview", "token": "not-a-link",
               "segment_id": ids["passkey"], "handout_id": ids["passkey"], "station_id": ids["passkey"],
               "grant_id": ids["passkey"], "disposal_id": ids["passkey"], "hold_id": ids["passkey"],
-              "package_id": ids["passkey"], "name": "x.zip", "document_id": ids["passkey"], "kind": "photo_sheet"}
+              "package_id": ids["passkey"], "name": "x.zip", "document_id": ids["passkey"], "kind": "photo_sheet",
+              "scan_id": ids["passkey"]}
     if rule.endpoint == "paper.case_document":
         values["kind"] = "file_index"
     values = {k: v for k, v in values.items() if k in rule.arguments}

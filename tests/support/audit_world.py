@@ -39,6 +39,7 @@ def build(app) -> dict:
                 m.DivisionOversight(user_id=user.id, unit_id=unit.id),
                 m.Passkey(user_id=user.id, credential_id=os.urandom(32), public_key=os.urandom(77), label="手机"),
                 m.UserSession(user_id=user.id, token_hash=sha(f"session{uuid.uuid4()}")),
+                m.UserUnitHistory(user_id=user.id, unit_id=unit.id, from_at=T),
             ])
             enrollment = m.Enrollment(id=uuid.uuid4(), user_id=user.id, code_hash=sha(f"code{uuid.uuid4()}"),
                                       expires_at=T + timedelta(days=1))
@@ -108,9 +109,15 @@ def build(app) -> dict:
                            keep_until=T, records_admin_id=user.id),
                 m.EvidencePackage(case_id=case.id, unit_id=unit.id, grant_id=grant.id, built_by=user.id,
                                   items=[{"alg": "sha-256", "hash": digest, "proves": "现场情况"}]),
-                m.PaperDocument(kind="photo_sheet", record_id=activity.id, unit_id=unit.id,
-                                sources=[[str(activity.id), 1, sha("rev")]], digest=sha("doc"), made_by=user.id),
+                paper := m.PaperDocument(id=uuid.uuid4(), kind="photo_sheet", record_id=activity.id, unit_id=unit.id,
+                                         sources=[[str(activity.id), 1, sha("rev")]], digest=sha("doc"),
+                                         made_by=user.id),
             ])
+            s.flush()
+            s.add(m.PaperScan(document_id=paper.id, hash=sha(f"scan{uuid.uuid4()}"), sm3="0" * 64, size=1,
+                              content_type="application/pdf", uploaded_by=user.id))
+            s.add_all([m.ServerEpoch(backup_id=f"b-{uuid.uuid4().hex[:8]}", backup_taken_at=T, chain_seq=1),
+                       m.BackupRun(id=f"b-{uuid.uuid4().hex[:8]}", destination="/mnt/offsite", chain_seq=1)])
         populated = {name for name in COVERED
                      if db.session().execute(m.Base.metadata.tables[name].select().limit(1)).first()}
         db.session().commit()
