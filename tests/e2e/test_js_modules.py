@@ -396,3 +396,37 @@ def test_due_soon_lists_what_warns_overdue_first_then_by_due_time(js):
                            ["a", "a-soon", "due_soon"]]
     assert got["same"], "each row carries the case object itself"
     assert got["none"] == [] and got["old"] == []
+
+
+# --- what a phone offers again after a restore (epoch.js) ----------------------------------------
+
+def test_a_restore_offers_what_came_after_the_backup_and_counts_as_lost_only_what_it_may_lack(js):
+    """With the backup's time known, a revision acknowledged days before it is in the backup: not
+    offered, not counted as lost (the records administrator's list must not cry wolf). Without it,
+    the resend window decides and what lies before the window is counted."""
+    day = 24 * 3600 * 1000
+    now = datetime(2026, 12, 5, 8, tzinfo=UTC).timestamp() * 1000
+    since = now - 1 * day
+
+    def revision(key: str, acked_days_ago: float | None) -> dict:
+        acked = None if acked_days_ago is None else datetime.fromtimestamp(
+            (now - acked_days_ago * day) / 1000, UTC).isoformat()
+        return {"key": key, "record_id": "r-" + key, "revision": 1, "device_time": key, "acked_at": acked}
+
+    revisions = [revision("in-backup", 2), revision("after-backup", 0.5), revision("long-ago", 40),
+                 revision("unreadable", None) | {"acked_at": "not a time"}]
+    records = [{"id": "r-" + r["key"], "status": "synced"} for r in revisions]
+    plan = """async ([args, since]) => {
+        const m = await import('/static/js/capture/epoch.js');
+        const out = m.plan({ ...args, since });
+        return { offer: out.offer.map((r) => r.key), beyondWindow: out.beyondWindow };
+    }"""
+    args = {"revisions": revisions, "records": records, "outboxKeys": [], "media": [], "windowDays": 30, "now": now}
+
+    after_known_backup = js.evaluate(plan, [args, since])
+    assert sorted(after_known_backup["offer"]) == ["after-backup", "unreadable"]
+    assert after_known_backup["beyondWindow"] == 0  # art. 25: in the backup, restored; nothing lost
+
+    by_window = js.evaluate(plan, [args, None])
+    assert sorted(by_window["offer"]) == ["after-backup", "in-backup", "unreadable"]
+    assert by_window["beyondWindow"] == 1  # acknowledged 40 days ago, before the 30-day window

@@ -54,8 +54,10 @@ function outboxRow(revision) {
 
 // What to offer again, from the rows read in the transaction. When the server says when the backup
 // it was restored from was taken (``since``), everything acknowledged after it (less a margin for the
-// clocks) is offered, however long ago — the phone still holds its revisions — and only originals
-// released after it count as lost; otherwise the resend window decides.
+// clocks) is offered, however long ago — the phone still holds its revisions — and what was
+// acknowledged before it is in the backup, so neither offered nor counted as lost; only originals
+// released after it count as lost. Otherwise the resend window decides, and what was acknowledged
+// before the window is counted as possibly lost.
 export function plan({ revisions, records, outboxKeys, media, windowDays, now, since = null }) {
   const byId = new Map(records.map((r) => [r.id, r]));
   const queued = new Set(outboxKeys);
@@ -68,8 +70,8 @@ export function plan({ revisions, records, outboxKeys, media, windowDays, now, s
     if (!record || queued.has(revision.key)) continue;
     if (revision.acked_at) {
       const acked = Date.parse(revision.acked_at);
-      if (Number.isFinite(acked) && acked >= cutoff) offer.push(revision);
-      else beyondWindow += 1;
+      if (!Number.isFinite(acked) || acked >= cutoff) offer.push(revision); // unreadable: offer, to be sure
+      else if (from === null) beyondWindow += 1;
     } else if (record.status === "synced") {
       offer.push(revision); // synced by a release that did not note when: offer it, to be sure
     }
