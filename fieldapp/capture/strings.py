@@ -333,6 +333,8 @@ CAPTURE_STRINGS = {
     "party_signature": _l("Signature of the party"),
     "confirmation_words": _l("Words the party signs under"),
     "refusal_note": _l("How and why the party refused (noted by the officers)"),
+    "witness_optional_on_refusal": _l("A refusal noted on the record is enough; a witness who is present signs too."),
+    "witness_name_needed": _l("Give the witness's name."),
     "sex": _l("Sex"),
     "sex_male": _l("Male"),
     "sex_female": _l("Female"),

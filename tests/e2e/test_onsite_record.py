@@ -137,10 +137,12 @@ def test_an_inquiry_the_person_refuses_to_sign_is_witnessed_and_kept(live, page,
     page.get_by_test_id("save-onsite-record").click()
     refused(page, "refusal_note_needed")
     page.locator("textarea[name=refused_reason]").fill("称不认可，拒绝签名")
+    # No witness is asked for a refusal (行政强制法第十八条第（八）项), but one who is named signs.
+    assert page.get_by_test_id("witness-optional").is_visible()
+    page.locator("input[name=witness_name]").fill("刘见证")
     page.get_by_role("button", name="下一步").click()
     page.get_by_test_id("save-onsite-record").click()
     refused(page, "witness_signature_needed")
-    page.locator("input[name=witness_name]").fill("刘见证")
     draw_signature(page, page.get_by_test_id("witness").locator("canvas"))
     page.get_by_role("button", name="下一步").click()
     page.get_by_test_id("save-onsite-record").click()

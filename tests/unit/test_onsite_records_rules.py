@@ -125,10 +125,6 @@ def _no_refusal_note(p):
     p["signing"]["party"]["refused_reason"] = "  "
 
 
-def _no_witness(p):
-    p["signing"]["witness"] = None
-
-
 def _witness_unsigned(p):
     p["signing"]["witness"]["signature"] = ""
 
@@ -154,7 +150,6 @@ BROKEN = [
     ("credentials", "行政处罚法第五十五条第一款", ("inquiry", "signed"), _no_credentials),
     ("party_signed", "行政强制法第十八条第（八）项", ("scene", "signed"), _no_party_signature),
     ("refusal_noted", "行政强制法第十八条第（八）项", ("scene", "refused"), _no_refusal_note),
-    ("refusal_witnessed", "第（九）项", ("inquiry", "refused"), _no_witness),
     ("absent_witnessed", "行政强制法第十八条第（九）项", ("scene", "absent"), _witness_unsigned),
     ("absent_only_at_scene", "行政处罚法第五十五条第二款", ("inquiry", "absent"), None),
     ("outcome_recorded", "行政强制法第十八条第（八）项", ("scene", "signed"), _no_outcome),
@@ -185,7 +180,20 @@ def test_a_party_who_signed_needs_no_witness_and_a_witness_does_no_harm():
 
 def test_refusal_rules_do_not_apply_to_a_party_who_signed():
     p = record("inquiry", "signed")
-    assert {"refusal_noted", "refusal_witnessed", "absent_witnessed"}.isdisjoint(problems(p))
+    assert {"refusal_noted", "absent_witnessed"}.isdisjoint(problems(p))
+
+
+@pytest.mark.parametrize("form", ["scene", "inquiry"])
+def test_a_refusal_noted_on_the_record_needs_no_witness(form):
+    """行政强制法第十八条第（八）项: the party's refusal is noted on the record, and that is all the law
+    asks; a witness is needed when the party is absent (第（九）项), not when they refuse."""
+    p = record(form, "refused")
+    p["signing"]["witness"] = None
+    _resign(p)
+    assert rules.assess(p).signed_original, problems(p)
+    p["signing"]["party"]["refused_reason"] = "  "
+    _resign(p)
+    assert problems(p) == {"refusal_noted"}
 
 
 def test_the_images_and_a_withdrawal_are_outside_the_hash_the_words_signed_under_are_in():

@@ -120,8 +120,11 @@ export async function onsiteRecordForm(root, activityId, form) {
   const partyBlock = h("div", { "data-testid": "party-signs" }, field(t("confirmation_words"), confirmation),
     h("p", { class: "pad-label" }, t("party_signature")), partyPad.element);
   const refusalBlock = field(t("refusal_note"), refusedReason);
+  // 行政强制法 18(八) asks only that a refusal be noted; a witness who is there signs (18(九) makes
+  // one necessary when the party is absent).
+  const witnessOptional = h("p", { class: "hint", "data-testid": "witness-optional" }, t("witness_optional_on_refusal"));
   const witnessBlock = h("fieldset", { class: "witness-block", "data-testid": "witness" }, h("legend", {}, t("witness")),
-    field(t("witness_name"), witness.name), field(t("witness_org"), witness.org), witness.idNo.element,
+    witnessOptional, field(t("witness_name"), witness.name), field(t("witness_org"), witness.org), witness.idNo.element,
     h("p", { class: "pad-label" }, t("witness_signature")), witness.pad.element);
   // The words signed under and the witness are part of what is signed: changing them clears the pad.
   confirmation.addEventListener("input", () => partyPad.clear());
@@ -133,6 +136,7 @@ export async function onsiteRecordForm(root, activityId, form) {
     partyBlock.hidden = value !== "signed";
     refusalBlock.hidden = value !== "refused";
     witnessBlock.hidden = !["refused", "absent"].includes(value);
+    witnessOptional.hidden = value !== "refused";
   };
   outcome.list.forEach((r) => r.addEventListener("change", followOutcome));
   followOutcome();
@@ -219,7 +223,11 @@ export async function onsiteRecordForm(root, activityId, form) {
     if (!chosen) return refuse(3, "party_outcome_needed");
     if (chosen === "signed" && partyPad.isEmpty()) return refuse(3, "party_signature_needed");
     if (chosen === "refused" && !refusedReason.value.trim()) return refuse(3, "refusal_note_needed");
-    if (chosen !== "signed" && (!witness.name.value.trim() || witness.pad.isEmpty())) return refuse(3, "witness_signature_needed");
+    const witnessGiven = chosen === "absent" || Boolean(witness.name.value.trim()) || !witness.pad.isEmpty();
+    if (chosen !== "signed" && witnessGiven) {
+      if (!witness.name.value.trim()) return refuse(3, "witness_name_needed");
+      if (witness.pad.isEmpty()) return refuse(3, "witness_signature_needed");
+    }
     if (officerPads.some(({ pad }) => pad.isEmpty())) return refuse(4, "officer_signature_needed");
     const signatures = [];
     const sign = async (pad) => {
@@ -230,7 +238,7 @@ export async function onsiteRecordForm(root, activityId, form) {
     const party = chosen === "signed"
       ? { outcome: chosen, signature: await sign(partyPad), confirmation: confirmation.value.trim() || CONFIRMATION[form] }
       : { outcome: chosen, signature: null, refused_reason: chosen === "refused" ? refusedReason.value.trim() : null };
-    const witnessData = chosen === "signed" ? null
+    const witnessData = chosen === "signed" || !witnessGiven ? null
       : { name: witness.name.value.trim(), org: witness.org.value.trim() || null, id_no: witness.idNo.read(),
           signature: await sign(witness.pad) };
     const officerData = [];
