@@ -118,4 +118,4 @@ class FootageLink(Base):
     case_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     basis: Mapped[str] = mapped_column(String(20))  # camera_declared | handout | station_officer | lead
     linked_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
-    linked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    linked_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)  # statistics: months changed since

@@ -24,7 +24,7 @@ class Media(Base):
     declared_type: Mapped[str | None] = mapped_column(String(100))  # what the phone said
     mime: Mapped[str | None] = mapped_column(String(100))  # what the bytes are
     kind: Mapped[str | None] = mapped_column(String(10))  # image | video | audio
-    original_at: Mapped[datetime | None]
+    original_at: Mapped[datetime | None] = mapped_column(index=True)  # statistics: months changed since
     phone_preview_at: Mapped[datetime | None]
     previews: Mapped[list] = mapped_column(JSON, default=list)  # derivatives the server made
     width: Mapped[int | None]

@@ -79,7 +79,7 @@ class Revision(Base):
     device_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("devices.id"), index=True)
     device_time: Mapped[str] = mapped_column(String(40))  # as the phone wrote it (it is signed)
     device_time_parsed: Mapped[datetime | None]
-    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)  # statistics: months changed since
     clock_skew_seconds: Mapped[int | None]
     clock_skew_flag: Mapped[bool] = mapped_column(default=False)
     reason: Mapped[str | None] = mapped_column(Text)

@@ -464,17 +464,56 @@ def computed_at(year: int, month: int) -> datetime | None:
 
 
 def refresh_if_stale(year: int, month: int, now: datetime | None = None) -> bool:
-    """On a page view: the month in progress and the one before are recomputed when older than an
-    hour (earlier months change only by late records; the hourly command and 刷新 catch those)."""
+    """On a page view: a month never computed is computed; the month in progress and the one before
+    are recomputed when older than an hour; an earlier month when something it counts reached the
+    server after it was computed (a phone back from weeks without signal, an original stored late,
+    footage linked by a lead)."""
     now = now or utcnow()
     current = month_of(now)
-    if (year, month) not in (current, previous_month(*current)):
+    if (year, month) > current:
         return False
     at = computed_at(year, month)
-    if at is not None and now - at <= STALE_AFTER:
+    if at is None:
+        pass
+    elif (year, month) in (current, previous_month(*current)):
+        if now - at <= STALE_AFTER:
+            return False
+    elif (year, month) not in months_changed_since(at):
         return False
     refresh(year, month, now)
     return True
+
+
+def months_to_refresh(now: datetime | None = None) -> list[tuple[int, int]]:
+    """What the hourly command recomputes: the month in progress and the one before, and every
+    earlier month that something received since the last run falls in. Nothing stored yet: every
+    month from the first record."""
+    now = now or utcnow()
+    current = month_of(now)
+    recent = [previous_month(*current), current]
+    stamps = [t for t in (computed_at(*m) for m in recent) if t is not None]
+    last_run = min(stamps) if stamps else db.session().execute(select(func.max(MonthlyFigure.computed_at))).scalar()
+    if last_run is None:
+        return months_with_records(now)
+    return sorted((months_changed_since(last_run) - set(recent)) | set(recent))
+
+
+def months_changed_since(since: datetime) -> set[tuple[int, int]]:
+    """The months (Beijing time) whose figures may have changed since ``since``: those of revisions
+    received since (their own stated time), of records whose original was stored since, and of
+    activities whose footage was linked since. Each by an indexed time column (migration 0021)."""
+    s = db.session()
+    p = Revision.payload
+    stated = func.coalesce(p["at"].as_string(), p["arrived_at"].as_string(), p["stopped_at"].as_string())
+    months = {month_of(parse_time(text) or received) for text, received in s.execute(
+        select(stated, Revision.received_at).where(Revision.received_at > since))}
+    touched = set(s.execute(select(MediaRef.record_id).join(
+        Media, and_(Media.alg == MediaRef.alg, Media.hash == MediaRef.hash)).where(Media.original_at > since)).scalars())
+    touched |= set(s.execute(select(FootageLink.activity_id).where(FootageLink.linked_at > since)).scalars())
+    for chunk in _chunks(sorted(touched)):
+        months |= {month_of(parse_time(text) or received) for text, received in s.execute(
+            select(stated, Revision.received_at).join(SyncedRecord, _heads()).where(SyncedRecord.id.in_(chunk)))}
+    return months
 
 
 def months_with_records(now: datetime | None = None) -> list[tuple[int, int]]:

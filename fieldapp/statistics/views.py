@@ -252,7 +252,8 @@ def export_xlsx():
 
 
 @bp.cli.command("statistics-refresh")
-@click.option("--month", "month_text", help="YYYY-MM (Beijing time); default: this month and the one before")
+@click.option("--month", "month_text", help="YYYY-MM (Beijing time); default: this month, the one before, and "
+                                           "every earlier month something reached the server for since the last run")
 @click.option("--all", "every", is_flag=True, help="every month from the first record to now")
 def refresh_command(month_text: str | None, every: bool) -> None:
     """Recompute the monthly statistics (run hourly from cron)."""
@@ -265,8 +266,7 @@ def refresh_command(month_text: str | None, every: bool) -> None:
         except ValueError:
             raise click.BadParameter("YYYY-MM", param_hint="--month") from None
     else:
-        current = compute.month_of(now)
-        months = [compute.previous_month(*current), current]
+        months = compute.months_to_refresh(now)
     for year, month in months:
         t0 = datetime.now()
         cells = compute.refresh(year, month, now)

@@ -561,3 +561,35 @@ def test_two_refreshes_of_a_month_at_once_leave_one_set_of_figures(bureau):
         cells = db.session().execute(select(m.MonthlyFigure.unit_id, m.MonthlyFigure.user_id, m.MonthlyFigure.figure)
                                      .where(m.MonthlyFigure.year == 2025, m.MonthlyFigure.month == 12)).all()
     assert len(cells) == len(set(cells)) > 0
+
+
+def test_a_month_already_counted_is_counted_again_when_a_late_record_of_it_arrives(bureau):
+    """A phone back from weeks without signal sends a step of last December: the hourly run and a
+    page view of that month count it, without recomputing months nothing reached."""
+    b = bureau
+    zf1, yi = b.units["ZF1"], b.uid("乙")
+    assert values(stored(b.app, 2025, 12), zf1, yi)["av_required"] == 3.0
+    with b.app.app_context():
+        assert (2025, 12) not in compute.months_to_refresh()  # nothing new since the last run
+        january_computed = compute.computed_at(2026, 1)
+    b.push("乙", b.devices["乙"].revision(record_type="step", parent_id=b.ids["X1"], payload={
+        "activity_id": b.ids["X1"], "case_id": b.ids["P1"], "step_type": "penalty_onsite_investigation",
+        "at": iso(bj(12, 11, 10)), "av": "not_recorded", "av_reason": "设备故障"}))
+    with b.app.app_context():
+        months = compute.months_to_refresh()
+        db.session().rollback()
+    assert (2025, 12) in months and (2026, 1) not in months
+    assert b.clients["法规科"].get("/supervision/statistics/?year=2025&month=12").status_code == 200
+    assert values(stored(b.app, 2025, 12), zf1, yi)["av_required"] == 4.0
+    with b.app.app_context():
+        assert compute.computed_at(2026, 1) == january_computed  # January was left as it was
+        assert (2025, 12) not in compute.months_to_refresh()
+
+
+def test_a_month_never_computed_is_computed_when_first_looked_at(bureau):
+    b = bureau
+    with b.app.app_context(), db.transaction() as s:
+        s.execute(m.MonthlyFigure.__table__.delete().where(m.MonthlyFigure.year == 2025))
+    assert stored(b.app, 2025, 12) == {}
+    assert b.clients["法规科"].get("/supervision/statistics/?year=2025&month=12").status_code == 200
+    assert values(stored(b.app, 2025, 12), b.units["ZF1"])["av_required"] == 5.0
