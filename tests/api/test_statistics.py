@@ -593,3 +593,36 @@ def test_a_month_never_computed_is_computed_when_first_looked_at(bureau):
     assert stored(b.app, 2025, 12) == {}
     assert b.clients["法规科"].get("/supervision/statistics/?year=2025&month=12").status_code == 200
     assert values(stored(b.app, 2025, 12), b.units["ZF1"])["av_required"] == 5.0
+
+
+def test_blocking_findings_open_at_month_end_and_late_filing_by_hand(bureau):
+    """The findings and filing figures, non-zero: P1's open blocking findings were opened on 6
+    December (Beijing); one is resolved on 10 January. P2's filing was due on 28 December and has not
+    happened; P3's was due on 29 December and was met on 27 December."""
+    b = bureau
+    zf1, zf2 = b.units["ZF1"], b.units["ZF2"]
+    with b.app.app_context():
+        with db.transaction() as s:
+            blocking = s.execute(select(m.Finding).where(
+                m.Finding.case_id == uuid.UUID(b.ids["P1"]), m.Finding.blocks_archiving.is_(True),
+                m.Finding.resolved_at.is_(None)).order_by(m.Finding.id)).scalars().all()
+            assert len(blocking) >= 2, "the seeded P1 breaks rules that block archiving"
+            for finding in blocking:
+                finding.opened_at = bj(12, 6, 0)
+            blocking[0].resolved_at = bj(1, 10, 0, year=2026)
+            open_in_december = len(blocking)
+            s.add_all([m.CaseDeadline(case_id=uuid.UUID(b.ids["P2"]), unit_id=zf2, key="record_filing:P2",
+                                      rule_id="record_filing", due_at=bj(12, 28, 0)),
+                       m.CaseDeadline(case_id=uuid.UUID(b.ids["P3"]), unit_id=zf1, key="record_filing:P3",
+                                      rule_id="record_filing", due_at=bj(12, 29, 0), met_at=bj(12, 27, 0))])
+        compute.refresh(2025, 12)
+        compute.refresh(2026, 1)
+    dec, jan = stored(b.app, 2025, 12), stored(b.app, 2026, 1)
+    assert values(dec, zf1)["blocking_open"] == open_in_december
+    assert values(dec, zf1)["blocking_open_age"] == pytest.approx(26.0)  # 6 Dec 00:00 → 1 Jan 00:00
+    assert values(jan, zf1)["blocking_open"] == open_in_december - 1
+    assert values(jan, zf1)["blocking_open_age"] == pytest.approx(57.0)  # → 1 Feb 00:00
+    assert values(dec, zf2)["filing_late"] == 1.0 and values(dec, zf1)["filing_late"] == 0.0
+    assert values(dec, zf2)["blocking_open"] == 0.0
+    for year, month in ((2025, 12), (2026, 1)):
+        test_every_stored_figure_equals_an_independent_recomputation(b, year, month)
