@@ -1,4 +1,4 @@
-"""The XLSX export of one month (openpyxl): a sheet per unit (officers as rows, figures as columns),
+"""The XLSX export of one month or one year (openpyxl): a sheet per unit (officers as rows, figures as columns),
 a sheet of unit totals, and a sheet of the figures' definitions (from figures.toml). Chinese
 headers first, English beneath."""
 from __future__ import annotations
@@ -12,8 +12,8 @@ from openpyxl.styles import Font
 from sqlalchemy import select
 
 from .. import db
-from ..models import MonthlyFigure, Unit, User
-from . import figures as figures_data
+from ..models import Unit, User
+from . import figures as figures_data, periods
 
 _INVALID = re.compile(r"[\[\]:*?/\\]")
 
@@ -52,17 +52,16 @@ def _as_text(cell) -> None:
         cell.data_type = "s"
 
 
-def workbook(year: int, month: int, visible: frozenset[uuid.UUID] | None) -> bytes:
+def workbook(year: int, month: int | None, visible: frozenset[uuid.UUID] | None) -> bytes:
+    """One month's figures, or (month None) the whole year's by each figure's year rule; a
+    percentile has no year figure and its column stays empty."""
     s = db.session()
     defs = figures_data.builtin()
-    rows = [r for r in s.execute(select(MonthlyFigure.unit_id, MonthlyFigure.user_id, MonthlyFigure.figure,
-                                        MonthlyFigure.value).where(MonthlyFigure.year == year,
-                                                                   MonthlyFigure.month == month)).all()
-            if visible is None or r.unit_id in visible]
-    values = {(r.unit_id, r.user_id, r.figure): r.value for r in rows}
-    unit_ids = {r.unit_id for r in rows}
+    found = periods.cells(year, month, visible)
+    values = {key: cell.value for key, cell in found.items()}
+    unit_ids = {unit for unit, _user, _f in found}
     units = [u for u in s.execute(select(Unit).order_by(Unit.code)).scalars() if u.id in unit_ids]
-    user_ids = {r.user_id for r in rows if r.user_id}
+    user_ids = {user for _unit, user, _f in found if user}
     people = {u.id: u for u in s.execute(select(User).where(User.id.in_(user_ids))).scalars()} if user_ids else {}
     book = Workbook()
     taken: set[str] = set()

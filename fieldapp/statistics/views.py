@@ -1,7 +1,7 @@
 """The statistics pages (art. 32): units side by side, each unit's officers, trends by month, the
-cases behind every number, and the XLSX export. Thin: the figures are ``compute``'s, read from
-the aggregated table; only the month in progress and the one before are recomputed on view when
-older than an hour."""
+cases behind every number, and the XLSX export — of a month or of a whole year (month=all, made from
+the stored months by ``periods``). Thin: the figures are ``compute``'s, read from the aggregated
+table, brought up to date on view (``compute.refresh_if_stale``)."""
 from __future__ import annotations
 
 import io
@@ -19,7 +19,7 @@ from .. import db
 from ..records import secrecy
 from ..access import allow
 from ..models import Case, MonthlyFigure, Revision, Role, SyncedRecord, Unit, User, utcnow
-from . import compute, export, figures as figures_data
+from . import compute, export, figures as figures_data, periods
 
 bp = Blueprint("statistics", __name__, url_prefix="/supervision/statistics", cli_group=None)
 
@@ -38,14 +38,16 @@ def _language() -> str:
     return "zh" if get_locale().language == "zh" else "en"
 
 
-def _month_args() -> tuple[int, int]:
+def _month_args() -> tuple[int, int | None]:
+    """The period asked for: a year and a month, or the whole year (month=all → None)."""
     now = compute.month_of(utcnow())
     try:
         year = int(request.args.get("year", now[0]))
-        month = int(request.args.get("month", now[1]))
+        text = request.args.get("month", str(now[1]))
+        month = None if text == "all" else int(text)
     except ValueError:
         abort(404)
-    if not (2000 <= year <= 2100 and 1 <= month <= 12):
+    if not (2000 <= year <= 2100 and (month is None or 1 <= month <= 12)):
         abort(404)
     return year, month
 
@@ -82,37 +84,25 @@ def format_value(figure: figures_data.Figure, value, numerator=None, denominator
     return f"{value:.0f}"
 
 
-def year_value(figure: figures_data.Figure, by_month: dict[int, tuple]) -> tuple | None:
-    """(value, numerator, denominator) of the year from its months, by the figure's year rule."""
-    if figure.year == "none" or not by_month:
-        return None
-    if figure.year == "last":
-        return by_month[max(by_month)]
-    if figure.kind in ("ratio", "days"):
-        num = sum(v[1] or 0 for v in by_month.values())
-        den = sum(v[2] or 0 for v in by_month.values())
-        return (num / den if den else None, num, den)
-    return (sum(v[0] or 0 for v in by_month.values()), None, None)
-
-
 @bp.get("/")
 @allow(*READERS)
 def index():
     year, month = _month_args()
     visible = visible_units(current_user)
-    if compute.refresh_if_stale(year, month):
+    if periods.refresh_if_stale(year, month):
         db.session().commit()
     lang = _language()
     defs = figures_data.builtin()
     by_id = {f.id: f for f in defs}
     units = _units(visible)
-    cells = _cells(year, None, visible, totals_only=True)
-    shown_ids = {r.unit_id for r in cells if r.month == month}
+    year_rows = _cells(year, None, visible, totals_only=True)
+    period = periods.cells(year, month, visible, user_id=None)
+    shown_ids = {unit for unit, _user, _f in period}
     units = [u for u in units if u.id in shown_ids or u.kind is None]
-    totals = {(r.unit_id, r.figure): r for r in cells if r.month == month}
+    totals = {(unit, f): cell for (unit, _user, f), cell in period.items()}
     chosen = request.args.get("figure") if request.args.get("figure") in by_id else defs[0].id
     trend: dict[uuid.UUID, dict[int, tuple]] = {}
-    for r in cells:
+    for r in year_rows:
         if r.figure == chosen:
             trend.setdefault(r.unit_id, {})[r.month] = (r.value, r.numerator, r.denominator)
     unit_id = _uuid(request.args.get("unit"))
@@ -122,27 +112,29 @@ def index():
         abort(404)
     officers, officer_cells = [], {}
     if unit_id is not None:
-        rows = db.session().execute(select(MonthlyFigure.user_id, MonthlyFigure.figure, MonthlyFigure.value,
-                                           MonthlyFigure.numerator, MonthlyFigure.denominator).where(
-            MonthlyFigure.year == year, MonthlyFigure.month == month, MonthlyFigure.unit_id == unit_id,
-            MonthlyFigure.user_id.is_not(None))).all()
-        officer_cells = {(r.user_id, r.figure): r for r in rows}
-        ids = sorted({r.user_id for r in rows}, key=str)
+        found = {k: c for k, c in periods.cells(year, month, visible, unit_id=unit_id).items() if k[1] is not None}
+        officer_cells = {(user, f): cell for (_unit, user, f), cell in found.items()}
+        ids = sorted({user for _unit, user, _f in found}, key=str)
         people = {u.id: u for u in db.session().execute(select(User).where(User.id.in_(ids))).scalars()} if ids else {}
         officers = sorted((people[i] for i in ids if i in people), key=lambda u: u.cert_no)
     chart = _bar_chart([(u.name, (totals.get((u.id, chosen)).value if totals.get((u.id, chosen)) else 0) or 0)
                         for u in units])
     trend_chart = _line_chart({u.name: trend.get(u.id, {}) for u in units})
     by_month: dict[tuple, dict[int, tuple]] = {}
-    for r in cells:
+    for r in year_rows:
         by_month.setdefault((r.unit_id, r.figure), {})[r.month] = (r.value, r.numerator, r.denominator)
-    year_totals = {(u.id, chosen): year_value(by_id[chosen], by_month.get((u.id, chosen), {})) for u in units}
+    year_totals = {(u.id, chosen): periods.year_value(by_id[chosen], by_month.get((u.id, chosen), {})) for u in units}
+    computed = [compute.computed_at(year, m) for m in periods.months_of(year, month)]
     return render_template("statistics/index.html", year=year, month=month, figures=defs, by_id=by_id, lang=lang,
                            units=units, totals=totals, chosen=chosen, trend=trend, chart=chart,
                            trend_chart=trend_chart, unit_id=unit_id, officers=officers, officer_cells=officer_cells,
-                           fmt=format_value, computed=compute.computed_at(year, month), year_totals=year_totals,
-                           can_refresh=current_user.has_role(Role.SUPERVISOR),
-                           unit_names={u.id: u.name for u in units})
+                           fmt=format_value, computed=min((c for c in computed if c), default=None),
+                           year_totals=year_totals, can_refresh=current_user.has_role(Role.SUPERVISOR),
+                           unit_names={u.id: u.name for u in units}, period_label=_period_label(year, month))
+
+
+def _period_label(year: int, month: int | None) -> str:
+    return f"{year}-{month:02d}" if month is not None else _("%(year)s, whole year", year=year)
 
 
 def _uuid(text) -> uuid.UUID | None:
@@ -206,10 +198,8 @@ def drill():
     if visible is not None and unit_id not in visible:
         abort(404)
     user_id = _uuid(request.args.get("user"))
-    row = db.session().execute(select(MonthlyFigure).where(
-        MonthlyFigure.year == year, MonthlyFigure.month == month, MonthlyFigure.unit_id == unit_id,
-        MonthlyFigure.figure == figure.id,
-        MonthlyFigure.user_id == user_id if user_id else MonthlyFigure.user_id.is_(None))).scalar_one_or_none()
+    found = periods.cells(year, month, visible, unit_id=unit_id, user_id=user_id, figure=figure.id, with_items=True)
+    row = found.get((unit_id, user_id, figure.id))
     items = row.items if row else []
     case_ids = sorted({uuid.UUID(c) for c, _r, _w in items if c})
     record_ids = sorted({uuid.UUID(r) for _c, r, _w in items if r})
@@ -235,6 +225,7 @@ def drill():
                       "officer": people.get(record[1]) if record else None, "at": record[2] if record else None,
                       "what": what})
     return render_template("statistics/cases.html", figure=figure, lang=_language(), year=year, month=month,
+                           period_label=_period_label(year, month),
                            unit=unit, officer=people.get(user_id) if user_id else None, row=row, lines=lines,
                            fmt=format_value)
 
@@ -244,10 +235,11 @@ def drill():
 def export_xlsx():
     year, month = _month_args()
     visible = visible_units(current_user)
-    if compute.refresh_if_stale(year, month):
+    if periods.refresh_if_stale(year, month):
         db.session().commit()
     data = export.workbook(year, month, visible)
-    return send_file(io.BytesIO(data), as_attachment=True, download_name=f"statistics-{year}-{month:02d}.xlsx",
+    name = f"statistics-{year}-{month:02d}.xlsx" if month is not None else f"statistics-{year}.xlsx"
+    return send_file(io.BytesIO(data), as_attachment=True, download_name=name,
                      mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 

@@ -523,6 +523,8 @@ def test_a_secret_case_is_counted_but_not_named_to_those_who_may_not_see_it(bure
     supervisor = b.clients["法规科"].get(url).get_data(as_text=True)
     assert supervisor.count('data-testid="drill-row"') == 5  # still counted
     assert "齐都镇鲜果超市" not in supervisor and 'data-testid="drill-secret"' in supervisor
+    # nor who made the records of it, when, or which case it is
+    assert str(case.id) not in supervisor and "乙" not in supervisor.split('data-testid="drill"', 1)[1]
     lead = b.clients["丙队长"].get(url).get_data(as_text=True)  # the unit's own lead keeps seeing it
     assert "齐都镇鲜果超市" in lead
 
@@ -626,3 +628,42 @@ def test_blocking_findings_open_at_month_end_and_late_filing_by_hand(bureau):
     assert values(dec, zf2)["blocking_open"] == 0.0
     for year, month in ((2025, 12), (2026, 1)):
         test_every_stored_figure_equals_an_independent_recomputation(b, year, month)
+
+
+def test_the_whole_year_per_unit_and_per_officer_from_its_months(bureau):
+    """A step of 28 November joins December's: the year 2025 sums the counts and the shares' parts
+    over the months, shows no percentile (none is derivable from months), and the year's
+    drill-down and export say the same."""
+    b = bureau
+    zf1, yi = b.units["ZF1"], b.uid("乙")
+    b.push("乙", b.devices["乙"].revision(record_type="step", parent_id=b.ids["X1"], payload={
+        "activity_id": b.ids["X1"], "case_id": b.ids["P1"], "step_type": "penalty_onsite_investigation",
+        "at": iso(bj(11, 28, 10)), "av": "not_recorded", "av_reason": "设备故障"}))
+    supervisor = b.clients["法规科"]
+    page = supervisor.get(f"/supervision/statistics/?year=2025&month=all&unit={zf1}")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "2025 年全年" in html
+
+    def cell(row_attr: str, figure: str) -> str:
+        row = html[html.index(row_attr):]
+        row = row[:row.index("</tr>")]
+        start = row.index(f'data-figure="{figure}"')
+        return re.sub(r"<[^>]+>", "", row[start:row.index("</td>", start)].split(">", 1)[1]).strip()
+
+    assert cell(f'data-testid="unit-row" data-unit="{zf1}"', "av_required") == "6"   # 1 in November, 5 in December
+    assert cell(f'data-testid="unit-row" data-unit="{zf1}"', "av_recorded") == "17%（1/6）"
+    assert cell(f'data-testid="unit-row" data-unit="{zf1}"', "storage_p50") == "—"
+    assert cell(f'data-testid="officer-row" data-user="{yi}"', "av_required") == "4"
+    assert cell(f'data-testid="officer-row" data-user="{yi}"', "av_recorded") == "0%（0/4）"
+    assert values(stored(b.app, 2025, 11), zf1, yi)["av_required"] == 1.0  # November was computed on view
+    drill = supervisor.get(f"/supervision/statistics/cases?year=2025&month=all&unit={zf1}&figure=av_required")
+    assert drill.get_data(as_text=True).count('data-testid="drill-row"') == 6
+    book = load_workbook(io.BytesIO(b.clients["局长"].get("/supervision/statistics/export.xlsx?year=2025&month=all").data))
+    defs = figures_data.builtin()
+    totals = {row[0]: row for row in book["单位合计"].iter_rows(min_row=3, values_only=True)}
+    assert totals["一中队"][2 + [f.id for f in defs].index("av_required")] == 6
+    officer_defs = [f.id for f in defs if f.level == "record"]
+    zf2_sheet = {row[0]: row for row in book["二中队"].iter_rows(min_row=3, values_only=True)}
+    assert zf2_sheet["甲"][2 + officer_defs.index("av_required")] == 1
+    assert zf2_sheet["甲"][2 + officer_defs.index("storage_p95")] is None
