@@ -262,6 +262,9 @@ def test_a_corrupt_original_is_skipped_and_named_and_the_run_recorded(world, tmp
         run_row = db.session().get(BackupRun, done.id)
         assert run_row.finished_at and "1 objects skipped" in run_row.error
     assert store is not None
+    # the records administrator is told which objects the backup left out
+    page = world.client("孙管理").get("/records/backups").get_data(as_text=True)
+    assert 'data-testid="backup-skipped"' in page and key in page and 'data-state="skipped"' in page
 
 
 def test_a_restore_cut_off_in_the_media_resumes_and_phones_see_it_at_once(world, request, tmp_path, db_url):
