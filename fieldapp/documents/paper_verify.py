@@ -9,7 +9,7 @@ from flask_login import current_user
 
 from .. import db
 from ..access import can_see_unit
-from ..models import PaperDocument, SyncedRecord
+from ..models import Case, PaperDocument, SyncedRecord
 from ..records import secrecy
 from . import codes, sheets
 
@@ -22,6 +22,7 @@ class Answer:
     current: bool = False
     withdrawn: bool = False
     record: SyncedRecord | None = None  # only for staff who may see it
+    case: Case | None = None  # of a case file document (卷内目录, 备考表), only for staff who may see it
 
 
 def answer(text: str) -> Answer:
@@ -35,10 +36,12 @@ def answer(text: str) -> Answer:
     record, case = sheets.subject_of(document)
     now = codes.digest(sheets.current_sources(document.kind, record, case))
     withdrawn = bool(record.withdrawn) if record is not None else False
-    shown = None
-    if record is not None and current_user.is_authenticated and can_see_unit(current_user, record.unit_id) \
-            and current_user.has_role(*secrecy.KEEPERS, *secrecy.READERS) and secrecy.may_see_case(current_user, case):
-        shown = record
-    printed = next((n for r, n, _ in document.sources if not str(r).startswith("case:")), None)
+    subject_unit = record.unit_id if record is not None else case.unit_id if case is not None else None
+    staff = (subject_unit is not None and current_user.is_authenticated and can_see_unit(current_user, subject_unit)
+             and current_user.has_role(*secrecy.KEEPERS, *secrecy.READERS) and secrecy.may_see_case(current_user, case))
+    # The revision printed is the document's own record's; a case file document is made of the
+    # whole case and has no one revision to name.
+    printed = next((n for r, n, _ in document.sources if record is not None and str(r) == str(record.id)), None)
     return Answer(True, document.kind, printed, current=now == document.digest and not withdrawn,
-                  withdrawn=withdrawn, record=shown)
+                  withdrawn=withdrawn, record=record if staff else None,
+                  case=case if staff and record is None else None)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from fieldapp.models import PaperDocument
+from fieldapp import db
+from fieldapp.models import PaperDocument, SyncedRecord
 from tests.conftest import skip_or_fail
 from tests.support.flows import post_form, push_results, sync_push
 from tests.support.records_world import build, one, select
@@ -143,3 +144,25 @@ def test_a_proof_of_service_prints_the_refusal_witnesses_and_signatures_and_the_
         assert all(f in text for f in facts), (kind, text[:500])
     # Only the unit's own lead or records administrator makes them
     assert post_form(world.client("法规科"), f"/paper/cases/{world.case_id}/file_index", {}).status_code == 403
+
+
+def test_verify_tells_the_public_only_match_and_current_or_superseded(world, tmp_path):
+    """The issue's public answer: "this code matches revision N of a record of 临淄区市场监督管理局,
+    current / superseded", nothing more — a withdrawal reads as superseded to the public; a case file
+    document names no revision it does not have."""
+    lead = world.client("李队长")
+    sheet = lead.get(pdf_of(lead, post_form(lead, f"/paper/records/{world.activity_id}/photo_sheet", {})))
+    path = re.sub(r"^https?://[^/]+", "", decoded_qr_codes(sheet.data, tmp_path / "sheet")[0])
+    public = world.app.test_client().get(path).get_data(as_text=True)
+    assert "第 1 次修订" in public  # the activity's own revision, as printed
+    with world.app.app_context(), db.transaction() as s:
+        s.get(SyncedRecord, uuid.UUID(world.activity_id)).withdrawn = True
+    public = world.app.test_client().get(path).get_data(as_text=True)
+    assert 'data-current="no"' in public and 'data-testid="superseded"' in public and "撤回" not in public
+    assert "撤回" in lead.get(path).get_data(as_text=True)  # staff are told why
+    index = lead.get(pdf_of(lead, post_form(lead, f"/paper/cases/{world.case_id}/file_index", {})))
+    path = re.sub(r"^https?://[^/]+", "", decoded_qr_codes(index.data, tmp_path / "index")[0])
+    public = world.app.test_client().get(path).get_data(as_text=True)
+    assert "案卷文书" in public and "次修订" not in public
+    assert "verify-record" not in public
+    assert f"/review/cases/{world.case_id}" in lead.get(path).get_data(as_text=True)
