@@ -11,6 +11,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, or_, select
+from werkzeug.exceptions import HTTPException
 
 from .. import db
 from ..access import allow, require_unit
@@ -239,6 +240,21 @@ def verify_code(code: str):
     """Does this paper match a stored record? Anyone may ask; the public learns only whether it
     matches revision N of a record of the bureau and whether that is current — staff who may see
     the record also get what it is and a link to it."""
-    from .paper_verify import answer
     found = answer(code)
-    return render_template("documents/verify.html", found=found, code=code[:120]), (200 if found.matches else 404)
+    return render_template("documents/verify.html", found=found, code=code[:120], document=_scan_target(code, found),
+                           max_mb=scans.megabytes(scans.max_bytes())), (200 if found.matches else 404)
+
+
+def _scan_target(code: str, found) -> PaperDocument | None:
+    """The document whose scan the signed-in user may send back from /verify: the officer holding
+    the signed paper scans its QR code and uploads the photo of it there (the document's page is
+    the reviewers')."""
+    if not found.matches or not current_user.is_authenticated:
+        return None
+    document = db.session().get(PaperDocument, codes.parse(code).document_id)
+    if document is None or not _may_upload(document):
+        return None
+    try:
+        return _document_or_404(document.id)
+    except HTTPException:
+        return None

@@ -15,7 +15,7 @@ import zlib
 import pytest
 from sqlalchemy import select
 
-from fieldapp.documents import sheets
+from fieldapp.documents import codes, sheets
 from fieldapp.footage.digests import STAGED_PREFIX
 from fieldapp.media.service import media_storage
 from fieldapp.models import AuditEvent, PaperDocument, PaperScan
@@ -224,8 +224,16 @@ def test_the_same_bytes_twice_are_one_scan(world):
 def test_only_the_documents_own_unit_sends_scans_and_other_units_see_nothing(world):
     page = make_sheet(world)
     pdf = a_pdf(1)
-    # The unit's officer sends the signed paper back (the page itself is the reviewers').
+    # The unit's officer sends the signed paper back (the page itself is the reviewers'): scanning
+    # the QR code on the paper opens /verify, which offers them the upload; nobody else gets it there.
+    with world.app.app_context():
+        document = one(world.app, select(PaperDocument))
+        verify = f"/verify/{codes.make(document.id, document.digest)}"
     officer = english(world.client("张伟"))
+    assert 'data-testid="scan-form"' in officer.get(verify).get_data(as_text=True)
+    for name in ("他队员", None):
+        other = world.client(name) if name else world.app.test_client()
+        assert 'data-testid="scan-form"' not in other.get(verify).get_data(as_text=True), name
     sent = upload(officer, page, pdf)
     assert sent.status_code == 201 and 'data-testid="scan-kept"' in sent.get_data(as_text=True)
     assert officer.get(page).status_code == 403
