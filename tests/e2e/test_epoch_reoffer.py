@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import delete, func, select
@@ -270,3 +270,21 @@ def test_originals_still_on_the_phone_are_uploaded_again_after_a_restore(
     assert all(r["status"] == "synced" for r in records_by_type(page).values())
 
     sync_once_more_offers_nothing(page, app)
+
+
+def test_acknowledgements_are_noted_in_the_servers_time_whatever_the_phone_clock_says(
+        live, context, page, authenticators):
+    """The phone's clock is three hours slow: what the server acknowledged is still noted at the
+    server's time, the time a backup is taken in — else a revision acknowledged after a backup would
+    look older than it and not be offered again after a restore."""
+    server, app = live
+    page.clock.set_system_time(datetime.now(UTC) - timedelta(hours=3))
+    sign_in_fresh_officer(page, authenticators, server, app)
+    start_visit(page)
+    assert abs(page.evaluate("Date.now()") / 1000 - (datetime.now(UTC) - timedelta(hours=3)).timestamp()) < 600
+    context.set_offline(False)
+    wait_until(page, "window.fieldappSync.statusLog.filter(e => e.status === 'synced').length >= 2", 30)
+    acked = [r.get("acked_at") for r in page.evaluate(READ_STORE, "revisions")]
+    assert acked and all(acked)
+    for at in acked:
+        assert abs((datetime.fromisoformat(at.replace("Z", "+00:00")) - datetime.now(UTC)).total_seconds()) < 600

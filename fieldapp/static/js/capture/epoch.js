@@ -22,7 +22,8 @@ import { emit, logged } from "./status.js";
 
 export const DEFAULT_RESEND_WINDOW_DAYS = 30;
 const INSTALL_EPOCH = "00000000-0000-0000-0000-000000000000";
-// The backup's time is the server's clock, the acknowledgement times the phone's: an hour's margin.
+// The backup's time and the acknowledgement times are both the server's clock (status.js notes the
+// push answer's server_time; an older release noted the phone's): an hour's margin all the same.
 const CLOCK_MARGIN_MS = 3600 * 1000;
 const DAY_MS = 24 * 3600 * 1000;
 const MAX_LOST_REPORTED = 500; // the server keeps at most this many hashes of one report

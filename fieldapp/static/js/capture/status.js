@@ -135,11 +135,13 @@ export async function markSending(revisions) {
 // marks the record 有问题 with what the server said. A revision the server holds (created or
 // duplicate) is marked with when it said so (`acked_at`, on the revision row, outside what was
 // signed): should the server later be restored to an earlier point, the phone offers again what
-// was acknowledged within the resend window (epoch.js).
-export async function applyPushResults(results) {
+// was acknowledged within the resend window (epoch.js). The time is the server's own (the answer's
+// server_time), as the backup's time it is compared with is: a phone clock hours off would
+// otherwise place an acknowledgement before a backup it came after.
+export async function applyPushResults(results, serverTime = null) {
   const changed = [];
   const answered = results.filter((r) => ["created", "duplicate", "conflict", "rejected"].includes(r.status));
-  const ackedAt = new Date().toISOString();
+  const ackedAt = Number.isFinite(Date.parse(serverTime || "")) ? new Date(serverTime).toISOString() : new Date().toISOString();
   await write(["records", "outbox", "revisions"], ({ records, outbox, revisions }) => {
     for (const result of answered) outbox.delete(`${result.record_id}:${result.revision}`);
     for (const result of answered) {

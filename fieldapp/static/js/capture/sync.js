@@ -106,7 +106,7 @@ async function pushOutbox(identity, progress) {
     // A new server epoch first: the revisions it acknowledged before are queued again, and then
     // these answers take out of the outbox what the server holds now.
     await noteServerAnswer(data);
-    await applyPushResults(data.results);
+    await applyPushResults(data.results, data.server_time);
     done += slice.length;
     progress(done, queued.length);
   }
