@@ -464,24 +464,39 @@ def computed_at(year: int, month: int) -> datetime | None:
 
 
 def refresh_if_stale(year: int, month: int, now: datetime | None = None) -> bool:
-    """On a page view: a month never computed is computed; the month in progress and the one before
-    are recomputed when older than an hour; an earlier month when something it counts reached the
-    server after it was computed (a phone back from weeks without signal, an original stored late,
-    footage linked by a lead)."""
+    """On a page view: see ``refresh_stale``."""
+    return refresh_stale(year, [month], now)
+
+
+def refresh_stale(year: int, months: list[int], now: datetime | None = None) -> bool:
+    """Bring the stored figures of these months of a year up to date, for a page view or an export:
+    a month never computed is computed (from the first month with records on, never a month to
+    come); the month in progress and the one before are recomputed when older than an hour; an
+    earlier month when something it counts reached the server after it was computed (a phone back
+    from weeks without signal, an original stored late, footage linked by a lead). The changes are
+    read in one pass for all the months."""
     now = now or utcnow()
     current = month_of(now)
-    if (year, month) > current:
-        return False
-    at = computed_at(year, month)
-    if at is None:
-        pass
-    elif (year, month) in (current, previous_month(*current)):
-        if now - at <= STALE_AFTER:
-            return False
-    elif (year, month) not in months_changed_since(at):
-        return False
-    refresh(year, month, now)
-    return True
+    recent = {current, previous_month(*current)}
+    stamps = {m: computed_at(year, m) for m in months if (year, m) <= current}
+    older = [at for m, at in stamps.items() if at is not None and (year, m) not in recent]
+    changes = months_changed_since(min(older)) if older else {}
+    first = None
+    changed = False
+    for m, at in stamps.items():
+        key = (year, m)
+        if at is None:
+            first = first or first_month(now)
+            if key < first:
+                continue  # before the first record: nothing to count, and no zeros to store
+        elif key in recent:
+            if now - at <= STALE_AFTER:
+                continue
+        elif key not in changes or changes[key] <= at - CHANGE_MARGIN:
+            continue
+        refresh(year, m, now)
+        changed = True
+    return changed
 
 
 def months_to_refresh(now: datetime | None = None) -> list[tuple[int, int]]:
@@ -495,25 +510,50 @@ def months_to_refresh(now: datetime | None = None) -> list[tuple[int, int]]:
     last_run = min(stamps) if stamps else db.session().execute(select(func.max(MonthlyFigure.computed_at))).scalar()
     if last_run is None:
         return months_with_records(now)
-    return sorted((months_changed_since(last_run) - set(recent)) | set(recent))
+    first = first_month(now)
+    late = {m for m in months_changed_since(last_run) if first <= m <= current}
+    return sorted(late | set(recent))
 
 
-def months_changed_since(since: datetime) -> set[tuple[int, int]]:
-    """The months (Beijing time) whose figures may have changed since ``since``: those of revisions
-    received since (their own stated time), of records whose original was stored since, and of
-    activities whose footage was linked since. Each by an indexed time column (migration 0021)."""
+# A revision is stamped received when its push transaction writes it, and may commit a little after
+# a refresh that began later has read: a change this close before a computation counts as after it.
+CHANGE_MARGIN = timedelta(minutes=2)
+
+
+def months_changed_since(since: datetime) -> dict[tuple[int, int], datetime]:
+    """Month (Beijing time) → the latest time something that month counts reached the server after
+    ``since`` (less CHANGE_MARGIN): revisions received since — and every month any revision of
+    their records states, so an edit that moves a record from one month to another changes both —,
+    records whose original was stored since, activities whose footage was linked since. Each found
+    by an indexed time column (migration 0021)."""
     s = db.session()
+    after = since - CHANGE_MARGIN
     p = Revision.payload
     stated = func.coalesce(p["at"].as_string(), p["arrived_at"].as_string(), p["stopped_at"].as_string())
-    months = {month_of(parse_time(text) or received) for text, received in s.execute(
-        select(stated, Revision.received_at).where(Revision.received_at > since))}
-    touched = set(s.execute(select(MediaRef.record_id).join(
-        Media, and_(Media.alg == MediaRef.alg, Media.hash == MediaRef.hash)).where(Media.original_at > since)).scalars())
-    touched |= set(s.execute(select(FootageLink.activity_id).where(FootageLink.linked_at > since)).scalars())
-    for chunk in _chunks(sorted(touched)):
-        months |= {month_of(parse_time(text) or received) for text, received in s.execute(
-            select(stated, Revision.received_at).join(SyncedRecord, _heads()).where(SyncedRecord.id.in_(chunk)))}
+    latest: dict[uuid.UUID, datetime] = {}
+    for record_id, received in s.execute(select(Revision.record_id, func.max(Revision.received_at))
+                                         .where(Revision.received_at > after).group_by(Revision.record_id)):
+        latest[record_id] = received
+    for record_id, stored in s.execute(select(MediaRef.record_id, func.max(Media.original_at)).join(
+            Media, and_(Media.alg == MediaRef.alg, Media.hash == MediaRef.hash))
+            .where(Media.original_at > after).group_by(MediaRef.record_id)):
+        latest[record_id] = max(latest.get(record_id, stored), stored)
+    for record_id, linked in s.execute(select(FootageLink.activity_id, func.max(FootageLink.linked_at))
+                                       .where(FootageLink.linked_at > after).group_by(FootageLink.activity_id)):
+        latest[record_id] = max(latest.get(record_id, linked), linked)
+    months: dict[tuple[int, int], datetime] = {}
+    for chunk in _chunks(sorted(latest)):
+        for record_id, text, received in s.execute(select(Revision.record_id, stated, Revision.received_at)
+                                                   .where(Revision.record_id.in_(chunk))):
+            key = month_of(parse_time(text) or received)
+            months[key] = max(months.get(key, latest[record_id]), latest[record_id])
     return months
+
+
+def first_month(now: datetime | None = None) -> tuple[int, int]:
+    """The first month (Beijing time) any record speaks of; the month in progress when none does."""
+    months = months_with_records(now)
+    return months[0] if months else month_of(now or utcnow())
 
 
 def months_with_records(now: datetime | None = None) -> list[tuple[int, int]]:

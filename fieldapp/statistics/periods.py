@@ -45,11 +45,8 @@ def months_of(year: int, month: int | None, now=None) -> list[int]:
 
 
 def refresh_if_stale(year: int, month: int | None) -> bool:
-    """Bring every month of the period up to date (compute.refresh_if_stale for each)."""
-    changed = False
-    for m in months_of(year, month):
-        changed = compute.refresh_if_stale(year, m) or changed
-    return changed
+    """Bring every month of the period up to date (``compute.refresh_stale``)."""
+    return compute.refresh_stale(year, months_of(year, month))
 
 
 def cells(year: int, month: int | None, visible: frozenset[uuid.UUID] | None, *, unit_id: uuid.UUID | None = None,

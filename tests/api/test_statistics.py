@@ -572,6 +572,13 @@ def test_a_month_already_counted_is_counted_again_when_a_late_record_of_it_arriv
     zf1, yi = b.units["ZF1"], b.uid("乙")
     assert values(stored(b.app, 2025, 12), zf1, yi)["av_required"] == 3.0
     with b.app.app_context():
+        # The seed reached the server more than compute.CHANGE_MARGIN before the months were
+        # computed (a change closer than that counts as after: it may have committed after).
+        with db.transaction() as s:
+            for revision in s.execute(select(m.Revision)).scalars():
+                revision.received_at -= timedelta(minutes=10)
+            for link in s.execute(select(m.FootageLink)).scalars():
+                link.linked_at -= timedelta(minutes=10)
         assert (2025, 12) not in compute.months_to_refresh()  # nothing new since the last run
         january_computed = compute.computed_at(2026, 1)
     b.push("乙", b.devices["乙"].revision(record_type="step", parent_id=b.ids["X1"], payload={
@@ -585,7 +592,6 @@ def test_a_month_already_counted_is_counted_again_when_a_late_record_of_it_arriv
     assert values(stored(b.app, 2025, 12), zf1, yi)["av_required"] == 4.0
     with b.app.app_context():
         assert compute.computed_at(2026, 1) == january_computed  # January was left as it was
-        assert (2025, 12) not in compute.months_to_refresh()
 
 
 def test_a_month_never_computed_is_computed_when_first_looked_at(bureau):
@@ -667,3 +673,36 @@ def test_the_whole_year_per_unit_and_per_officer_from_its_months(bureau):
     zf2_sheet = {row[0]: row for row in book["二中队"].iter_rows(min_row=3, values_only=True)}
     assert zf2_sheet["甲"][2 + officer_defs.index("av_required")] == 1
     assert zf2_sheet["甲"][2 + officer_defs.index("storage_p95")] is None
+
+
+def test_an_edit_that_moves_a_record_to_another_month_recounts_both(bureau):
+    """Revision 2 of S3 moves it from 10 December to 5 January: December loses it, January gains it,
+    and the year 2025 no longer counts it."""
+    b = bureau
+    zf1, yi = b.units["ZF1"], b.uid("乙")
+    with b.app.app_context():
+        s3 = db.session().execute(select(m.SyncedRecord).join(m.Revision, m.Revision.record_id == m.SyncedRecord.id)
+                                  .where(m.Revision.payload["at"].as_string() == iso(bj(12, 10, 10)))).scalar_one()
+        s3_id, head = str(s3.id), s3.head_revision
+        db.session().rollback()
+    b.push("乙", b.devices["乙"].revision(s3_id, revision=head + 1, parent_id=b.ids["X1"], reason="时间记错",
+                                         record_type="step", payload={
+        "activity_id": b.ids["X1"], "case_id": b.ids["P1"], "step_type": "penalty_onsite_investigation",
+        "at": iso(bj(1, 5, 10, year=2026))}))
+    with b.app.app_context():
+        months = compute.months_to_refresh()
+        db.session().rollback()
+    assert {(2025, 12), (2026, 1)} <= set(months)
+    for month in ("12", "1"):
+        year = "2025" if month == "12" else "2026"
+        assert b.clients["法规科"].get(f"/supervision/statistics/?year={year}&month={month}").status_code == 200
+    assert values(stored(b.app, 2025, 12), zf1, yi)["av_required"] == 2.0
+    assert values(stored(b.app, 2026, 1), zf1, yi)["av_required"] == 2.0
+
+
+def test_a_year_before_any_record_is_not_filled_with_zeros(bureau):
+    b = bureau
+    page = b.clients["法规科"].get("/supervision/statistics/?year=2003&month=all")
+    assert page.status_code == 200
+    with b.app.app_context():
+        assert db.session().execute(select(m.MonthlyFigure).where(m.MonthlyFigure.year == 2003)).first() is None
