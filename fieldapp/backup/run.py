@@ -247,7 +247,8 @@ def _record(result: BackupResult, dest: Destination, encrypted: bool, started: d
                             destination=dest.label[:300], encrypted=encrypted, database_bytes=result.database_bytes,
                             objects_total=result.objects_total, objects_copied=result.objects_copied,
                             bytes_copied=result.bytes_copied, chain_seq=result.chain_seq, error=error,
-                            summary={"new_bytes": result.new_bytes, "skipped": result.skipped[:100]}))
+                            summary={"new_bytes": result.new_bytes, "skipped": result.skipped[:100],
+                                     "skipped_total": len(result.skipped)}))
     except Exception as exc:  # noqa: BLE001 - the backup's own outcome matters more than its log row
         log.error("backup %s not recorded: %s", result.id, exc)
 
