@@ -139,6 +139,10 @@ def test_an_inquiry_the_person_refuses_to_sign_is_witnessed_and_kept(live, page,
     page.locator("textarea[name=refused_reason]").fill("称不认可，拒绝签名")
     # No witness is asked for a refusal (行政强制法第十八条第（八）项), but one who is named signs.
     assert page.get_by_test_id("witness-optional").is_visible()
+    page.locator("input[name=witness_org]").fill("齐都镇居委会")  # a witness begun is a witness: named
+    page.get_by_role("button", name="下一步").click()
+    page.get_by_test_id("save-onsite-record").click()
+    refused(page, "witness_name_needed")
     page.locator("input[name=witness_name]").fill("刘见证")
     page.get_by_role("button", name="下一步").click()
     page.get_by_test_id("save-onsite-record").click()

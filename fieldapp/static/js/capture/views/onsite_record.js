@@ -223,7 +223,9 @@ export async function onsiteRecordForm(root, activityId, form) {
     if (!chosen) return refuse(3, "party_outcome_needed");
     if (chosen === "signed" && partyPad.isEmpty()) return refuse(3, "party_signature_needed");
     if (chosen === "refused" && !refusedReason.value.trim()) return refuse(3, "refusal_note_needed");
-    const witnessGiven = chosen === "absent" || Boolean(witness.name.value.trim()) || !witness.pad.isEmpty();
+    // Anything entered of a witness to a refusal makes them the record's witness: named, and signing.
+    const witnessGiven = chosen === "absent" || Boolean(witness.name.value.trim() || witness.org.value.trim()
+      || witness.idNo.read()) || !witness.pad.isEmpty();
     if (chosen !== "signed" && witnessGiven) {
       if (!witness.name.value.trim()) return refuse(3, "witness_name_needed");
       if (witness.pad.isEmpty()) return refuse(3, "witness_signature_needed");
