@@ -5,7 +5,8 @@ oldest unsynced item, then by bytes pending.
 Two sources, and the server's own wins where it knows better:
 - what the server holds: the originals it still lacks, per phone that referenced them (only the
   few media references still waiting are read — an index on (unit, author, original_stored)), and
-  what each phone delivered since its last heartbeat;
+  what each phone delivered since its last heartbeat (read from the originals stored since, by
+  their indexed storing time, not from every reference the phones ever made);
 - the phone's last heartbeat: what it had not sent when it last reported. A heartbeat is counted on
   the phone before the push or upload that follows it, so whatever arrived afterwards is taken off
   its figures; otherwise a phone that has sent everything would still show "1 item · 3.9 MB".
@@ -24,7 +25,7 @@ from sqlalchemy import and_, func, or_, select
 
 from .. import db
 from ..i18n import parse_when
-from ..models import Device, Media, MediaRef, Revision, User
+from ..models import Device, Media, MediaRef, Revision, Unit, User
 from .device_names import device_name
 
 UPLOAD_DEADLINE = timedelta(hours=24)  # art. 25: the same day or within 24 hours
@@ -70,11 +71,15 @@ def pending_syncs(unit_ids: frozenset[uuid.UUID] | None, now: datetime, limit: i
     # Originals the server still lacks, by the phone whose revision referenced them.
     ref_join = and_(Revision.record_id == MediaRef.record_id, Revision.revision == MediaRef.revision)
     media_join = and_(Media.alg == MediaRef.alg, Media.hash == MediaRef.hash)
+    # Read through the index on (unit, author, original_stored): a reference carries the unit its
+    # author was in when it was pushed, so every unit is named (an officer who moved keeps theirs).
+    every_unit = list(s.execute(select(Unit.id)).scalars())
     waiting = _per_device(
         select(Revision.device_id, func.count(func.distinct(MediaRef.record_id)), func.count(func.distinct(MediaRef.hash)),
                func.coalesce(func.sum(Media.size), 0))
         .join(Revision, ref_join).outerjoin(Media, media_join)
-        .where(MediaRef.original_stored.is_(False), *by_device).group_by(Revision.device_id))
+        .where(MediaRef.original_stored.is_(False), MediaRef.unit_id.in_(every_unit),
+               MediaRef.author_id.in_({u.id for _d, u in devices}), *by_device).group_by(Revision.device_id))
     heard = {d.id: d.last_seen_at for d, _ in devices if d.last_seen_at is not None}
     arrived = _arrived_since_heartbeat(heard)
     rows = []
@@ -107,14 +112,8 @@ def _arrived_since_heartbeat(heard: dict[uuid.UUID, datetime]) -> dict[uuid.UUID
     after = or_(*(and_(Revision.device_id == d, Revision.received_at >= at - SAME_PUSH) for d, at in heard.items()))
     for device_id in s.execute(select(Revision.device_id).where(after)).scalars():
         out.setdefault(device_id, [0, 0, 0])[0] += 1
-    stored_after = or_(*(and_(Revision.device_id == d, Media.original_at > at) for d, at in heard.items()))
-    stored = s.execute(select(Revision.device_id, Media.hash, Media.size)
-                       .join(MediaRef, and_(Revision.record_id == MediaRef.record_id,
-                                            Revision.revision == MediaRef.revision))
-                       .join(Media, and_(Media.alg == MediaRef.alg, Media.hash == MediaRef.hash))
-                       .where(stored_after).distinct()).all()
     seen = set()
-    for device_id, digest, size in stored:
+    for device_id, digest, size in _stored_after(heard):
         if (device_id, digest) in seen:
             continue
         seen.add((device_id, digest))
@@ -122,3 +121,39 @@ def _arrived_since_heartbeat(heard: dict[uuid.UUID, datetime]) -> dict[uuid.UUID
         counts[1] += 1
         counts[2] += size or 0
     return {k: tuple(v) for k, v in out.items()}
+
+
+# Phones heard from within this long are matched from the originals stored since (by the indexed
+# storing time); a phone silent for longer, by its own revisions, not every original stored since.
+RECENTLY_HEARD = timedelta(days=7)
+
+
+def _stored_after(heard: dict[uuid.UUID, datetime]) -> list[tuple[uuid.UUID, str, int | None]]:
+    """(phone, hash, size) of each original stored after the phone's heartbeat that one of its
+    revisions references. Starting from the phones' revisions reads every reference they ever made
+    (a few thousand per phone, each with a lookup in the media table); starting from what was
+    stored since the earliest recent heartbeat reads only the new originals."""
+    s = db.session()
+    newest = max(heard.values())
+    recent = {d: at for d, at in heard.items() if newest - at <= RECENTLY_HEARD}
+    silent = {d: at for d, at in heard.items() if d not in recent}
+    found = []
+    if recent:
+        # hash IN (what was stored since): SQLite and PostgreSQL read the new originals by their
+        # storing time, then each one's references; the phones' own filter is applied after.
+        new = select(Media.hash).where(Media.original_at > min(recent.values()))
+        rows = s.execute(select(Revision.device_id, Media.hash, Media.size, Media.original_at)
+                         .select_from(MediaRef)
+                         .join(Revision, and_(Revision.record_id == MediaRef.record_id,
+                                              Revision.revision == MediaRef.revision))
+                         .join(Media, and_(Media.alg == MediaRef.alg, Media.hash == MediaRef.hash))
+                         .where(MediaRef.hash.in_(new), Revision.device_id.in_(list(recent))))
+        found += [(device_id, digest, size) for device_id, digest, size, at in rows if at > recent[device_id]]
+    if silent:
+        stored_after = or_(*(and_(Revision.device_id == d, Media.original_at > at) for d, at in silent.items()))
+        found += s.execute(select(Revision.device_id, Media.hash, Media.size)
+                           .join(MediaRef, and_(Revision.record_id == MediaRef.record_id,
+                                                Revision.revision == MediaRef.revision))
+                           .join(Media, and_(Media.alg == MediaRef.alg, Media.hash == MediaRef.hash))
+                           .where(stored_after).distinct()).all()
+    return found

@@ -393,6 +393,18 @@ def test_pending_figures_come_from_what_the_server_holds(unit):
     page = lead.get("/review/").get_data(as_text=True)
     shown = re.sub(r"<script.*?</script>", "", page, flags=re.S)  # not the phone's string table
     assert "未同步项: 0" in shown and " MB" not in shown and 'data-testid="all-arrived"' in shown
+    # The same answer whichever way the originals are found: from what was stored since a recent
+    # heartbeat, or from the phone's own revisions for a phone silent for long (pending.RECENTLY_HEARD).
+    from fieldapp.review import pending
+    with app.app_context():
+        stored_at = db.session().get(Media, ("sha-256", digest)).original_at
+        phone_id = uuid.UUID(device.device_id)
+        before, after = stored_at - timedelta(minutes=1), stored_at + timedelta(minutes=1)
+        much_later = uuid.uuid4()  # a phone heard from days after, which makes this one silent
+        for heard in ({phone_id: before}, {phone_id: before, much_later: before + timedelta(days=8)}):
+            assert pending._stored_after(heard) == [(phone_id, digest, len(data))], heard
+        for heard in ({phone_id: after}, {phone_id: after, much_later: after + timedelta(days=8)}):
+            assert pending._stored_after(heard) == [], heard
 
 
 def test_phones_are_named_by_model_and_owner(unit):
