@@ -47,3 +47,6 @@ class MonthlyFigure(Base):
     denominator: Mapped[float | None] = mapped_column(Float)
     items: Mapped[list] = mapped_column(JSON, default=list)
     computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Nothing the month counts changed between computed_at and this time (a check found no change):
+    # the next check reads only what reached the server since (statistics.compute.freshness).
+    checked_at: Mapped[datetime | None]

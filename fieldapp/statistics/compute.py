@@ -463,6 +463,29 @@ def computed_at(year: int, month: int) -> datetime | None:
         MonthlyFigure.year == year, MonthlyFigure.month == month)).scalar()
 
 
+def _fresh_as_of():
+    return func.coalesce(MonthlyFigure.checked_at, MonthlyFigure.computed_at)
+
+
+def freshness(year: int, month: int) -> datetime | None:
+    """Up to when the stored figures of a month are known to hold: computed then, or checked then
+    and found unchanged. None: never computed."""
+    return db.session().execute(select(func.min(_fresh_as_of())).where(
+        MonthlyFigure.year == year, MonthlyFigure.month == month)).scalar()
+
+
+def mark_checked(months: Iterable[tuple[int, int]], at: datetime) -> None:
+    """Note that nothing these months count changed up to ``at`` (the time a check began)."""
+    months = sorted(set(months))
+    if not months:
+        return
+    with db.write_transaction() as s:
+        for year, month in months:
+            s.execute(MonthlyFigure.__table__.update().where(
+                MonthlyFigure.year == year, MonthlyFigure.month == month,
+                _fresh_as_of() < at).values(checked_at=at))
+
+
 def refresh_if_stale(year: int, month: int, now: datetime | None = None) -> bool:
     """On a page view: see ``refresh_stale``."""
     return refresh_stale(year, [month], now)
@@ -472,17 +495,18 @@ def refresh_stale(year: int, months: list[int], now: datetime | None = None) -> 
     """Bring the stored figures of these months of a year up to date, for a page view or an export:
     a month never computed is computed (from the first month with records on, never a month to
     come); the month in progress and the one before are recomputed when older than an hour; an
-    earlier month when something it counts reached the server after it was computed (a phone back
-    from weeks without signal, an original stored late, footage linked by a lead). The changes are
+    earlier month when something it counts reached the server after it was last known to hold (a
+    phone back from weeks without signal, an original stored late, footage linked by a lead), and
+    otherwise noted as checked, so the next look reads only what arrived after. The changes are
     read in one pass for all the months."""
     now = now or utcnow()
     current = month_of(now)
     recent = {current, previous_month(*current)}
-    stamps = {m: computed_at(year, m) for m in months if (year, m) <= current}
+    stamps = {m: freshness(year, m) for m in months if (year, m) <= current}
     older = [at for m, at in stamps.items() if at is not None and (year, m) not in recent]
     changes = months_changed_since(min(older)) if older else {}
     first = None
-    changed = False
+    changed, unchanged = False, []
     for m, at in stamps.items():
         key = (year, m)
         if at is None:
@@ -493,26 +517,33 @@ def refresh_stale(year: int, months: list[int], now: datetime | None = None) -> 
             if now - at <= STALE_AFTER:
                 continue
         elif key not in changes or changes[key] <= at - CHANGE_MARGIN:
+            unchanged.append(key)
             continue
         refresh(year, m, now)
         changed = True
+    mark_checked(unchanged, now)
     return changed
 
 
 def months_to_refresh(now: datetime | None = None) -> list[tuple[int, int]]:
     """What the hourly command recomputes: the month in progress and the one before, and every
-    earlier month that something received since the last run falls in. Nothing stored yet: every
-    month from the first record."""
+    earlier month that something reached the server for since the figures were last known to hold
+    (the command then notes the others as checked at ``now``: ``mark_checked``). Nothing stored
+    yet: every month from the first record."""
     now = now or utcnow()
     current = month_of(now)
     recent = [previous_month(*current), current]
-    stamps = [t for t in (computed_at(*m) for m in recent) if t is not None]
-    last_run = min(stamps) if stamps else db.session().execute(select(func.max(MonthlyFigure.computed_at))).scalar()
-    if last_run is None:
+    since = db.session().execute(select(func.min(_fresh_as_of()))).scalar()
+    if since is None:
         return months_with_records(now)
     first = first_month(now)
-    late = {m for m in months_changed_since(last_run) if first <= m <= current}
+    late = {m for m in months_changed_since(since) if first <= m <= current}
     return sorted(late | set(recent))
+
+
+def stored_months() -> list[tuple[int, int]]:
+    return [tuple(r) for r in db.session().execute(
+        select(MonthlyFigure.year, MonthlyFigure.month).distinct()).all()]
 
 
 # A revision is stamped received when its push transaction writes it, and may commit a little after

@@ -263,3 +263,6 @@ def refresh_command(month_text: str | None, every: bool) -> None:
         t0 = datetime.now()
         cells = compute.refresh(year, month, now)
         click.echo(f"{year}-{month:02d}: {cells} cells in {(datetime.now() - t0).total_seconds():.1f} s")
+    if not (every or month_text):
+        # Every other stored month was found unchanged up to now: the next run reads from here.
+        compute.mark_checked(set(compute.stored_months()) - set(months), now)

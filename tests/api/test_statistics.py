@@ -706,3 +706,29 @@ def test_a_year_before_any_record_is_not_filled_with_zeros(bureau):
     assert page.status_code == 200
     with b.app.app_context():
         assert db.session().execute(select(m.MonthlyFigure).where(m.MonthlyFigure.year == 2003)).first() is None
+
+
+def test_a_month_found_unchanged_is_noted_as_checked_and_not_recomputed(bureau):
+    """Looking at an old month with nothing new keeps its figures and notes when it was checked, so
+    the next look reads only what arrived after; the hourly command notes every month it leaves."""
+    b = bureau
+    with b.app.app_context():
+        with db.transaction() as s:  # the seed arrived well before the months were computed
+            for revision in s.execute(select(m.Revision)).scalars():
+                revision.received_at -= timedelta(minutes=10)
+            for link in s.execute(select(m.FootageLink)).scalars():
+                link.linked_at -= timedelta(minutes=10)
+        december = compute.computed_at(2025, 12)
+        db.session().rollback()
+    assert b.clients["法规科"].get("/supervision/statistics/?year=2025&month=12").status_code == 200
+    with b.app.app_context():
+        assert compute.computed_at(2025, 12) == december  # not recomputed
+        checked = compute.freshness(2025, 12)
+        assert checked > december
+        db.session().rollback()
+    result = b.app.test_cli_runner().invoke(args=["statistics-refresh"])
+    assert result.exit_code == 0, result.output
+    assert "2025-12" not in result.output and "2026-01" not in result.output
+    with b.app.app_context():
+        assert compute.computed_at(2025, 12) == december and compute.freshness(2025, 12) > checked
+        assert compute.freshness(2026, 1) > compute.computed_at(2026, 1)
