@@ -573,11 +573,38 @@ def months_changed_since(since: datetime) -> dict[tuple[int, int], datetime]:
                                        .where(FootageLink.linked_at > after).group_by(FootageLink.activity_id)):
         latest[record_id] = max(latest.get(record_id, linked), linked)
     months: dict[tuple[int, int], datetime] = {}
+
+    def note(at: datetime, changed: datetime) -> None:
+        key = month_of(at)
+        months[key] = max(months.get(key, changed), changed)
+
+    by_case: dict[uuid.UUID, datetime] = {}
+
+    def note_case(case_id, changed: datetime) -> None:
+        by_case[case_id] = max(by_case.get(case_id, changed), changed)
+
+    parents: dict[uuid.UUID, datetime] = {}
     for chunk in _chunks(sorted(latest)):
         for record_id, text, received in s.execute(select(Revision.record_id, stated, Revision.received_at)
                                                    .where(Revision.record_id.in_(chunk))):
-            key = month_of(parse_time(text) or received)
-            months[key] = max(months.get(key, latest[record_id]), latest[record_id])
+            note(parse_time(text) or received, latest[record_id])
+        for record_id, case_id, parent_id in s.execute(select(SyncedRecord.id, SyncedRecord.case_id,
+                                                              SyncedRecord.parent_id).where(SyncedRecord.id.in_(chunk))):
+            note_case(record_id, latest[record_id])  # a case record is its own case (others match nothing)
+            if case_id is not None:
+                note_case(case_id, latest[record_id])
+            elif parent_id is not None:  # a step of an activity: the activity's case
+                parents[parent_id] = max(parents.get(parent_id, latest[record_id]), latest[record_id])
+    for chunk in _chunks(sorted(parents)):
+        for parent_id, case_id in s.execute(select(SyncedRecord.id, SyncedRecord.case_id)
+                                            .where(SyncedRecord.id.in_(chunk), SyncedRecord.case_id.is_not(None))):
+            note_case(case_id, parents[parent_id])
+    # A record can start or meet a deadline that falls due in another month (deadlines_missed,
+    # filing_late count by the month the deadline falls due).
+    for chunk in _chunks(sorted(by_case)):
+        for case_id, due_at in s.execute(select(CaseDeadline.case_id, CaseDeadline.due_at)
+                                         .where(CaseDeadline.case_id.in_(chunk))):
+            note(due_at, by_case[case_id])
     return months
 
 

@@ -732,3 +732,29 @@ def test_a_month_found_unchanged_is_noted_as_checked_and_not_recomputed(bureau):
     with b.app.app_context():
         assert compute.computed_at(2025, 12) == december and compute.freshness(2025, 12) > checked
         assert compute.freshness(2026, 1) > compute.computed_at(2026, 1)
+
+
+def test_a_late_record_that_starts_a_clock_due_in_another_month_recounts_that_month(bureau):
+    """A penalty decision of 29 December, not handed over on the spot, starts the clock of its
+    service, due in January: January is among the months the late record changed, though no record
+    of January arrived (deadlines_missed counts by the month a deadline falls due)."""
+    b = bureau
+    with b.app.app_context():
+        with db.transaction() as s:
+            for revision in s.execute(select(m.Revision)).scalars():
+                revision.received_at -= timedelta(minutes=10)
+            for link in s.execute(select(m.FootageLink)).scalars():
+                link.linked_at -= timedelta(minutes=10)
+        since = compute.freshness(2026, 1)
+        assert (2026, 1) not in compute.months_changed_since(since)
+        db.session().rollback()
+    b.push("乙", b.devices["乙"].revision(record_type="step", parent_id=b.ids["X1"], payload={
+        "activity_id": b.ids["X1"], "case_id": b.ids["P1"], "step_type": "penalty_decision",
+        "at": iso(bj(12, 29, 9)), "handed_over_on_spot": False, "documents": ["行政处罚决定书"]}))
+    with b.app.app_context():
+        due = [d.due_at for d in db.session().execute(select(m.CaseDeadline).where(
+            m.CaseDeadline.case_id == uuid.UUID(b.ids["P1"]))).scalars()]
+        assert any(compute.month_of(d) == (2026, 1) for d in due), due
+        changed = compute.months_changed_since(since)
+        db.session().rollback()
+    assert (2025, 12) in changed and (2026, 1) in changed
