@@ -61,6 +61,19 @@ def live(sqlite_url, tmp_path):
 
 
 @pytest.fixture
+def served_world(sqlite_url, tmp_path):
+    """A live server holding the records bureau (tests/support/records_world.py): its people sign in
+    through the test client (``world.client``) while the browser opens the server."""
+    from tests.support.records_world import populate
+
+    server, app = serve(lambda origin: make_app(sqlite_url, tmp_path / "var", origin=origin, demo=True))
+    world = populate(app)
+    yield server, world
+    server.stop()
+    app.extensions["fieldapp.engine"].dispose()
+
+
+@pytest.fixture
 def context(browser):
     context = browser.new_context(**PHONE)
     context.set_default_timeout(15_000)

@@ -22,6 +22,17 @@ from tests.support.flows import seed_user
 pytestmark = pytest.mark.e2e
 
 
+def next_then_save(page, refusal: str | None = None) -> None:
+    """On to the last step and save: the form refuses with the capture string ``refusal`` (and
+    shows the step at fault), or the record is saved and the activity shown."""
+    page.get_by_role("button", name="下一步").click()
+    page.get_by_test_id("save-onsite-record").click()
+    if refusal:
+        refused(page, refusal)
+    else:
+        page.get_by_test_id("activity-items").wait_for()
+
+
 def test_a_scene_record_is_read_signed_offline_and_prints_as_the_signed_record(live, page, authenticators):
     server, app = live
     seed_user(app, "李娜", "37030300302", "ZF1")
@@ -41,9 +52,7 @@ def test_a_scene_record_is_read_signed_offline_and_prints_as_the_signed_record(l
     page.get_by_role("button", name="下一步").click()
     page.get_by_role("button", name="下一步").click()
     page.get_by_role("button", name="下一步").click()
-    page.get_by_role("button", name="下一步").click()
-    page.get_by_test_id("save-onsite-record").click()
-    refused(page, "recusal_needed")  # back on the notice, nothing typed lost
+    next_then_save(page, refusal="recusal_needed")  # back on the notice, nothing typed lost
     page.get_by_test_id("recusal").get_by_label("不申请回避").check()
     page.get_by_role("button", name="下一步").click()
     page.locator("textarea[name=scene_content]").fill("冷柜内摆放过期酸奶12盒，标价出售。")
@@ -66,13 +75,9 @@ def test_a_scene_record_is_read_signed_offline_and_prints_as_the_signed_record(l
     draw_signature(page, page.get_by_test_id("party-signs").locator("canvas"))
     # The words signed under change after signing: that signature is cleared too.
     page.locator("input[name=confirmation]").fill("以上笔录我已看过，属实。")
-    page.get_by_role("button", name="下一步").click()
-    page.get_by_test_id("save-onsite-record").click()
-    refused(page, "party_signature_needed")
+    next_then_save(page, refusal="party_signature_needed")
     draw_signature(page, page.get_by_test_id("party-signs").locator("canvas"))
-    page.get_by_role("button", name="下一步").click()
-    page.get_by_test_id("save-onsite-record").click()
-    refused(page, "officer_signature_needed")  # 李娜 has not signed
+    next_then_save(page, refusal="officer_signature_needed")  # 李娜 has not signed
     assert page.get_by_test_id("officer-signature").nth(1).is_visible()
     draw_signature(page, page.get_by_test_id("officer-signature").nth(1).locator("canvas"))
     page.get_by_test_id("save-onsite-record").click()
@@ -140,17 +145,11 @@ def test_an_inquiry_the_person_refuses_to_sign_is_witnessed_and_kept(live, page,
     # No witness is asked for a refusal (行政强制法第十八条第（八）项), but one who is named signs.
     assert page.get_by_test_id("witness-optional").is_visible()
     page.locator("input[name=witness_org]").fill("齐都镇居委会")  # a witness begun is a witness: named
-    page.get_by_role("button", name="下一步").click()
-    page.get_by_test_id("save-onsite-record").click()
-    refused(page, "witness_name_needed")
+    next_then_save(page, refusal="witness_name_needed")
     page.locator("input[name=witness_name]").fill("刘见证")
-    page.get_by_role("button", name="下一步").click()
-    page.get_by_test_id("save-onsite-record").click()
-    refused(page, "witness_signature_needed")
+    next_then_save(page, refusal="witness_signature_needed")
     draw_signature(page, page.get_by_test_id("witness").locator("canvas"))
-    page.get_by_role("button", name="下一步").click()
-    page.get_by_test_id("save-onsite-record").click()
-    page.get_by_test_id("activity-items").wait_for()
+    next_then_save(page)
 
     [record] = [r for r in page.evaluate(READ_STORE, "records") if r["type"] == "onsite_record"]
     p = record["payload"]

@@ -10,10 +10,7 @@ import pytest
 from tests.e2e.conftest import wait_until
 from tests.e2e.journeys import lead_sign_in
 from tests.e2e.test_lead_review import assert_accessible
-from tests.support.appfactory import make_app
 from tests.support.flows import post_form
-from tests.support.live_server import serve
-from tests.support.records_world import populate
 
 pytestmark = pytest.mark.e2e
 
@@ -40,15 +37,6 @@ URL.createObjectURL = (blob) => {
 """
 
 PDF = re.compile(r"/paper/[0-9a-f-]{36}\.pdf$")
-
-
-@pytest.fixture
-def served_world(sqlite_url, tmp_path):
-    server, app = serve(lambda origin: make_app(sqlite_url, tmp_path / "var", origin=origin, demo=True))
-    world = populate(app)
-    yield server, world
-    server.stop()
-    app.extensions["fieldapp.engine"].dispose()
 
 
 def test_share_hands_the_pdf_to_the_share_sheet_or_opens_it_in_a_new_tab(browser, served_world):

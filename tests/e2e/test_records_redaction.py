@@ -15,22 +15,11 @@ from fieldapp.models import AccessGrant
 from fieldapp.records import marking
 from tests.e2e.journeys import lead_sign_in
 from tests.e2e.test_lead_review import assert_accessible
-from tests.support.appfactory import make_app
 from tests.support.flows import post_form
-from tests.support.live_server import serve
-from tests.support.records_world import one, populate, select
+from tests.support.records_world import one, select
 
 pytestmark = pytest.mark.e2e
 DESK = {"viewport": {"width": 1280, "height": 900}, "locale": "zh-CN"}
-
-
-@pytest.fixture
-def served_world(sqlite_url, tmp_path):
-    server, app = serve(lambda origin: make_app(sqlite_url, tmp_path / "var", origin=origin, demo=True))
-    world = populate(app)
-    yield server, world
-    server.stop()
-    app.extensions["fieldapp.engine"].dispose()
 
 
 def test_the_records_administrator_draws_what_to_blur_and_hands_out_a_marked_copy(browser, served_world):
